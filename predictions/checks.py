@@ -1,0 +1,144 @@
+"""Stored resolver specs, their evidence and proposals: the data side of the resolvers.
+
+The specs reaching :func:`add_checks` are already validated (``resolvers.validate_check`` returns
+``{"kind", "params", "mode"}``); this module only stores and reads. Like the store, every function
+takes a Session and the caller owns the transaction, so a forecast and its checks are registered
+together or not at all::
+
+    with write_session(engine) as s:
+        f = store.add_forecast(s, title=..., criteria=..., due=..., author="alice")
+        add_checks(s, f, [validate_check({"kind": "deadline"})])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from predictions import ledger, receipts
+from predictions.clock import now as clock_now
+from predictions.errors import InputError
+from predictions.models import Check, Evidence, Forecast, Proposal
+
+__all__ = [
+    "add_checks",
+    "checks_of",
+    "evidence_of",
+    "evidence_record",
+    "pending_proposals",
+    "proposal_record",
+    "proposals_of",
+]
+
+
+def add_checks(
+    session: Session,
+    forecast: Forecast | int,
+    specs: Iterable[dict[str, Any]],
+    *,
+    now: datetime | None = None,
+) -> list[Check]:
+    """Store validated specs (``{"kind", "params", "mode"}``) on a forecast, due at once; each
+    gets a ``check`` entry in the receipts chain."""
+    forecast_id = forecast.id if isinstance(forecast, Forecast) else int(forecast)
+    at = now or clock_now()
+    added = []
+    for spec in specs:
+        if set(spec) != {"kind", "params", "mode"}:
+            raise InputError("check", spec, "a validated spec with kind, params and mode")
+        check = Check(
+            forecast_id=forecast_id,
+            kind=spec["kind"],
+            params=dict(spec["params"]),
+            mode=spec["mode"],
+            enabled=True,
+            created_at=at,
+            next_check_at=at,
+            failures=0,
+        )
+        session.add(check)
+        added.append(check)
+    session.flush()
+    receipts.append_many(
+        session,
+        [
+            (
+                "check",
+                receipts.check_payload(c.id, c.forecast_id, c.kind, c.params, c.mode, at),
+                c.forecast_id,
+                at,
+            )
+            for c in added
+        ],
+    )
+    return added
+
+
+def checks_of(session: Session, forecast_id: int) -> Sequence[Check]:
+    """The specs of one forecast, oldest first."""
+    return session.scalars(
+        select(Check).where(Check.forecast_id == forecast_id).order_by(Check.id)
+    ).all()
+
+
+def evidence_of(session: Session, forecast_id: int) -> Sequence[Evidence]:
+    """Every check ever made on one forecast, oldest first."""
+    return session.scalars(
+        select(Evidence).where(Evidence.forecast_id == forecast_id).order_by(Evidence.id)
+    ).all()
+
+
+def proposals_of(session: Session, forecast_id: int) -> Sequence[Proposal]:
+    """Every proposal made on one forecast, oldest first."""
+    return session.scalars(
+        select(Proposal).where(Proposal.forecast_id == forecast_id).order_by(Proposal.id)
+    ).all()
+
+
+def pending_proposals(session: Session) -> Sequence[Proposal]:
+    """Proposals waiting for a person, oldest first."""
+    return session.scalars(
+        select(Proposal).where(Proposal.status == "pending").order_by(Proposal.id)
+    ).all()
+
+
+def evidence_record(e: Evidence) -> dict[str, Any]:
+    """The JSON form of an evidence row (``tracker evidence --json``)."""
+    return {
+        "id": e.id,
+        "forecast": e.forecast_id,
+        "check": e.check_id,
+        "checked_at": ledger.iso(e.checked_at),
+        "kind": e.kind,
+        "resolver_version": e.resolver_version,
+        "url": e.url,
+        "http_status": e.http_status,
+        "sha256": e.sha256,
+        "bytes": e.bytes,
+        "unchanged": e.unchanged,
+        "verdict": e.verdict,
+        "value": e.value,
+        "excerpt": e.excerpt,
+        "error": e.error,
+    }
+
+
+def proposal_record(p: Proposal, evidence: Evidence | None = None) -> dict[str, Any]:
+    """The JSON form of a proposal, with its evidence when given."""
+    return {
+        "id": p.id,
+        "forecast": p.forecast_id,
+        "check": p.check_id,
+        "kind": p.kind,
+        "verdict": p.verdict,
+        "status": p.status,
+        "created_at": ledger.iso(p.created_at),
+        "decided_at": ledger.iso(p.decided_at),
+        "decided_by": p.decided_by,
+        "note": p.note,
+        "evidence": evidence_record(evidence) if evidence is not None else None,
+    }

@@ -1,0 +1,516 @@
+"""The in-memory shape of one imported forecast, and the field readers every format shares.
+
+Each reader (TOML, JSON, CSV, PredictionBook, ForecastBench) turns its records into
+:class:`ForecastIn` objects; :func:`predictions.bulk.import_records` writes them. A record that
+cannot be read carries its problems in ``problems`` (each naming the record or line, the field and
+what was expected), so an import can list every problem of a file before refusing it whole.
+
+    >>> parse_time("2030-12-31T23:59:59Z")
+    datetime.datetime(2030, 12, 31, 23, 59, 59)
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from predictions.clock import to_utc_naive
+from predictions.errors import InputError
+from predictions.validation import (
+    MAX_TEXT,
+    end_of_day,
+    parse_due,
+    parse_outcome,
+    parse_probability,
+    parse_tag,
+    require_text,
+)
+
+__all__ = [
+    "AmendmentIn",
+    "EstimateIn",
+    "FileMeta",
+    "ForecastIn",
+    "ReadContext",
+    "clean_text",
+    "forecast_from_mapping",
+    "one_line_title",
+    "parse_time",
+]
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+STATUSES = ("open", "resolved", "annulled")
+_AMENDABLE = ("title", "criteria", "due")
+
+
+@dataclass(slots=True)
+class EstimateIn:
+    """One probability at one time by one forecaster. ``id``/``seq`` come from exports."""
+
+    probability: float
+    by: str
+    at: datetime
+    note: str | None = None
+    id: int | None = None
+    seq: int | None = None
+
+
+@dataclass(slots=True)
+class AmendmentIn:
+    """A recorded change of title, criteria or due (old and new as the ledger writes them)."""
+
+    field: str
+    old: str
+    new: str
+    at: datetime
+    by: str
+    note: str | None = None
+    id: int | None = None
+    seq: int | None = None
+
+
+@dataclass(slots=True)
+class ForecastIn:
+    """One forecast read from a file: its current state, history and resolver checks.
+
+    ``title``, ``criteria`` and ``due`` are the current values; the registration recorded in the
+    ledger carries the values before the first amendment of each field.
+    """
+
+    where: str
+    title: str = ""
+    criteria: str = ""
+    due: datetime = datetime(1970, 1, 1)
+    created_at: datetime = datetime(1970, 1, 1)
+    author: str = ""
+    source: str | None = None
+    ref: str | None = None
+    tags: list[str] = field(default_factory=list)
+    estimates: list[EstimateIn] = field(default_factory=list)
+    amendments: list[AmendmentIn] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "open"
+    outcome: bool | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution_note: str | None = None
+    resolution_evidence: str | None = None
+    id: int | None = None
+    seq: int | None = None
+    resolution_seq: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FileMeta:
+    """What a file says about itself besides its forecasts: the exported chain head, if any."""
+
+    format: str
+    ledger_entries: int | None = None
+    ledger_head: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """Defaults for hand-written records: import time, the importing forecaster, the time zone."""
+
+    now: datetime
+    author: str
+    tz: ZoneInfo = ZoneInfo("UTC")
+
+
+def parse_time(value: object, field: str = "time") -> datetime:
+    """An ISO date-time (``Z`` or an offset; naive means UTC) or a date (its start) as naive UTC."""
+    if isinstance(value, datetime):
+        return to_utc_naive(value)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            if value.endswith("Z"):  # the common case, and what exports write: UTC already
+                return datetime.fromisoformat(value[:-1])
+            return to_utc_naive(datetime.fromisoformat(value.strip()))
+        except ValueError:
+            pass
+    raise InputError(field, value, "an ISO date-time such as 2025-03-01T12:00:00Z")
+
+
+@functools.lru_cache(maxsize=4096)
+def _name(value: str) -> str:
+    """A forecaster name, checked once per distinct name (bulk files repeat a few names)."""
+    return require_text(value, "forecaster", multiline=False) or ""
+
+
+_tag = functools.lru_cache(maxsize=4096)(parse_tag)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Third-party text made storable: Windows line ends to ``\n``, control characters dropped."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def one_line_title(text: str, limit: int = MAX_TEXT["title"]) -> str:
+    """Collapse whitespace to single spaces and shorten to ``limit`` characters with an ellipsis."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+class _Reader:
+    """Reads fields of one record, collecting problems instead of stopping at the first."""
+
+    def __init__(self, where: str, problems: list[str]) -> None:
+        self.where = where
+        self.problems = problems
+
+    def get(self, name: str, func: Callable[[], T], default: D) -> T | D:
+        """``func()``, or ``default`` with the problem noted."""
+        return self.call(default, func)
+
+    def call(self, default: D, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | D:
+        """``func(*args, **kwargs)``, or ``default`` with the problem noted."""
+        try:
+            return func(*args, **kwargs)
+        except InputError as exc:
+            self.problems.append(f"{self.where}: {exc}")
+            return default
+
+
+def _int_or_none(value: object, field: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InputError(field, value, "a whole number")
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise InputError(field, value, "a whole number") from None
+    if number < 1:
+        raise InputError(field, value, "a whole number >= 1")
+    return number
+
+
+def _history_probability(value: object, field: str) -> float:
+    """A probability of imported history: 0 and 1 are kept (scoring clamps them later)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if 0 <= number <= 1:
+            return number
+    return parse_probability(value, field)
+
+
+def _due(value: object, ctx: ReadContext, field: str = "due") -> datetime:
+    if isinstance(value, datetime):
+        return to_utc_naive(value) if value.tzinfo else to_utc_naive(value.replace(tzinfo=ctx.tz))
+    if isinstance(value, date):
+        return end_of_day(value, ctx.tz)
+    if not isinstance(value, str):
+        raise InputError(field, value, "a date such as 2030-12-31")
+    text = value.strip()
+    if text.endswith("Z") and "T" in text:
+        return parse_time(text, field)
+    if len(text) == 10 and _DAY.fullmatch(text):
+        return _end_of_day(text, ctx.tz)
+    return parse_due(text, now=ctx.now, tz=ctx.tz, field=field)
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _end_of_day(text: str, tz: ZoneInfo) -> datetime:
+    """``parse_due`` of a plain date, once per distinct date (bulk files repeat their dates)."""
+    return parse_due(text, now=datetime(2000, 1, 1), tz=tz)
+
+
+def _tags(value: object) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return list(_tag_text(value))
+    if isinstance(value, list):
+        items: list[object] = list(value)
+    else:
+        raise InputError("tags", value, "a list of tags or a comma-separated string")
+    return sorted({_tag(t) for t in items})
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_text(value: str) -> tuple[str, ...]:
+    """Tags written as one comma- or space-separated string, read once per distinct string."""
+    return tuple(sorted({_tag(t) for t in re.split(r"[,\s]+", value) if t}))
+
+
+def _list_of_tables(value: object, field: str) -> list[Mapping[str, Any]]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise InputError(field, value, "a list of tables")
+    return value
+
+
+_KNOWN = frozenset(
+    (
+        "id",
+        "ref",
+        "title",
+        "criteria",
+        "due",
+        "created_at",
+        "author",
+        "by",
+        "source",
+        "tags",
+        "probability",
+        "note",
+        "estimates",
+        "amendments",
+        "checks",
+        "check",
+        "estimate",
+        "amendment",
+        "status",
+        "outcome",
+        "resolved_at",
+        "resolved_by",
+        "resolution_note",
+        "resolution_evidence",
+        "seq",
+        "resolution_seq",
+    )
+)
+
+
+def forecast_from_mapping(
+    data: Mapping[str, Any], where: str, ctx: ReadContext, *, history: bool = False
+) -> ForecastIn:
+    """Read one forecast of the project's own formats (TOML table, JSON object, CSV row group).
+
+    A record that carries ``created_at`` is history (an export, or a file of past forecasts):
+    its due date may lie in the past and its estimates may be 0 or 1. A hand-written record
+    without it is registered now, must fall due in the future, and needs probabilities strictly
+    between 0 and 1. ``history`` forces the first reading.
+    """
+    problems: list[str] = []
+    r = _Reader(where, problems)
+    if not _KNOWN.issuperset(data):
+        problems.extend(f"{where}: unknown field {key!r}" for key in data if key not in _KNOWN)
+    get = data.get
+    title = r.call("", require_text, get("title"), "title", multiline=False)
+    criteria = r.call("", require_text, get("criteria"), "criteria")
+    created_raw = get("created_at")
+    is_history = history or created_raw not in (None, "")
+    created_at = r.call(ctx.now, parse_time, created_raw, "created_at") if is_history else ctx.now
+    due = r.call(None, _due, get("due"), ctx)
+    if due is not None and not is_history and due <= ctx.now:
+        problems.append(
+            f"{where}: due: got {due.isoformat()}Z, expected a date in the future "
+            "(or give created_at for a forecast of the past)"
+        )
+    author = r.call("", _name, get("author") or get("by") or ctx.author)
+    record = ForecastIn(
+        where=where,
+        title=title or "",
+        criteria=criteria or "",
+        due=due or ctx.now,
+        created_at=created_at,
+        author=author or "",
+        problems=problems,
+    )
+    # Absent optional fields are common in bulk files: skip their readers.
+    if get("source") is not None:
+        record.source = r.call(None, require_text, get("source"), "source", optional=True)
+    if get("ref") is not None:
+        record.ref = r.call(None, require_text, get("ref"), "ref", optional=True, multiline=False)
+        if record.ref is not None and len(record.ref) > 300:
+            problems.append(f"{where}: ref: at most 300 characters")
+    if get("tags") is not None:
+        record.tags = r.call([], _tags, get("tags"))
+    for name in ("id", "seq", "resolution_seq"):
+        if get(name) is not None:
+            setattr(record, name, r.call(None, _int_or_none, get(name), name))
+    _read_estimates(data, record, r, ctx, is_history)
+    if get("amendments") is not None or get("amendment") is not None:
+        _read_amendments(data, record, r)
+    _read_resolution(data, record, r, is_history)
+    checks = get("checks", get("check"))
+    if checks is not None:
+        tables: list[Mapping[str, Any]] = r.call([], _list_of_tables, checks, "check")
+        record.checks = [dict(c) for c in tables]
+    return record
+
+
+def _read_estimates(
+    data: Mapping[str, Any], record: ForecastIn, r: _Reader, ctx: ReadContext, history: bool
+) -> None:
+    raw = data.get("estimates", data.get("estimate"))
+    single = data.get("probability")
+    if raw not in (None, "", []) and single not in (None, ""):
+        record.problems.append(
+            f"{record.where}: probability: give either probability or estimates, not both"
+        )
+        return
+    if single not in (None, ""):
+        p = r.get("probability", lambda: parse_probability(single), None)
+        note = r.get("note", lambda: require_text(data.get("note"), "note", optional=True), None)
+        if p is not None:
+            record.estimates.append(EstimateIn(p, record.author, record.created_at, note))
+        return
+    items: list[Mapping[str, Any]] = r.call([], _list_of_tables, raw, "estimates")
+    default_by = record.author or ctx.author
+    for i, item in enumerate(items):
+        fast = _fast_estimate(item, record.created_at, default_by, history)
+        if fast is not None:
+            record.estimates.append(fast)
+            continue
+        sub = _Reader(f"{record.where}, estimate {i + 1}", record.problems)
+        value = item.get("probability")
+        reader = _history_probability if history else parse_probability
+        p = sub.call(0.5, reader, value, "probability")
+        at_raw = item.get("at")
+        at = (
+            sub.call(record.created_at, parse_time, at_raw, "at")
+            if at_raw not in (None, "")
+            else record.created_at
+        )
+        by = sub.call(
+            "",
+            require_text,
+            item.get("by") or record.author or ctx.author,
+            "forecaster",
+            multiline=False,
+        )
+        note = sub.call(None, require_text, item.get("note"), "note", optional=True)
+        eid = sub.call(None, _int_or_none, item.get("id"), "id")
+        seq = sub.call(None, _int_or_none, item.get("seq"), "seq")
+        for key in item:
+            if key not in ("probability", "at", "by", "note", "id", "seq"):
+                record.problems.append(f"{sub.where}: unknown field {key!r}")
+        record.estimates.append(EstimateIn(p, by or "", at, note, eid, seq))
+
+
+_ESTIMATE_KEYS = frozenset(("probability", "at", "by", "note", "id", "seq"))
+
+
+def _fast_estimate(
+    item: Mapping[str, Any], created_at: datetime, default_by: str, history: bool
+) -> EstimateIn | None:
+    """The estimate, read without collecting problems; None sends it to the careful path.
+
+    Bulk files hold hundreds of thousands of estimates, so the common case (a plain number, a
+    ``Z`` time, a known name) is read directly; anything unusual or wrong is read again field by
+    field to name every problem.
+    """
+    try:
+        if not _ESTIMATE_KEYS.issuperset(item):
+            return None
+        value = item.get("probability")
+        if not history:
+            p = parse_probability(value)
+        elif isinstance(value, bool) or not isinstance(value, int | float | str):
+            return None
+        else:
+            p = float(value)
+            if not 0.0 <= p <= 1.0:
+                return None
+        at_raw = item.get("at")
+        at = created_at if at_raw in (None, "") else parse_time(at_raw, "at")
+        by = _name(item.get("by") or default_by)
+        note = item.get("note")
+        note = None if note in (None, "") else require_text(note, "note", optional=True)
+        eid = item.get("id")
+        if eid is not None:
+            eid = _int_or_none(eid, "id")
+        seq = item.get("seq")
+        if seq is not None:
+            seq = _int_or_none(seq, "seq")
+    except (InputError, ValueError, TypeError):
+        return None
+    return EstimateIn(p, by, at, note, eid, seq)
+
+
+def _read_amendments(data: Mapping[str, Any], record: ForecastIn, r: _Reader) -> None:
+    raw = data.get("amendments", data.get("amendment"))
+    items: list[Mapping[str, Any]] = r.call([], _list_of_tables, raw, "amendments")
+    for i, item in enumerate(items):
+        sub = _Reader(f"{record.where}, amendment {i + 1}", record.problems)
+        name = item.get("field")
+        if name not in _AMENDABLE:
+            record.problems.append(
+                f"{sub.where}: field: got {name!r}, expected one of {', '.join(_AMENDABLE)}"
+            )
+            continue
+        old = item.get("old")
+        new = item.get("new")
+        if not isinstance(old, str) or not isinstance(new, str) or old == new:
+            record.problems.append(f"{sub.where}: old/new: expected two different texts")
+            continue
+        at = sub.call(record.created_at, parse_time, item.get("at"), "at")
+        by = sub.call("", require_text, item.get("by"), "forecaster", multiline=False)
+        note = sub.call(None, require_text, item.get("note"), "note", optional=True)
+        aid = sub.call(None, _int_or_none, item.get("id"), "id")
+        seq = sub.call(None, _int_or_none, item.get("seq"), "seq")
+        record.amendments.append(AmendmentIn(name, old, new, at, by or "", note, aid, seq))
+
+
+def _read_resolution(
+    data: Mapping[str, Any], record: ForecastIn, r: _Reader, history: bool
+) -> None:
+    status = data.get("status") or ("resolved" if data.get("outcome") not in (None, "") else "open")
+    if status not in STATUSES:
+        record.problems.append(
+            f"{record.where}: status: got {status!r}, expected one of {', '.join(STATUSES)}"
+        )
+        return
+    record.status = status
+    if status == "open":
+        for key in ("outcome", "resolved_at", "resolved_by"):
+            if data.get(key) not in (None, ""):
+                record.problems.append(f"{record.where}: {key}: given for an open forecast")
+        return
+    if status == "resolved":
+        record.outcome = r.get("outcome", lambda: parse_outcome(data.get("outcome")), None)
+    elif data.get("outcome") not in (None, ""):
+        record.problems.append(f"{record.where}: outcome: an annulled forecast has no outcome")
+    at_raw = data.get("resolved_at")
+    if at_raw not in (None, ""):
+        record.resolved_at = r.get("resolved_at", lambda: parse_time(at_raw, "resolved_at"), None)
+    elif history:
+        record.problems.append(f"{record.where}: resolved_at: missing for a {status} forecast")
+    else:
+        record.resolved_at = record.created_at
+    record.resolved_by = r.get(
+        "resolved_by",
+        lambda: require_text(
+            data.get("resolved_by") or record.author, "resolved_by", multiline=False
+        ),
+        None,
+    )
+    record.resolution_note = r.get(
+        "resolution_note",
+        lambda: require_text(data.get("resolution_note"), "note", optional=True),
+        None,
+    )
+    if status == "resolved":
+        record.resolution_evidence = r.get(
+            "resolution_evidence",
+            lambda: require_text(
+                data.get("resolution_evidence"), "evidence", optional=True, multiline=False
+            ),
+            None,
+        )

@@ -1,0 +1,1 @@
+"""Alembic migrations of the tracker's schema (script location ``predictions:migrations``)."""

@@ -1,0 +1,252 @@
+"""Parsing and validation of user input, once, at the boundary.
+
+Every function raises :class:`~predictions.errors.InputError` naming the field, the value and what
+was expected, so the CLI and the importers report bad input the same way.
+
+    >>> parse_probability("70%")
+    0.7
+    >>> parse_probability("0.62")
+    0.62
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from predictions.clock import to_utc_naive
+from predictions.errors import InputError
+
+__all__ = [
+    "MAX_TEXT",
+    "Registration",
+    "check_estimate",
+    "check_registration",
+    "end_of_day",
+    "parse_due",
+    "parse_outcome",
+    "parse_probability",
+    "parse_tag",
+    "parse_timezone",
+    "require_text",
+]
+
+MAX_TEXT = {"title": 500, "criteria": 20_000, "note": 5_000, "source": 2_000, "forecaster": 200}
+_PROB_EXPECTED = "a probability strictly between 0 and 1, written 0.7, 70% or 70"
+_DUE_EXPECTED = "a date (2030-12-31, 2030-06 or 2030), a date-time, or +90d / in 3 months"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_probability(value: object, field: str = "probability") -> float:
+    """Read ``0.7``, ``70%`` or ``70`` as 0.7; refuse 0, 1, 100%, 1.5, -0.1, NaN and words.
+
+    A bare number above 1 is read as a whole percent (``70``); a fractional percent needs the sign
+    (``70.5%``), so that ``1.5`` is refused rather than guessed.
+    """
+    if isinstance(value, bool):
+        raise InputError(field, value, _PROB_EXPECTED)
+    if isinstance(value, int | float):
+        number, percent = float(value), False
+    else:
+        text = str(value).strip()
+        percent = text.endswith("%")
+        if percent:
+            text = text[:-1].strip()
+        try:
+            number = float(text)
+        except ValueError:
+            raise InputError(field, value, _PROB_EXPECTED) from None
+    if not math.isfinite(number):
+        raise InputError(field, value, _PROB_EXPECTED)
+    if percent:
+        number /= 100.0
+    elif number > 1:
+        if number != int(number) or number >= 100 or number < 2:
+            raise InputError(field, value, _PROB_EXPECTED)
+        number /= 100.0
+    if not 0.0 < number < 1.0:
+        raise InputError(field, value, _PROB_EXPECTED)
+    return round(number, 10)
+
+
+def parse_timezone(name: str | None) -> ZoneInfo:
+    """An IANA time zone by name (``Europe/Berlin``); None means UTC."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError("timezone", name, "an IANA time zone name such as Europe/Berlin") from None
+
+
+def end_of_day(day: date, tz: ZoneInfo) -> datetime:
+    """The last second of ``day`` in ``tz``, as naive UTC: the moment a date-only due falls due."""
+    local = datetime.combine(day, time(23, 59, 59), tzinfo=tz)
+    return to_utc_naive(local)
+
+
+_RELATIVE = re.compile(
+    r"^(?:\+|in\s+)(\d{1,5})\s*(d|day|days|w|week|weeks|m|month|months|y|year|years)$",
+    re.IGNORECASE,
+)
+
+
+def _add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year = day.year + month_index // 12
+    month = month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def parse_due(
+    value: str, *, now: datetime, tz: ZoneInfo | None = None, field: str = "due"
+) -> datetime:
+    """Parse a due date into naive UTC.
+
+    ``2030-12-31`` is the end of that day in ``tz``; ``2030-06`` the end of June; ``2030`` the end
+    of the year; ``+90d``, ``+2w``, ``+3m``, ``+1y`` or ``in 3 months`` count from ``now`` (a
+    naive-UTC datetime) to the end of that day; an ISO date-time is taken as is (local to ``tz`` if
+    it has no offset).
+    """
+    tz = tz or ZoneInfo("UTC")
+    text = str(value).strip()
+    try:
+        match = _RELATIVE.match(text)
+        if match:
+            amount, unit = int(match.group(1)), match.group(2)[0].lower()
+            today = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz).date()
+            if unit == "d":
+                day = today + timedelta(days=amount)
+            elif unit == "w":
+                day = today + timedelta(weeks=amount)
+            elif unit == "m":
+                day = _add_months(today, amount)
+            else:
+                day = _add_months(today, 12 * amount)
+            return end_of_day(day, tz)
+        if re.fullmatch(r"\d{4}", text):
+            return end_of_day(date(int(text), 12, 31), tz)
+        if re.fullmatch(r"\d{4}-\d{2}", text):
+            year, month = int(text[:4]), int(text[5:])
+            return end_of_day(date(year, month, calendar.monthrange(year, month)[1]), tz)
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return end_of_day(date.fromisoformat(text), tz)
+        if re.fullmatch(
+            r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?", text
+        ):
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=tz)
+            return to_utc_naive(parsed)
+    except (ValueError, OverflowError):
+        pass
+    raise InputError(field, value, _DUE_EXPECTED)
+
+
+def parse_outcome(value: object, field: str = "outcome") -> bool:
+    """``yes``/``no`` (also true/false, 1/0, y/n) as a bool."""
+    text = str(value).strip().lower()
+    if text in ("yes", "y", "true", "1"):
+        return True
+    if text in ("no", "n", "false", "0"):
+        return False
+    raise InputError(field, value, "yes or no")
+
+
+def require_text(
+    value: object, field: str, *, optional: bool = False, multiline: bool = True
+) -> str | None:
+    """Strip, refuse empty (unless ``optional``), over-long or control-character text."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if optional:
+            return None
+        raise InputError(field, value if value is not None else "", "non-empty text")
+    if not isinstance(value, str):
+        raise InputError(field, value, "text")
+    text = value.strip()
+    limit = MAX_TEXT.get(field, 20_000)
+    if len(text) > limit:
+        raise InputError(field, text, f"at most {limit} characters (got {len(text)})")
+    check = text if multiline else text
+    if not multiline and ("\n" in text or "\r" in text):
+        raise InputError(field, text, "a single line of text")
+    if _CONTROL.search(check.replace("\t", " ")):
+        raise InputError(field, text, "text without control characters")
+    if _SURROGATE.search(text):  # undecodable bytes (argv, files) that no database can store
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise InputError(field, shown, "valid UTF-8 text")
+    return text
+
+
+_TAG = re.compile(r"^[\w][\w.\-/:]{0,99}$", re.UNICODE)
+
+
+def parse_tag(value: object) -> str:
+    """A tag: letters, digits, ``_ - . / :``, up to 100 characters, kept in lower case."""
+    text = str(value).strip().lower()
+    if not _TAG.match(text):
+        raise InputError(
+            "tag", value, "a word of letters, digits, '-', '_', '.', '/' or ':' (no spaces)"
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The cleaned fields of a new forecast, as :func:`check_registration` returns them."""
+
+    title: str
+    criteria: str
+    author: str
+    source: str | None
+    due: datetime
+    created_at: datetime
+    tags: list[str]
+
+
+def check_registration(
+    *,
+    title: object,
+    criteria: object,
+    author: object,
+    source: object,
+    due: datetime,
+    created_at: datetime,
+    tags: Iterable[object],
+    allow_past_due: bool = False,
+) -> Registration:
+    """Validate a new forecast's fields in one place (the store and the fast SQLite path share it).
+
+    A due date at or before ``created_at`` is refused unless ``allow_past_due`` (imported history).
+    """
+    title_ = require_text(title, "title", multiline=False)
+    criteria_ = require_text(criteria, "criteria")
+    author_ = require_text(author, "forecaster", multiline=False)
+    source_ = require_text(source, "source", optional=True, multiline=False)
+    if not allow_past_due and due <= created_at:
+        raise InputError("due", due.isoformat(sep=" "), "a date in the future")
+    assert title_ is not None and criteria_ is not None and author_ is not None
+    return Registration(
+        title=title_,
+        criteria=criteria_,
+        author=author_,
+        source=source_,
+        due=due,
+        created_at=created_at,
+        tags=sorted({parse_tag(t) for t in tags}),
+    )
+
+
+def check_estimate(
+    forecaster: object, probability: float, note: object
+) -> tuple[str, float, str | None]:
+    """Validate an estimate's forecaster, probability (strictly inside 0-1) and note."""
+    if not 0.0 < probability < 1.0:
+        raise InputError("probability", probability, "a probability strictly between 0 and 1")
+    name = require_text(forecaster, "forecaster", multiline=False)
+    assert name is not None
+    return name, float(probability), require_text(note, "note", optional=True)
