@@ -1,0 +1,42 @@
+"""Evidence checking: the resolver contract, the kinds registry, the guarded HTTP client, the sweep.
+
+- :mod:`resolvers.base`: :class:`Verdict`, :class:`ResolverError`, :class:`Resolver`,
+  :class:`ForecastInfo` and helpers for kinds;
+- :mod:`resolvers.registry`: kinds found through the ``tracker.resolvers`` entry points,
+  :func:`validate_check` and :func:`parse_check`;
+- :mod:`resolvers.http`: the one HTTP client factory (:class:`HttpClient`, :class:`Fetcher`);
+- one module per built-in kind (``page``, ``json_api``, ``feed``, ``deadline``, ``manifold``,
+  ``metaculus``, ``polymarket``, ``wikipedia``);
+- :mod:`resolvers.sweep`: the runner, where every policy lives (leases, backoff, "by date" rules).
+"""
+
+from __future__ import annotations
+
+from resolvers.base import ForecastInfo, Resolver, ResolverError, Verdict
+from resolvers.http import Fetched, Fetcher, HttpClient, HttpSettings, Unchanged
+from resolvers.registry import (
+    ENTRY_POINT_GROUP,
+    get_kind,
+    kinds,
+    load_errors,
+    parse_check,
+    validate_check,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Fetched",
+    "Fetcher",
+    "ForecastInfo",
+    "HttpClient",
+    "HttpSettings",
+    "Resolver",
+    "ResolverError",
+    "Unchanged",
+    "Verdict",
+    "get_kind",
+    "kinds",
+    "load_errors",
+    "parse_check",
+    "validate_check",
+]

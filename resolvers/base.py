@@ -1,0 +1,276 @@
+"""The resolver contract: what a kind receives, what it returns, and how it says it failed.
+
+A resolver kind is a small class. It validates its params once, when a forecast is registered,
+and later *checks*: it fetches what it needs through the ``http`` object it is handed and says
+what it saw. It never retries, sleeps, writes to the database or decides what happens to the
+forecast; the runner (:mod:`resolvers.sweep`) owns retries, backoff, leases, the "by date X" rules
+and the evidence rows.
+
+A complete kind (registered under the entry-point group ``tracker.resolvers``)::
+
+    from resolvers.base import Resolver, Verdict, excerpt_around, require_url
+
+    class StatusResolver(Resolver):
+        '''YES when a status page says "launched".'''
+
+        name = "status"
+        version = "1"
+
+        @classmethod
+        def validate(cls, params):
+            return {"url": require_url(params, "url")}
+
+        def check(self, forecast, params, http, now):
+            page = http.get(params["url"])
+            at = page.text.lower().find("launched")
+            if at < 0:
+                return Verdict("none", url=page.url)
+            return Verdict("yes", value="launched", url=page.url,
+                           excerpt=excerpt_around(page.text, at, at + 8))
+
+``check(forecast, params, http, now)`` receives:
+
+- ``forecast``: a :class:`ForecastInfo` (a frozen snapshot; id, title, criteria, due, created_at,
+  status, outcome), never a database object;
+- ``params``: the dict :meth:`Resolver.validate` returned at registration (plus ``otherwise`` if
+  the spec set it), as stored in the ``check_spec`` row;
+- ``http``: a :class:`resolvers.http.Fetcher` (see its docstring): ``http.get(url, *, params=None,
+  headers=None, allow_status=()) -> Fetched``. It enforces the deadline, size cap, SSRF guard,
+  redirects and retries, records every fetch for the evidence row, raises :class:`ResolverError`
+  for transport failures and HTTP errors, and raises :class:`resolvers.http.Unchanged` on a 304
+  (the runner handles both: do not catch them);
+- ``now``: the naive-UTC time of the check (from :func:`predictions.clock.now`).
+
+It returns a :class:`Verdict` or raises :class:`ResolverError` (``temporary`` says whether trying
+again later may help; ``retry_after`` is a hint in seconds).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+from predictions.errors import InputError
+
+if TYPE_CHECKING:
+    from resolvers.http import Fetched, Fetcher
+
+__all__ = [
+    "EXCERPT_LIMIT",
+    "MODES",
+    "VERDICTS",
+    "ForecastInfo",
+    "Resolver",
+    "ResolverError",
+    "Verdict",
+    "excerpt_around",
+    "fold",
+    "json_object",
+    "require_url",
+]
+
+#: What a check can conclude. ``none``: nothing decisive seen; ``annul``: the question became moot
+#: (a market cancelled). ``error`` is not a verdict: it is what the runner records for a failure.
+VERDICTS = ("yes", "no", "none", "annul")
+#: ``propose``: a person confirms in ``tracker review``; ``auto``: a final verdict resolves directly.
+MODES = ("propose", "auto")
+#: The longest excerpt kept in an evidence row.
+EXCERPT_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one check concluded.
+
+    - ``verdict``: ``"yes"``, ``"no"``, ``"none"`` (nothing decisive) or ``"annul"``;
+    - ``value``: the value extracted (a matched term, a JSON value, a market's resolution), as text;
+    - ``excerpt``: up to 500 characters around the match (longer text is cut, not refused);
+    - ``url``: the page a person should open to see the evidence (may differ from the API URL);
+    - ``final``: True only when the source's own resolution is authoritative (a market resolved,
+      a structured value the spec trusts). Text matches are never final. The runner lets a final
+      verdict resolve directly in ``mode = auto`` and lets a final NO count before due + grace;
+    - ``probability``: a market's current probability, recorded by the runner as an estimate by a
+      forecaster named after the kind (``"manifold"``), or None.
+    """
+
+    verdict: str
+    value: str | None = None
+    excerpt: str | None = None
+    url: str | None = None
+    final: bool = False
+    probability: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {self.verdict!r}")
+        if self.excerpt is not None and len(self.excerpt) > EXCERPT_LIMIT:
+            object.__setattr__(self, "excerpt", self.excerpt[: EXCERPT_LIMIT - 1] + "…")
+        if self.value is not None and not isinstance(self.value, str):
+            object.__setattr__(self, "value", str(self.value))
+        if self.probability is not None:
+            p = float(self.probability)
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"probability must lie in [0, 1], not {p}")
+            object.__setattr__(self, "probability", p)
+
+
+class ResolverError(Exception):
+    """A check that could not conclude. ``temporary``: trying later may help (timeouts, 5xx, 429);
+    permanent: it will not by itself (404, a page that is not a feed). ``retry_after``: seconds the
+    source asked us to wait, if it said. Either way the runner records it and backs off; no error
+    ever changes a forecast.
+    """
+
+    def __init__(self, message: str, temporary: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.temporary = temporary
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class ForecastInfo:
+    """The forecast a check is about, as a read-only snapshot (times naive UTC)."""
+
+    id: int
+    title: str
+    criteria: str
+    due: datetime
+    created_at: datetime
+    status: str = "open"
+    outcome: bool | None = None
+
+
+class Resolver:
+    """Base class of resolver kinds. Subclass it, set ``name``, override ``validate`` and ``check``.
+
+    Class attributes:
+
+    - ``name``: the kind, as written in specs (``page``, ``manifold``);
+    - ``version``: bumped when the kind's reading of a source changes; stored with each evidence row;
+    - ``default_mode``: the mode a spec gets when it names none (``propose`` for text matches;
+      structured sources may choose ``auto``, though ``propose`` is the safe default).
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    default_mode: ClassVar[str] = "propose"
+
+    @classmethod
+    def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Check ``params`` and return the normalised dict that will be stored.
+
+        Raise :class:`~predictions.errors.InputError` naming the param (``field`` like ``"url"``)
+        for anything wrong: a missing URL, a bad regex, an unknown param. The base version accepts
+        no params at all.
+        """
+        if params:
+            raise InputError(f"{cls.name} check", sorted(params)[0], "no parameters")
+        return {}
+
+    def check(
+        self, forecast: ForecastInfo, params: dict[str, Any], http: Fetcher, now: datetime
+    ) -> Verdict:
+        """Look at the source and return a :class:`Verdict`; raise :class:`ResolverError` if unable."""
+        raise NotImplementedError(f"resolver kind {self.name!r} does not implement check()")
+
+
+# --- helpers for kinds ------------------------------------------------------------------------
+
+_SPACES = re.compile(r"\s+")
+
+
+def fold(text: str) -> str:
+    """Case- and whitespace-folded text for matching: ``casefold`` plus runs of space -> one space.
+
+    Works for CJK text too (no word splitting is assumed).
+
+        >>> fold("  Loss  of\\nCONTROL ")
+        'loss of control'
+    """
+    return _SPACES.sub(" ", text.casefold()).strip()
+
+
+def excerpt_around(text: str, start: int, end: int, limit: int = EXCERPT_LIMIT) -> str:
+    """Up to ``limit`` characters of ``text`` centred on ``text[start:end]``, whitespace collapsed,
+    with ``…`` where it was cut (counted in the limit).
+
+        >>> excerpt_around("a" * 10 + "MATCH" + "b" * 10, 10, 15, limit=11)
+        '…aaMATCHbb…'
+    """
+    limit = max(1, limit - 2)
+    start = max(0, min(start, len(text)))
+    end = max(start, min(end, len(text)))
+    room = max(0, limit - (end - start))
+    lo = max(0, start - room // 2)
+    hi = min(len(text), end + (room - (start - lo)))
+    lo = max(0, min(lo, hi - limit))
+    piece = _SPACES.sub(" ", text[lo:hi]).strip()
+    if len(piece) > limit:
+        piece = piece[:limit]
+    return ("…" if lo > 0 else "") + piece + ("…" if hi < len(text) else "")
+
+
+def require_url(params: dict[str, Any], key: str = "url", *, optional: bool = False) -> str:
+    """The http(s) URL in ``params[key]``, or an :class:`InputError` naming ``key``.
+
+    Refuses a missing value, other schemes (``file:``, ``ftp:``, ``javascript:``), a missing host,
+    credentials in the URL, and spaces.
+    """
+    value = params.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if optional:
+            return ""
+        raise InputError(key, value, "an http:// or https:// URL")
+    if not isinstance(value, str):
+        raise InputError(key, value, "an http:// or https:// URL")
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InputError(key, value, "an http:// or https:// URL") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InputError(key, value, "an http:// or https:// URL (no other scheme)")
+    if not parts.hostname or any(c.isspace() for c in url):
+        raise InputError(key, value, "an http:// or https:// URL with a host and no spaces")
+    if parts.username or parts.password:
+        raise InputError(key, value, "a URL without user:password@")
+    if port == 0:
+        raise InputError(key, value, "a URL with a valid port")
+    host = parts.hostname
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9._~\-\u0080-\uffff]+", host):
+            raise InputError(key, value, "a URL with a valid host name") from None
+    return url
+
+
+def json_object(page: Fetched, label: str) -> dict[str, Any]:
+    """The body of an API answer as a JSON object, or a permanent error saying what came instead.
+
+    Shared by the kinds that read a JSON API (manifold, metaculus, polymarket, wikipedia): a
+    malformed body will not heal by retrying, so it is a permanent error naming the status.
+    """
+    try:
+        data = json.loads(page.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ResolverError(
+            f"{label}: the API answered HTTP {page.status} with invalid JSON ({str(exc)[:80]})",
+            temporary=False,
+        ) from None
+    if not isinstance(data, dict):
+        raise ResolverError(
+            f"{label}: the API answered a JSON {type(data).__name__}, expected an object",
+            temporary=False,
+        )
+    return data

@@ -1,0 +1,188 @@
+"""Proposals waiting for a person: list them, confirm one, dispute one.
+
+A proposal is made by the runner (:mod:`resolvers.sweep`): ``kind = "resolve"`` (resolve YES or
+NO, or annul) or ``kind = "disagreement"`` (a resolved forecast whose source now says otherwise).
+
+- :func:`confirm` applies a resolve proposal through :func:`predictions.store.resolve` / ``annul``
+  (resolved by the person confirming, with the evidence URL), and marks the forecast's other
+  pending resolve proposals ``superseded``. Confirming a disagreement *acknowledges* it: the
+  resolution stays as it is (the tracker never flips one; amend or annotate by hand).
+- :func:`dispute` marks a proposal ``disputed`` with a note; the runner does not propose the same
+  verdict again from the same body.
+
+Like the store, each function takes a Session; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from predictions import ledger, receipts, store
+from predictions.checks import evidence_record
+from predictions.clock import now as clock_now
+from predictions.errors import InputError, StateError
+from predictions.models import Evidence, Forecast, Proposal
+from predictions.validation import require_text
+
+__all__ = ["confirm", "dispute", "review"]
+
+
+def review(session: Session) -> list[dict[str, Any]]:
+    """Pending proposals, oldest first, each with its forecast and evidence (JSON-ready)."""
+    rows = session.execute(
+        select(Proposal, Forecast, Evidence)
+        .join(Forecast, Forecast.id == Proposal.forecast_id)
+        .outerjoin(Evidence, Evidence.id == Proposal.evidence_id)
+        .where(Proposal.status == "pending")
+        .order_by(Proposal.id)
+    ).all()
+    return [
+        {
+            "proposal": p.id,
+            "kind": p.kind,
+            "verdict": p.verdict,
+            "created_at": ledger.iso(p.created_at),
+            "forecast": {
+                "id": f.id,
+                "title": f.title,
+                "due": ledger.iso(f.due),
+                "status": f.status,
+                "outcome": f.outcome,
+            },
+            "evidence": evidence_record(e) if e is not None else None,
+        }
+        for p, f, e in rows
+    ]
+
+
+def _pick(session: Session, forecast_id: int | str, proposal_id: int | None) -> Proposal:
+    forecast = store.get_forecast(session, forecast_id)
+    pending = session.scalars(
+        select(Proposal)
+        .where(Proposal.forecast_id == forecast.id, Proposal.status == "pending")
+        .order_by(Proposal.id)
+    ).all()
+    if proposal_id is not None:
+        for p in pending:
+            if p.id == proposal_id:
+                return p
+        raise InputError(
+            "proposal", proposal_id, f"the id of a pending proposal on forecast {forecast.id}"
+        )
+    if not pending:
+        raise StateError(f"forecast {forecast.id} has no pending proposal")
+    verdicts = {(p.kind, p.verdict) for p in pending}
+    if len(verdicts) > 1:
+        listed = ", ".join(f"{p.id} ({p.kind} {p.verdict})" for p in pending)
+        raise StateError(
+            f"forecast {forecast.id} has several pending proposals ({listed}); "
+            "name one with --proposal"
+        )
+    return pending[-1]
+
+
+def confirm(
+    session: Session,
+    forecast_id: int | str,
+    *,
+    by: str,
+    note: str | None = None,
+    proposal_id: int | None = None,
+) -> Proposal:
+    """Confirm the forecast's pending proposal (or ``proposal_id``); see the module docstring."""
+    proposal = _pick(session, forecast_id, proposal_id)
+    by = require_text(by, "by", multiline=False) or by
+    note = require_text(note, "note", optional=True)
+    now = clock_now()
+    evidence = session.get(Evidence, proposal.evidence_id) if proposal.evidence_id else None
+    if proposal.kind == "resolve":
+        source = f"resolver:{evidence.kind}" if evidence else "a resolver"
+        text = note or f"confirmed proposal {proposal.id} from {source}"
+        if proposal.verdict == "annul":
+            store.annul(session, proposal.forecast_id, by=by, note=text, at=now)
+        else:
+            store.resolve(
+                session,
+                proposal.forecast_id,
+                proposal.verdict == "yes",
+                by=by,
+                note=text,
+                evidence=evidence.url if evidence else None,
+                at=now,
+            )
+        moot = list(
+            session.scalars(
+                select(Proposal.id)
+                .where(
+                    Proposal.forecast_id == proposal.forecast_id,
+                    Proposal.status == "pending",
+                    Proposal.kind == "resolve",
+                    Proposal.id != proposal.id,
+                )
+                .order_by(Proposal.id)
+            )
+        )
+        if moot:
+            session.execute(
+                update(Proposal)
+                .where(Proposal.id.in_(moot))
+                .values(status="superseded", decided_at=now, decided_by=by)
+                .execution_options(synchronize_session=False)
+            )
+        proposal.status = "confirmed"
+    else:
+        moot = []
+        proposal.status = "acknowledged"
+    proposal.decided_at = now
+    proposal.decided_by = by
+    proposal.note = note
+    session.flush()
+    receipts.append_many(
+        session,
+        [
+            ("decide", receipts.decision_payload(pid, "superseded", now, by, None), None, now)
+            for pid in moot
+        ]
+        + [
+            (
+                "decide",
+                receipts.decision_payload(proposal.id, proposal.status, now, by, note),
+                proposal.forecast_id,
+                now,
+            )
+        ],
+    )
+    return proposal
+
+
+def dispute(
+    session: Session,
+    forecast_id: int | str,
+    *,
+    by: str,
+    note: str,
+    proposal_id: int | None = None,
+) -> Proposal:
+    """Dispute the forecast's pending proposal (or ``proposal_id``): it is set aside with a note."""
+    text = require_text(note, "note")
+    if not text:
+        raise InputError("note", note, "a note saying why the proposal is wrong")
+    proposal = _pick(session, forecast_id, proposal_id)
+    proposal.status = "disputed"
+    proposal.decided_at = clock_now()
+    proposal.decided_by = require_text(by, "by", multiline=False) or by
+    proposal.note = text
+    session.flush()
+    receipts.append(
+        session,
+        "decide",
+        receipts.decision_payload(
+            proposal.id, "disputed", proposal.decided_at, proposal.decided_by, text
+        ),
+        forecast_id=proposal.forecast_id,
+        at=proposal.decided_at,
+    )
+    return proposal

@@ -1,0 +1,195 @@
+"""Text helpers shared by the text-matching kinds (``page``, ``feed``): HTML to text, and term
+matching folded for case, width and whitespace, so CJK text matches too.
+
+    >>> text = normalize(html_to_text("<p>国家标准：人工智能<br>失\\n控风险</p><script>x()</script>"))
+    >>> text
+    '国家标准:人工智能 失 控风险'
+    >>> [m.term for m in match_terms(text, ["失控", "LOSS of control"], how="any")]
+    ['失控']
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from html import unescape
+from typing import Any
+
+from predictions.errors import InputError
+from resolvers.base import require_url
+
+__all__ = [
+    "TermMatch",
+    "parse_text_params",
+    "html_to_text",
+    "match_terms",
+    "normalize",
+    "parse_how",
+    "parse_regex",
+    "parse_terms",
+    "regex_match",
+]
+
+_HIDDEN_OPEN = re.compile(r"<!--|<(script|style|noscript|template|svg)\b", re.IGNORECASE)
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|div|br|li|ul|ol|tr|td|th|table|section|article|header|footer|h[1-6]|title"
+    r"|blockquote|pre|hr|dd|dt|main|nav|aside)\b[^>]*>",
+    re.IGNORECASE,
+)
+_TAG = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
+
+
+def _drop_hidden(html: str) -> str:
+    """Remove comments and script/style/noscript/template/svg elements, in one linear pass
+    (an unclosed one hides the rest of the document, as a browser would)."""
+    lower = html.lower()
+    out: list[str] = []
+    pos = 0
+    while True:
+        m = _HIDDEN_OPEN.search(lower, pos)
+        if m is None:
+            out.append(html[pos:])
+            break
+        out.append(html[pos : m.start()])
+        out.append(" ")
+        if m.group(1) is None:  # a comment
+            end = lower.find("-->", m.end())
+            pos = len(html) if end < 0 else end + 3
+        else:
+            end = lower.find("</" + m.group(1), m.end())
+            close = -1 if end < 0 else lower.find(">", end)
+            pos = len(html) if close < 0 else close + 1
+        if pos >= len(html):
+            break
+    return "".join(out)
+
+
+def html_to_text(html: str) -> str:
+    """The visible text of an HTML document: comments, scripts and styles dropped, block
+    elements spaced, inline tags removed, entities decoded.
+
+    Regular expressions rather than a parser: a sweep reads thousands of pages, and this only has
+    to find words, not build a tree.
+    """
+    text = _BLOCK_TAG.sub(" ", _drop_hidden(html))
+    return unescape(_TAG.sub("", text))
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width letters and digits become ASCII) and runs of whitespace -> one space."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+@dataclass(frozen=True)
+class TermMatch:
+    """Where a term (or the regex) matched in the normalised text."""
+
+    term: str
+    start: int
+    end: int
+
+
+def _is_wide(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def _term_pattern(term: str) -> re.Pattern[str]:
+    """Case-insensitive; any whitespace run matches a space; between wide (CJK) characters an
+    optional space is allowed, since HTML often breaks lines inside CJK text."""
+    term = normalize(term)
+    out: list[str] = []
+    for i, ch in enumerate(term):
+        if ch == " ":
+            out.append(r"\s+")
+            continue
+        if i > 0 and term[i - 1] != " " and (_is_wide(ch) or _is_wide(term[i - 1])):
+            out.append(r"\s?")
+        out.append(re.escape(ch))
+    return re.compile("".join(out), re.IGNORECASE)
+
+
+def match_terms(text: str, terms: list[str], how: str = "any") -> list[TermMatch] | None:
+    """The first match of each term found in ``text`` (already :func:`normalize` d), or None when
+    the condition (``any`` term / ``all`` terms) does not hold."""
+    found: list[TermMatch] = []
+    for term in terms:
+        m = _term_pattern(term).search(text)
+        if m is not None:
+            found.append(TermMatch(term, m.start(), m.end()))
+        elif how == "all":
+            return None
+    if not found:
+        return None
+    return sorted(found, key=lambda t: t.start)
+
+
+def regex_match(text: str, pattern: str) -> TermMatch | None:
+    """The first match of ``pattern`` (case-insensitive) in ``text``, or None."""
+    m = re.compile(pattern, re.IGNORECASE | re.DOTALL).search(text)
+    if m is None:
+        return None
+    return TermMatch(m.group(0), m.start(), m.end())
+
+
+def parse_terms(value: Any, field: str = "contains") -> list[str]:
+    """A term or a list of terms (non-empty text) -> list of terms."""
+    items = value if isinstance(value, list) else [value]
+    terms = []
+    for item in items:
+        if not isinstance(item, str | int | float) or isinstance(item, bool):
+            raise InputError(field, value, "text, or a list of texts")
+        term = normalize(str(item))
+        if not term:
+            raise InputError(field, value, "non-empty text")
+        if len(term) > 500:
+            raise InputError(field, term, "a term of at most 500 characters")
+        terms.append(str(item).strip())
+    if not terms:
+        raise InputError(field, value, "at least one term")
+    return terms
+
+
+def parse_regex(value: Any, field: str = "regex") -> str:
+    """A regular expression that compiles (and does not match the empty string)."""
+    if not isinstance(value, str) or not value:
+        raise InputError(field, value, "a regular expression")
+    try:
+        compiled = re.compile(value, re.IGNORECASE | re.DOTALL)
+    except re.error as exc:
+        raise InputError(field, value, f"a valid regular expression ({exc})") from None
+    if compiled.fullmatch(""):
+        raise InputError(field, value, "a regular expression that cannot match empty text")
+    return value
+
+
+def parse_how(value: Any, field: str = "match") -> str:
+    """``any`` (default) or ``all``."""
+    if value is None:
+        return "any"
+    if value not in ("any", "all"):
+        raise InputError(field, value, "any or all")
+    return str(value)
+
+
+def parse_text_params(params: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+    """Validate ``url`` with ``contains`` (and ``match`` any|all) and/or ``regex``.
+
+    Shared by the kinds that fetch a URL and look for terms in its text (``page``, ``feed``): unknown
+    params, no terms at all, and ``match`` without ``contains`` are refused by name.
+    """
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise InputError(unknown[0], params[unknown[0]], "one of " + ", ".join(allowed))
+    out: dict[str, Any] = {"url": require_url(params, "url")}
+    if params.get("contains") is None and params.get("regex") is None:
+        raise InputError("contains", None, "terms to look for (contains=...) or a regex")
+    if params.get("contains") is not None:
+        out["contains"] = parse_terms(params["contains"])
+        out["match"] = parse_how(params.get("match"))
+    elif params.get("match") is not None:
+        raise InputError("match", params["match"], "match only together with contains")
+    if params.get("regex") is not None:
+        out["regex"] = parse_regex(params["regex"])
+    return out
