@@ -1,0 +1,10 @@
+"""Reports: scoring maths, report building and rendering, email composition and delivery.
+
+Modules: ``mail`` (templates, ``make_message``, safe headers), ``outbox`` (queue and deliver,
+SMTP and .eml transports), ``notify`` (the daily due/overdue/resolved report), ``scoring`` (the
+pure scoring maths), ``build`` (calibration reports from the database), ``render`` (text, JSON,
+Markdown, HTML with inline SVG). This package
+imports ``predictions`` only, never ``resolvers`` or ``tracker``.
+"""
+
+__all__: list[str] = []
