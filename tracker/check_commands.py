@@ -1,0 +1,308 @@
+"""Commands that check evidence and settle proposals: check, sweep, review, confirm, dispute,
+evidence. Thin: each parses, calls :mod:`resolvers.sweep` / :mod:`resolvers.review` /
+:mod:`predictions.checks`, and formats."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from tracker.cli import App, pass_app
+from tracker.display import emit_json, table
+
+if TYPE_CHECKING:
+    from resolvers.sweep import CheckOutcome, SweepReport, SweepSettings
+
+__all__ = ["COMMANDS", "sweep_settings"]
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def sweep_settings(app: App) -> SweepSettings:
+    """The runner's settings from the ``resolvers.*`` configuration keys."""
+    from resolvers.http import HttpSettings
+    from resolvers.sweep import SweepSettings
+
+    get = app.config.get
+    return SweepSettings(
+        concurrency=max(1, int(get("resolvers.concurrency"))),
+        grace=timedelta(days=int(get("resolvers.grace_days"))),
+        lease=timedelta(seconds=max(1, int(get("resolvers.lease_seconds")))),
+        http=HttpSettings(
+            timeout=float(get("resolvers.timeout")),
+            max_bytes=int(get("resolvers.max_bytes")),
+            per_host=max(1, int(get("resolvers.per_host"))),
+            allow_private=bool(get("resolvers.allow_private")),
+            allowed_networks=_networks(get("resolvers.allowed_networks")),
+        ),
+    )
+
+
+def _networks(value: str | None) -> tuple[str, ...]:
+    """``resolvers.allowed_networks`` as a tuple of CIDR strings; InputError if one is not."""
+    import ipaddress
+
+    from predictions.errors import InputError
+
+    networks = tuple(part.strip() for part in (value or "").split(",") if part.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise InputError(
+                "resolvers.allowed_networks", network, "CIDR networks such as 10.1.0.0/16"
+            ) from None
+    return networks
+
+
+def _short(text: str | None, width: int = 70) -> str:
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _echo_outcome(o: CheckOutcome) -> None:
+    head = f"check {o.check_id} ({o.kind}) on forecast {o.forecast_id}: {o.verdict.upper()}"
+    if o.unchanged:
+        head += " (unchanged)"
+    if o.action:
+        head += f" -> {o.action}"
+    click.echo(head)
+    receipt = [
+        f"HTTP {o.http_status}" if o.http_status is not None else None,
+        f"sha256 {o.sha256[:16]}" if o.sha256 else None,
+        o.url,
+    ]
+    if any(receipt):
+        click.echo("  " + "  ".join(r for r in receipt if r))
+    if o.value:
+        click.echo(f"  value:   {_short(o.value, 100)}")
+    if o.excerpt:
+        click.echo(f"  excerpt: {_short(o.excerpt, 200)}")
+    if o.error:
+        kind = "temporary" if o.temporary else "permanent"
+        click.echo(f"  error ({kind}): {o.error}")
+
+
+@click.command()
+@click.argument("forecast_id", metavar="ID")
+@click.option("--dry-run", is_flag=True, help="Fetch and judge, but record nothing.")
+@json_option
+@pass_app
+def check(app: App, forecast_id: str, dry_run: bool, as_json: bool) -> int:
+    """Run one forecast's checks now; print each verdict and its receipt."""
+    from resolvers.sweep import check_forecast
+
+    report = check_forecast(app.engine, forecast_id, dry_run=dry_run, settings=sweep_settings(app))
+    if as_json:
+        emit_json(report.record())
+    elif not report.outcomes:
+        click.echo(f"Forecast {forecast_id} has no checks.")
+    else:
+        for outcome in report.outcomes:
+            _echo_outcome(outcome)
+        if dry_run:
+            click.echo("(dry run: nothing recorded)")
+    return 1 if report.errors else 0
+
+
+@contextmanager
+def _progress(total: int, enabled: bool) -> Iterator[Any]:
+    if not enabled or total == 0:
+        yield None
+        return
+    with click.progressbar(length=total, label="Checking", file=sys.stderr) as bar:
+        done = [0]
+
+        def update(n: int, _total: int) -> None:
+            if n > done[0]:
+                bar.update(n - done[0])
+                done[0] = n
+
+        yield update
+
+
+def _summary(report: SweepReport) -> str:
+    counts: dict[str, int] = {}
+    for o in report.outcomes:
+        counts[o.verdict] = counts.get(o.verdict, 0) + 1
+    parts = [f"{counts[v]} {v}" for v in ("yes", "no", "annul", "none", "error") if counts.get(v)]
+    text = f"Checked {report.checked} in {report.seconds:.1f}s"
+    if parts:
+        text += ": " + ", ".join(parts)
+    if report.lost:
+        text += f" ({report.lost} left to another worker after the lease ran out)"
+    return text
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(min=1), help="Check at most this many.")
+@json_option
+@pass_app
+def sweep(app: App, limit: int | None, as_json: bool) -> int:
+    """Run every check that is due, concurrently; exit 1 if any failed."""
+    from resolvers.sweep import count_due
+    from resolvers.sweep import sweep as run_sweep
+
+    settings = sweep_settings(app)
+    show_bar = not as_json and sys.stderr.isatty()
+    total = count_due(app.engine) if show_bar else 0
+    if limit is not None:
+        total = min(total, limit)
+    with _progress(total, show_bar) as progress:
+        report = run_sweep(app.engine, limit=limit, settings=settings, progress=progress)
+    if as_json:
+        emit_json(report.record())
+        return 1 if report.errors else 0
+    click.echo(_summary(report))
+    for o in report.actions:
+        click.echo(f"  forecast {o.forecast_id}: {o.action} ({o.kind}, check {o.check_id})")
+    if report.errors:
+        click.echo(f"{len(report.errors)} check(s) failed (recorded; they back off and retry):")
+        for o in report.errors:
+            click.echo(f"  check {o.check_id} ({o.kind}) on forecast {o.forecast_id}: {o.error}")
+    return 1 if report.errors else 0
+
+
+@click.command()
+@json_option
+@pass_app
+def review(app: App, as_json: bool) -> None:
+    """List proposals waiting for you: forecast, verdict, evidence excerpt, URL."""
+    from resolvers.review import review as pending
+
+    with app.read() as session:
+        items = pending(session)
+    if as_json:
+        emit_json(items)
+        return
+    if not items:
+        click.echo("Nothing to review.")
+        return
+    for item in items:
+        f, e = item["forecast"], item["evidence"] or {}
+        what = (
+            f"{item['verdict'].upper()}"
+            if item["kind"] == "resolve"
+            else f"DISAGREEMENT: source says {item['verdict'].upper()}, forecast is "
+            + ("YES" if f["outcome"] else "NO" if f["status"] == "resolved" else f["status"])
+        )
+        click.echo(f"#{f['id']}  {f['title']}")
+        click.echo(f"  proposal {item['proposal']}: {what}  (from {e.get('kind', '?')})")
+        if e.get("excerpt"):
+            click.echo(f"  excerpt: {_short(e['excerpt'], 200)}")
+        if e.get("url"):
+            click.echo(f"  url:     {e['url']}")
+    click.echo("Settle with `tracker confirm ID` or `tracker dispute ID --note TEXT`.")
+
+
+@click.command()
+@click.argument("forecast_id", metavar="ID")
+@click.option("--proposal", "proposal_id", type=int, help="Which proposal, if several wait.")
+@click.option("--note", help="A note kept with the resolution.")
+@click.option("--by", help="Who confirms (default: you).")
+@json_option
+@pass_app
+def confirm(
+    app: App,
+    forecast_id: str,
+    proposal_id: int | None,
+    note: str | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Accept a forecast's pending proposal: resolve (or annul) it as proposed."""
+    from predictions.checks import proposal_record
+    from resolvers.review import confirm as accept
+
+    with app.write() as session:
+        proposal = accept(
+            session, forecast_id, by=by or app.forecaster, note=note, proposal_id=proposal_id
+        )
+        record = proposal_record(proposal)
+    if as_json:
+        emit_json(record)
+    elif record["status"] == "acknowledged":
+        click.echo(
+            f"Forecast {record['forecast']}: disagreement {record['id']} acknowledged; "
+            "the resolution stands."
+        )
+    elif record["verdict"] == "annul":
+        click.echo(f"Forecast {record['forecast']} annulled (proposal {record['id']}).")
+    else:
+        click.echo(
+            f"Forecast {record['forecast']} resolved {record['verdict'].upper()} "
+            f"(proposal {record['id']})."
+        )
+
+
+@click.command()
+@click.argument("forecast_id", metavar="ID")
+@click.option("--note", required=True, help="Why the proposal is wrong.")
+@click.option("--proposal", "proposal_id", type=int, help="Which proposal, if several wait.")
+@click.option("--by", help="Who disputes (default: you).")
+@json_option
+@pass_app
+def dispute(
+    app: App,
+    forecast_id: str,
+    note: str,
+    proposal_id: int | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Reject a forecast's pending proposal, with a note; the forecast is unchanged."""
+    from predictions.checks import proposal_record
+    from resolvers.review import dispute as reject
+
+    with app.write() as session:
+        proposal = reject(
+            session, forecast_id, by=by or app.forecaster, note=note, proposal_id=proposal_id
+        )
+        record = proposal_record(proposal)
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(f"Forecast {record['forecast']}: proposal {record['id']} disputed.")
+
+
+@click.command()
+@click.argument("forecast_id", metavar="ID")
+@json_option
+@pass_app
+def evidence(app: App, forecast_id: str, as_json: bool) -> None:
+    """Every check ever made on a forecast: time, URL, status, sha256, verdict, excerpt."""
+    from predictions import store
+    from predictions.checks import evidence_of, evidence_record
+
+    with app.read() as session:
+        forecast = store.get_forecast(session, forecast_id)
+        records = [evidence_record(e) for e in evidence_of(session, forecast.id)]
+    if as_json:
+        emit_json(records)
+        return
+    if not records:
+        click.echo(f"No evidence recorded for forecast {forecast_id} yet.")
+        return
+    rows = [
+        (
+            r["checked_at"][:19].replace("T", " "),
+            r["kind"],
+            r["verdict"] + (" (304)" if r["unchanged"] else ""),
+            r["http_status"] if r["http_status"] is not None else "",
+            (r["sha256"] or "")[:12],
+            r["url"] or "",
+            _short(r["error"] or r["excerpt"] or r["value"], 60),
+        )
+        for r in records
+    ]
+    table(("checked", "kind", "verdict", "http", "sha256", "url", "excerpt / error"), rows)
+
+
+COMMANDS = [check, sweep, review, confirm, dispute, evidence]

@@ -1,0 +1,258 @@
+"""The ``tracker`` command line: a thin shell over predictions, resolvers and reports.
+
+Commands live in ``tracker/*_commands.py`` modules, one per task, registered on :data:`main`. This
+module owns the app context (config, engine), and turns every error into one ``Error: ...`` line
+and an exit code (2 bad input, 1 operational failure), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import click
+
+from predictions.errors import ImportProblems, TrackerError
+from predictions.validation import parse_timezone
+from tracker import __version__
+from tracker.config import Config, load_config
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
+
+__all__ = ["App", "main", "pass_app"]
+
+#: Each command module with the commands it defines, in the order ``tracker --help`` lists them.
+#: Commands load lazily: ``tracker list`` imports only ``tracker.forecast_commands``.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "tracker.forecast_commands": ("add", "update", "list", "show", "resolve", "annul", "amend"),
+    "tracker.check_commands": ("check", "sweep", "review", "confirm", "dispute", "evidence"),
+    "tracker.report_commands": ("report",),
+    "tracker.mail_commands": ("notify", "outbox", "run"),
+    "tracker.data_commands": ("import", "export"),
+    "tracker.demo_commands": ("demo",),
+    "tracker.admin_commands": ("verify", "db", "config"),
+}
+
+
+class App:
+    """What every command needs: the configuration and, lazily, the database."""
+
+    def __init__(self, db: str | None) -> None:
+        self._db = db
+        self.config: Config = load_config()
+
+    @property
+    def db_url(self) -> str:
+        return self.config.db_url(self._db)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The engine, with the schema checked (a SQLite file is created and migrated here)."""
+        from predictions.db import ensure_schema, make_engine
+
+        engine = make_engine(self.db_url)
+        ensure_schema(engine)
+        return engine
+
+    def raw_engine(self) -> Engine:
+        """The engine without the schema check (for ``tracker db``)."""
+        from predictions.db import make_engine
+
+        return make_engine(self.db_url)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session in one writing transaction (committed at the end of the block)."""
+        from predictions.db import write_session
+
+        with write_session(self.engine) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session."""
+        from predictions.db import read_session
+
+        with read_session(self.engine) as session:
+            yield session
+
+    @contextmanager
+    def lite(self) -> Iterator[sqlite3.Connection | None]:
+        """A bare sqlite3 connection for the fast path of add/list, or None to use the store.
+
+        None unless the database is an existing SQLite file at the current schema.
+        """
+        from predictions import lite
+
+        path = lite.sqlite_file(self.db_url)
+        conn = lite.connect(path) if path is not None else None
+        try:
+            yield conn
+        finally:
+            if conn is not None:
+                conn.close()
+
+    @property
+    def forecaster(self) -> str:
+        return self.config.forecaster
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return parse_timezone(self.config.get("timezone"))
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """A SQLAlchemy or sqlite3 error, recognised without importing SQLAlchemy."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error):
+        return True
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.SQLAlchemyError)
+
+
+def _database_message(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    hint = ""
+    lowered = first.lower()
+    if "unable to open database file" in lowered:
+        hint = " (is the folder there and writable?)"
+    elif "readonly" in lowered or "read-only" in lowered:
+        hint = " (the database file or its folder is read-only)"
+    elif "full" in lowered:
+        hint = " (free some disk space and try again; nothing was written)"
+    elif "connection" in lowered and "refused" in lowered:
+        hint = " (is PostgreSQL running?)"
+    return f"database: {first}{hint}"
+
+
+#: The task each command module's commands are listed under in ``tracker --help``.
+SECTIONS = {
+    "tracker.forecast_commands": "Forecasts",
+    "tracker.data_commands": "Import and export",
+    "tracker.check_commands": "Evidence and resolution",
+    "tracker.report_commands": "Reports",
+    "tracker.mail_commands": "Email and the daemon",
+    "tracker.demo_commands": "Getting started",
+    "tracker.admin_commands": "Administration",
+}
+
+
+class TrackerGroup(click.Group):
+    """A click group that prints one ``Error:`` line for every failure and lists commands by task."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Commands in the order of :data:`COMMAND_MODULES` (the order of a user's day), not A-Z."""
+        return [
+            name
+            for names in COMMAND_MODULES.values()
+            for name in names
+            if self.get_command(ctx, name)
+        ]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Load the module that defines ``cmd_name`` on first use."""
+        if cmd_name not in self.commands:
+            for module_name, names in COMMAND_MODULES.items():
+                if cmd_name in names:
+                    _load(module_name)
+                    break
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands under the task they serve, in the order of :data:`SECTIONS`."""
+        order = list(dict.fromkeys(SECTIONS.values()))
+        grouped: dict[str, list[tuple[str, str]]] = {}
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            section = next(
+                (SECTIONS[m] for m, names in COMMAND_MODULES.items() if name in names), "Other"
+            )
+            grouped.setdefault(section, []).append((name, command.get_short_help_str(limit=70)))
+        for section in sorted(grouped, key=lambda s: order.index(s) if s in order else len(order)):
+            with formatter.section(section):
+                formatter.write_dl(grouped[section])
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("aborted", 1)
+        except ImportProblems as exc:
+            click.echo(
+                f"Error: {exc.source}: {len(exc.problems)} problem(s), nothing imported", err=True
+            )
+            for problem in exc.problems:
+                click.echo(f"  {problem}", err=True)
+            sys.exit(exc.exit_code)
+        except TrackerError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except OSError as exc:
+            _fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", 1)
+        except Exception as exc:  # the last guard: no traceback reaches a user
+            if _is_database_error(exc):
+                _fail(_database_message(exc), 1)
+            if os.environ.get("TRACKER_DEBUG"):
+                raise
+            _fail(
+                f"internal error: {type(exc).__name__}: {exc} (set TRACKER_DEBUG=1 for details)", 1
+            )
+        if isinstance(result, int) and result:
+            sys.exit(result)
+        sys.exit(0)
+
+
+@click.group(cls=TrackerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db",
+    metavar="URL",
+    help="Database URL or SQLite path (default: $TRACKER_DB, config, user data dir).",
+)
+@click.version_option(__version__, prog_name="tracker")
+@click.pass_context
+def main(ctx: click.Context, db: str | None) -> None:
+    """Register forecasts, check the evidence, get reminded, and learn how calibrated you are."""
+    ctx.obj = App(db)
+
+
+def _load(module_name: str) -> None:
+    """Import a command module and register its commands (a module not installed is skipped)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return
+    for command in module.COMMANDS:
+        main.add_command(command)

@@ -1,0 +1,182 @@
+"""Commands that move forecasts in and out: import, export."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from predictions.clock import now as clock_now
+from tracker.cli import App, pass_app
+from tracker.display import emit_json
+
+__all__ = ["COMMANDS"]
+
+_IMPORT_FORMATS = ("toml", "json", "csv", "predictionbook", "forecastbench")
+_EXPORT_FORMATS = ("toml", "json", "csv")
+
+
+class _DryRun(Exception):
+    """Raised inside the write transaction to roll a dry run back."""
+
+
+def _check_validator() -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """``resolvers.validate_check`` when the resolvers package provides it."""
+    try:
+        from resolvers import validate_check
+    except ImportError:
+        return None
+    return validate_check
+
+
+@contextmanager
+def _progress(enabled: bool, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress display on a terminal (stderr); nothing when piped."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} records"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done: bar.update(task, completed=done)
+
+
+@click.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(_IMPORT_FORMATS),
+    help="The file's format (default: guessed from its name and content).",
+)
+@click.option(
+    "--resolutions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A ForecastBench resolution set to resolve the questions with.",
+)
+@click.option("--dry-run", is_flag=True, help="Check the whole file and report; write nothing.")
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="Skip records whose ref is already imported (default: refuse the file).",
+)
+@click.option("--by", help="Author of hand-written records that name none (default: you).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_app
+def import_(
+    app: App,
+    file: Path,
+    fmt: str | None,
+    resolutions: Path | None,
+    dry_run: bool,
+    skip_existing: bool,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Import forecasts from FILE: all or nothing, every problem listed by record or line.
+
+    Formats: the tracker's own toml, json and csv (an export restores exactly into an empty
+    database), predictionbook (JSON as scraped from predictionbook.com) and forecastbench (a
+    question set, with --resolutions for its resolution set).
+    """
+    from predictions.bulk import import_records
+    from predictions.formats import ReadContext, open_records
+
+    ctx = ReadContext(now=clock_now(), author=by or app.forecaster, tz=app.tz)
+    show = sys.stderr.isatty() and not as_json
+    summary = None
+    try:
+        with (
+            open_records(file, fmt, ctx, resolutions=resolutions) as (meta, records),
+            _progress(show, f"importing {file.name}") as progress,
+            app.write() as session,
+        ):
+            summary = import_records(
+                session,
+                records,
+                source=str(file),
+                meta=meta,
+                validate_check=_check_validator(),
+                skip_existing=skip_existing,
+                progress=progress,
+                now=ctx.now,
+            )
+            if dry_run:
+                summary.dry_run = True
+                raise _DryRun
+    except _DryRun:
+        pass
+    assert summary is not None
+    if as_json:
+        emit_json(summary.as_dict())
+        return
+    verb = "Would import" if dry_run else "Imported"
+    click.echo(
+        f"{verb} {summary.forecasts} forecasts ({summary.estimates} estimates, "
+        f"{summary.resolved} resolved, {summary.annulled} annulled, {summary.amendments} "
+        f"amendments, {summary.checks} checks) from {file.name} [{summary.format}]"
+        + (f"; skipped {summary.skipped} already imported" if summary.skipped else "")
+    )
+    if summary.file_head_verified:
+        click.echo(f"The file's ledger head {summary.file_head} verifies: restored exactly.")
+    if dry_run:
+        click.echo("Dry run: nothing was written.")
+    else:
+        click.echo(f"Ledger: +{summary.ledger_entries} entries; head {summary.head}")
+
+
+@click.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(_EXPORT_FORMATS),
+    default="json",
+    show_default=True,
+    help="The file format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (default: standard output).",
+)
+@pass_app
+def export(app: App, fmt: str, output: Path | None) -> None:
+    """Export every forecast with its history, checks and the ledger chain head.
+
+    Importing the file into an empty database rebuilds the same ledger, and exporting again gives
+    the same bytes; the head in the file lets anyone check it later (`tracker import --dry-run`
+    into an empty database).
+    """
+    from predictions.formats import export as write_export
+
+    if output is None:
+        with app.read() as session:
+            write_export(session, fmt, sys.stdout)
+        return
+    partial = output.with_name(output.name + ".partial")
+    try:
+        with app.read() as session, partial.open("w", encoding="utf-8", newline="") as out:
+            count = write_export(session, fmt, out)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    click.echo(f"Exported {count} forecasts to {output}")
+
+
+COMMANDS = [import_, export]

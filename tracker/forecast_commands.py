@@ -1,0 +1,369 @@
+"""Commands that register and change forecasts: add, update, list, show, resolve, annul, amend.
+
+``add`` (without checks) and ``list`` take the fast SQLite path (:mod:`predictions.lite`) when the
+database is an existing SQLite file at the current schema, so they never import SQLAlchemy; every
+other case goes through the store. Both paths print the same records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from predictions import records
+from predictions.clock import now as clock_now
+from predictions.errors import InputError
+from predictions.validation import parse_due, parse_outcome, parse_probability, require_text
+from tracker.cli import App, pass_app
+from tracker.display import emit_json, format_due, format_probability, relative, table
+
+__all__ = ["COMMANDS"]
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@click.command()
+@click.argument("title")
+@click.option("-p", "--probability", required=True, help="Your probability: 0.7, 70% or 70.")
+@click.option("--due", required=True, help="Due: 2030-12-31, 2030-06, 2030, +90d or 'in 3 months'.")
+@click.option("--criteria", required=True, help="How it resolves: what counts as YES, checkably.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option("--source", help="Where the question comes from (URL or citation).")
+@click.option("--by", help="Forecaster name (default: config 'forecaster' or your login).")
+@click.option("--note", help="A note on your reasoning.")
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    metavar="SPEC",
+    help="A resolver check (repeatable): 'page:url=URL,contains=TERM' or a JSON object.",
+)
+@json_option
+@pass_app
+def add(
+    app: App,
+    title: str,
+    probability: str,
+    due: str,
+    criteria: str,
+    tags: tuple[str, ...],
+    source: str | None,
+    by: str | None,
+    note: str | None,
+    checks: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Register a forecast and print its id."""
+    p = parse_probability(probability)
+    now = clock_now()
+    due_at = parse_due(due, now=now, tz=app.tz)
+    specs = []
+    if checks:
+        from resolvers import parse_check, validate_check
+
+        specs = [validate_check(parse_check(spec)) for spec in checks]
+    fields = dict(
+        title=title,
+        criteria=criteria,
+        due=due_at,
+        author=by or app.forecaster,
+        probability=p,
+        tags=tags,
+        source=source,
+        note=note,
+        created_at=now,
+    )
+    with app.lite() as conn:
+        if conn is not None and not specs:
+            from predictions import lite
+
+            record = records.forecast_record(lite.add_forecast(conn, **fields))  # type: ignore[arg-type]
+        else:
+            record = _add_through_store(app, fields, specs)
+    if specs:
+        record["checks"] = specs
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(
+            f"Added forecast {record['id']}: {record['title']} "
+            f"({format_probability(p)}, due {format_due(due_at, app.tz)})"
+            + (f" with {len(specs)} check(s)" if specs else "")
+        )
+
+
+def _add_through_store(
+    app: App, fields: dict[str, object], specs: list[dict[str, object]]
+) -> dict[str, object]:
+    from predictions import store
+
+    with app.write() as session:
+        forecast = store.add_forecast(session, **fields)  # type: ignore[arg-type]
+        if specs:
+            from predictions.checks import add_checks
+
+            add_checks(session, forecast, specs, now=forecast.created_at)
+        return records.forecast_record(forecast)
+
+
+@click.command()
+@click.argument("forecast_id", metavar="ID")
+@click.option("-p", "--probability", required=True, help="The new probability: 0.62, 62% or 62.")
+@click.option("--by", help="Forecaster name (default: config 'forecaster' or your login).")
+@click.option("--note", help="Why it changed.")
+@json_option
+@pass_app
+def update(
+    app: App, forecast_id: str, probability: str, by: str | None, note: str | None, as_json: bool
+) -> None:
+    """Record a new probability on a forecast.
+
+    Anyone may forecast any question: estimates are kept per forecaster.
+    """
+    from predictions import store
+
+    p = parse_probability(probability)
+    with app.write() as session:
+        forecast = store.get_forecast(session, forecast_id)
+        estimate = store.add_estimate(session, forecast, by or app.forecaster, p, note=note)
+        previous = [
+            e
+            for e in forecast.estimates
+            if e.id != estimate.id and e.forecaster == estimate.forecaster
+        ]
+        record = store.forecast_record(forecast)
+    if as_json:
+        emit_json(record)
+        return
+    before = f"{format_probability(previous[-1].probability)} -> " if previous else ""
+    click.echo(f"Forecast {record['id']}: {estimate.forecaster} {before}{format_probability(p)}")
+
+
+@click.command(name="list")
+@click.option(
+    "--status",
+    type=click.Choice(records.LIST_STATUSES),
+    default="open",
+    show_default=True,
+    help="open, due (within 7 days), overdue, resolved, annulled or all.",
+)
+@click.option("--tag", help="Only forecasts with this tag.")
+@click.option("--by", help="Only forecasts this person registered or estimated.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0, max=2**31 - 1, clamp=True),
+    default=100,
+    show_default=True,
+    help="At most this many (0: all).",
+)
+@json_option
+@pass_app
+def list_(
+    app: App, status: str, tag: str | None, by: str | None, limit: int, as_json: bool
+) -> None:
+    """List forecasts, soonest due first."""
+    query = records.ForecastQuery(status=status, tag=tag, by=by, limit=limit or None)
+    now = clock_now()
+    forecasts: Sequence[Any]
+    total: int | None = None  # counted only when the page is full
+    with app.lite() as conn:
+        if conn is not None:
+            from predictions import lite
+
+            forecasts = lite.list_forecasts(conn, query, now=now)
+            if len(forecasts) == query.limit:
+                total = lite.count_forecasts(conn, query, now=now)
+        else:
+            from predictions import store
+
+            with app.read() as session:
+                forecasts = store.list_forecasts(session, query, now=now)
+                if len(forecasts) == query.limit:
+                    total = store.count_forecasts(session, query, now=now)
+    listed = [records.forecast_record(f) for f in forecasts]
+    count = len(listed)
+    total = count if total is None else total
+    if as_json:
+        emit_json(listed)
+        return
+    rows = []
+    for i, r in enumerate(listed):
+        f: Any = forecasts[i]
+        when = relative(f.due, now, f.status) or (
+            f"{'YES' if f.outcome else 'NO'}" if f.status == "resolved" else f.status
+        )
+        rows.append(
+            (
+                r["id"],
+                format_probability(r["probability"]),
+                format_due(f.due, app.tz),
+                when,
+                ",".join(r["tags"]),
+                r["title"],
+            )
+        )
+    if not rows:
+        click.echo(f"No {status if status != 'all' else ''} forecasts.".replace("  ", " "))
+        return
+    table(("id", "p", "due", "when", "tags", "title"), rows)
+    if total > count:
+        click.echo(f"({count} of {total} shown; --limit 0 for all)")
+
+
+@click.command()
+@click.argument("forecast_id", metavar="ID")
+@json_option
+@pass_app
+def show(app: App, forecast_id: str, as_json: bool) -> None:
+    """Show one forecast with its history.
+
+    Criteria, every estimate, amendments and the resolution.
+    """
+    from predictions import store
+
+    now = clock_now()
+    with app.read() as session:
+        f = store.get_forecast(session, forecast_id)
+        record = store.forecast_record(f, full=True)
+        due_text = format_due(f.due, app.tz)
+        when = relative(f.due, now, f.status)
+    if as_json:
+        emit_json(record)
+        return
+    click.echo(f"#{record['id']}  {record['title']}")
+    click.echo(
+        f"  status:   {record['status']}"
+        + (f" ({'YES' if record['outcome'] else 'NO'})" if record["status"] == "resolved" else "")
+    )
+    click.echo(f"  due:      {due_text}" + (f" ({when})" if when else ""))
+    click.echo(f"  author:   {record['author']}   created {record['created_at']}")
+    if record["tags"]:
+        click.echo(f"  tags:     {', '.join(record['tags'])}")
+    if record["source"]:
+        click.echo(f"  source:   {record['source']}")
+    click.echo("  criteria: " + record["criteria"].replace("\n", "\n            "))
+    click.echo("  estimates:")
+    for e in record["estimates"]:
+        click.echo(
+            f"    {e['at']}  {format_probability(e['probability']):>6}  {e['by']}"
+            + (f"  - {e['note']}" if e["note"] else "")
+        )
+    if record["amendments"]:
+        click.echo("  amendments:")
+        for a in record["amendments"]:
+            click.echo(
+                f"    {a['at']}  {a['by']} changed {a['field']}: {a['old']!r} -> {a['new']!r}"
+                + (f"  - {a['note']}" if a["note"] else "")
+            )
+    if record["status"] != "open":
+        click.echo(
+            f"  {record['status']} at {record['resolved_at']} by {record['resolved_by']}"
+            + (f": {record['resolution_note']}" if record["resolution_note"] else "")
+        )
+        if record["resolution_evidence"]:
+            click.echo(f"  evidence: {record['resolution_evidence']}")
+
+
+@click.command()
+@click.argument("forecast_id", metavar="ID")
+@click.argument("outcome", metavar="yes|no")
+@click.option("--note", help="Why: what happened.")
+@click.option("--evidence", help="A URL or citation the resolution rests on.")
+@click.option("--by", help="Who resolves (default: you).")
+@json_option
+@pass_app
+def resolve(
+    app: App,
+    forecast_id: str,
+    outcome: str,
+    note: str | None,
+    evidence: str | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Resolve a forecast YES or NO."""
+    from predictions import store
+
+    value = parse_outcome(outcome)
+    with app.write() as session:
+        f = store.resolve(
+            session, forecast_id, value, by=by or app.forecaster, note=note, evidence=evidence
+        )
+        record = store.forecast_record(f)
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(
+            f"Forecast {record['id']} resolved {'YES' if value else 'NO'}: {record['title']}"
+        )
+
+
+@click.command()
+@click.argument("forecast_id", metavar="ID")
+@click.option("--note", required=True, help="Why the question no longer has an answer.")
+@click.option("--by", help="Who annuls (default: you).")
+@json_option
+@pass_app
+def annul(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
+    """Annul a forecast that became moot (left out of scores)."""
+    from predictions import store
+
+    with app.write() as session:
+        f = store.annul(session, forecast_id, by=by or app.forecaster, note=note)
+        record = store.forecast_record(f)
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(f"Forecast {record['id']} annulled: {record['title']}")
+
+
+@click.command()
+@click.argument("forecast_id", metavar="ID")
+@click.option("--title", help="New title.")
+@click.option("--criteria", help="New resolution criteria.")
+@click.option("--due", help="New due date (same forms as add).")
+@click.option("--note", help="Why the change.")
+@click.option("--by", help="Who amends (default: you).")
+@json_option
+@pass_app
+def amend(
+    app: App,
+    forecast_id: str,
+    title: str | None,
+    criteria: str | None,
+    due: str | None,
+    note: str | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Change title, criteria or due date, recorded as an amendment.
+
+    The change is shown in `show` and kept in the ledger; nothing is edited silently.
+    """
+    from predictions import store
+
+    changes: list[tuple[str, object]] = []
+    if title is not None:
+        changes.append(("title", require_text(title, "title", multiline=False)))
+    if criteria is not None:
+        changes.append(("criteria", require_text(criteria, "criteria")))
+    if due is not None:
+        due_at = parse_due(due, now=clock_now(), tz=app.tz)
+        if due_at <= clock_now():
+            raise InputError("due", due, "a date in the future")
+        changes.append(("due", due_at))
+    if not changes:
+        raise InputError("amend", "nothing", "at least one of --title, --criteria, --due")
+    with app.write() as session:
+        for field, value in changes:
+            store.amend(session, forecast_id, field, value, by=by or app.forecaster, note=note)  # type: ignore[arg-type]
+        record = store.forecast_record(store.get_forecast(session, forecast_id), full=True)
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(f"Forecast {record['id']} amended: {', '.join(f for f, _ in changes)}")
+
+
+COMMANDS = [add, update, list_, show, resolve, annul, amend]

@@ -1,0 +1,282 @@
+"""Commands for email reports and the daemon: notify, outbox, run.
+
+Also the two translations from configuration to the library: :func:`notify_settings` and
+:func:`make_transport` (SMTP when ``smtp.host`` is set, else ``.eml`` files in a folder).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from predictions.clock import now as clock_now
+from predictions.errors import InputError
+from tracker.cli import App, pass_app
+from tracker.display import emit_json, table
+
+if TYPE_CHECKING:
+    from reports.notify import NotifySettings
+    from reports.outbox import Transport
+
+__all__ = ["COMMANDS", "make_transport", "notify_settings", "outbox_dir", "worker_id"]
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def outbox_dir(app: App) -> Path:
+    """Where ``.eml`` files go: ``email.outbox_dir``, else ``outbox`` in the user data dir."""
+    configured = app.config.get("email.outbox_dir")
+    if configured:
+        return Path(configured).expanduser()
+    folder = os.environ.get("TRACKER_DATA_DIR")
+    if not folder:
+        import platformdirs
+
+        folder = platformdirs.user_data_dir("tracker")
+    return Path(folder).expanduser() / "outbox"
+
+
+def notify_settings(app: App) -> NotifySettings:
+    """Recipients, sender, time zone and send time from the configuration.
+
+    With ``smtp.host`` set, ``email.to`` is required; ``.eml`` files may go without one.
+    """
+    from reports.mail import parse_addresses
+    from reports.notify import NotifySettings
+
+    recipients = parse_addresses(app.config.get("email.to"), "email.to")
+    if app.config.get("smtp.host") and not recipients:
+        raise InputError(
+            "email.to", None, "an address to send reports to: tracker config set email.to ADDRESS"
+        )
+    senders = parse_addresses(app.config.get("email.from"), "email.from")
+    if len(senders) != 1:
+        raise InputError("email.from", app.config.get("email.from"), "one email address")
+    hours, minutes = (int(part) for part in str(app.config.get("notify.time")).split(":"))
+    lease = app.config.get("email.lease_seconds")
+    return NotifySettings(
+        recipients=tuple(recipients),
+        sender=senders[0],
+        tz=app.tz,
+        send_at=time(hours, minutes),
+        overdue_interval_days=int(app.config.get("notify.overdue_interval_days")),
+        lease=timedelta(seconds=lease) if lease else None,
+    )
+
+
+def make_transport(app: App) -> Transport:
+    """SMTP when ``smtp.host`` is set (password from ``$TRACKER_SMTP_PASSWORD``), else .eml files."""
+    from reports.outbox import EmlTransport, SmtpTransport
+
+    host = app.config.get("smtp.host")
+    if not host:
+        return EmlTransport(outbox_dir(app))
+    return SmtpTransport(
+        host,
+        int(app.config.get("smtp.port")),
+        security=app.config.get("smtp.security"),
+        username=app.config.get("smtp.username"),
+        password=app.config.smtp_password,
+        timeout=float(app.config.get("smtp.timeout")),
+        cafile=app.config.get("smtp.cafile"),
+    )
+
+
+def worker_id() -> str:
+    """``host:pid:random``: who holds an outbox lease."""
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@click.command()
+@click.option(
+    "--dry-run", is_flag=True, help="Print the reports that are due; queue and send nothing."
+)
+@json_option
+@pass_app
+def notify(app: App, dry_run: bool, as_json: bool) -> int:
+    """Queue and send the reports due now.
+
+    Sends every message ready in the outbox, including earlier ones waiting for a retry.
+    Without smtp.host the messages are written as .eml files into a folder (email.outbox_dir,
+    else 'outbox' in the user data dir). Exits 1 if a message could not be delivered.
+    """
+    from reports import notify as notify_lib
+
+    settings = notify_settings(app)
+    if dry_run:
+        now = clock_now()
+        with app.read() as session:
+            planned = notify_lib.plan_reports(session, settings, now)
+        if as_json:
+            emit_json(
+                [
+                    {
+                        "forecaster": p.forecaster,
+                        "day": p.day.isoformat(),
+                        "dedupe_key": p.dedupe_key,
+                        "recipients": list(settings.recipients),
+                        "subject": p.message.subject,
+                        "text": p.message.text,
+                        "html": p.message.html,
+                    }
+                    for p in planned
+                ]
+            )
+            return 0
+        if not planned:
+            click.echo(_nothing_due(settings, now))
+        for p in planned:
+            click.echo(f"To: {', '.join(settings.recipients) or '(email.to not set)'}")
+            click.echo(f"Subject: {p.message.subject}")
+            click.echo("")
+            click.echo(p.message.text.rstrip("\n"))
+            click.echo("")
+        return 0
+    transport = make_transport(app)
+    result = notify_lib.run_notify(app.engine, settings, transport, worker=worker_id())
+    delivery = result.delivery
+    written = [str(p) for p in getattr(transport, "written", [])]
+    if as_json:
+        emit_json(
+            {
+                "queued": [
+                    {
+                        "id": q.id,
+                        "forecaster": q.forecaster,
+                        "day": q.day.isoformat(),
+                        "dedupe_key": q.dedupe_key,
+                        "subject": q.message.subject,
+                    }
+                    for q in result.queued
+                ],
+                "destination": transport.describe(),
+                "sent": delivery.sent,
+                "files": written,
+                "retrying": delivery.retrying,
+                "failed": delivery.failed,
+                "errors": {str(k): v for k, v in delivery.errors.items()},
+                "refused": {str(k): v for k, v in delivery.refused.items()},
+            }
+        )
+        return 0 if delivery.ok else 1
+    if result.queued:
+        click.echo(
+            f"Queued {len(result.queued)} report(s): "
+            + ", ".join(f"{q.forecaster} ({q.day})" for q in result.queued)
+        )
+    elif not (delivery.sent or delivery.errors):
+        click.echo(_nothing_due(settings, clock_now()))
+    if delivery.sent:
+        if written:
+            folder = Path(written[0]).parent
+            click.echo(
+                f"Wrote {len(written)} message(s) to {folder} (no smtp.host set; "
+                "`tracker config set smtp.host HOST` to send mail):"
+            )
+            for path in written:
+                click.echo(f"  {path}")
+        else:
+            click.echo(f"Sent {len(delivery.sent)} message(s) via {transport.describe()}")
+    for row_id, refused in delivery.refused.items():
+        for address, reply in refused.items():
+            click.echo(f"Message {row_id}: recipient {address} refused: {reply}", err=True)
+    for row_id in delivery.retrying:
+        click.echo(f"Message {row_id}: not sent, will retry: {delivery.errors[row_id]}", err=True)
+    for row_id in delivery.failed:
+        click.echo(f"Message {row_id}: failed: {delivery.errors[row_id]}", err=True)
+    return 0 if delivery.ok else 1
+
+
+def _nothing_due(settings: NotifySettings, now: Any) -> str:
+    from reports.notify import report_day
+
+    if report_day(now, settings) is None:
+        return (
+            f"Nothing to send yet: today's report goes out after "
+            f"{settings.send_at.strftime('%H:%M')} {settings.tz.key} (notify.time, timezone)."
+        )
+    return "Nothing new to report today."
+
+
+@click.command()
+@click.option(
+    "--status",
+    type=click.Choice(("queued", "sent", "failed", "all")),
+    default="all",
+    show_default=True,
+    help="Which messages to list.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0, max=2**31 - 1, clamp=True),
+    default=50,
+    show_default=True,
+    help="At most this many, newest first (0: all).",
+)
+@json_option
+@pass_app
+def outbox(app: App, status: str, limit: int, as_json: bool) -> None:
+    """List queued, sent and failed messages.
+
+    Each with its attempts, when it was sent or is next tried, and the last error.
+    """
+    from reports.outbox import list_messages
+
+    with app.read() as session:
+        records = list_messages(session, status, limit=limit or None)
+    if as_json:
+        emit_json(records)
+        return
+    if not records:
+        click.echo("No messages." if status == "all" else f"No {status} messages.")
+        return
+    rows = []
+    for r in records:
+        when = r["sent_at"] or r["failed_at"] or f"next try {r['next_attempt_at']}"
+        rows.append(
+            (
+                r["id"],
+                r["status"],
+                r["attempts"],
+                when,
+                ", ".join(r["recipients"]),
+                r["subject"],
+                r["last_error"] or "",
+            )
+        )
+    table(("id", "status", "tries", "when", "to", "subject", "last error"), rows)
+
+
+@click.command()
+@click.option(
+    "--notify-every",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Seconds between notify runs (default: notify.interval_minutes).",
+)
+@click.option(
+    "--sweep-every",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Seconds between resolver sweeps (default: resolvers.interval_minutes).",
+)
+@pass_app
+def run(app: App, notify_every: float | None, sweep_every: float | None) -> int:
+    """Run the daemon: reports and resolver sweeps on a schedule.
+
+    SIGTERM or SIGINT lets the job in hand finish, then exits 0. One daemon per database sends
+    reports (a lock decides); any number may run.
+    """
+    from tracker.daemon import run_daemon
+
+    return run_daemon(app, notify_seconds=notify_every, sweep_seconds=sweep_every)
+
+
+COMMANDS = [notify, outbox, run]

@@ -1,0 +1,91 @@
+"""The ``report`` command: calibration scores, decompositions and breakdowns, in four formats."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from tracker.cli import App, pass_app
+
+__all__ = ["COMMANDS"]
+
+_FORMATS = ("text", "json", "md", "html")
+_GROUP_BY = ("month", "quarter", "year", "tag", "forecaster", "horizon")
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@click.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(_FORMATS),
+    default="text",
+    show_default=True,
+    help="text (terminal summary), json, md (Markdown) or html (one self-contained file).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+@click.option("--by", help="Only this forecaster's estimates (market prices are forecasters too).")
+@click.option("--tag", help="Only questions with this tag.")
+@click.option("--since", help="Only questions resolved (or due, if open) on or after this date.")
+@click.option("--until", help="Only questions resolved (or due, if open) on or before this date.")
+@click.option(
+    "--group-by",
+    type=click.Choice(_GROUP_BY),
+    default="quarter",
+    show_default=True,
+    help="Scores per period of resolution, tag, forecaster or horizon (estimate to due date).",
+)
+@click.option("--title", default="Calibration report", show_default=True, help="Report title.")
+@pass_app
+def report(
+    app: App,
+    fmt: str,
+    as_json: bool,
+    output: Path | None,
+    by: str | None,
+    tag: str | None,
+    since: str | None,
+    until: str | None,
+    group_by: str,
+    title: str,
+) -> None:
+    """Score resolved forecasts: Brier, log and spherical scores, calibration, breakdowns."""
+    from reports.build import ReportQuery, build_report, parse_since, parse_until
+    from reports.render import render
+
+    query = ReportQuery(
+        by=by,
+        tag=tag,
+        since=parse_since(since, app.tz) if since else None,
+        until=parse_until(until, app.tz) if until else None,
+        group_by=group_by,
+    )
+    with app.read() as session:
+        data = build_report(session, query)
+    text = render(data, "json" if as_json else fmt, title=title)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    _write(output, text)
+    click.echo(f"Wrote {output}", err=True)
+
+
+COMMANDS = [report]
