@@ -1,0 +1,1 @@
+"""Fault-injection and bad-input tests (issue 7)."""

@@ -1,0 +1,97 @@
+from datetime import datetime
+
+import pytest
+
+from predictions.errors import InputError
+from predictions.validation import (
+    parse_due,
+    parse_outcome,
+    parse_probability,
+    parse_tag,
+    parse_timezone,
+    require_text,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0.7", 0.7),
+        ("70%", 0.7),
+        ("70", 0.7),
+        ("0.5%", 0.005),
+        ("99", 0.99),
+        (" 62 % ", 0.62),
+        (0.25, 0.25),
+    ],
+)
+def test_parse_probability_accepts_the_three_forms(text: object, expected: float) -> None:
+    assert parse_probability(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "text", ["0", "1", "100%", "1.5", "-0.1", "abc", "NaN", "nan%", "inf", "100", "", "0%", True]
+)
+def test_parse_probability_refuses_certainty_and_nonsense(text: object) -> None:
+    with pytest.raises(InputError) as info:
+        parse_probability(text)
+    assert "probability" in str(info.value)
+    assert "strictly between 0 and 1" in str(info.value)
+
+
+NOW = datetime(2026, 11, 23, 13, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "tz", "expected"),
+    [
+        ("2030-12-31", "UTC", datetime(2030, 12, 31, 23, 59, 59)),
+        ("2030-06", "UTC", datetime(2030, 6, 30, 23, 59, 59)),
+        ("2030-02", "UTC", datetime(2030, 2, 28, 23, 59, 59)),
+        ("2030", "UTC", datetime(2030, 12, 31, 23, 59, 59)),
+        ("+90d", "UTC", datetime(2027, 2, 21, 23, 59, 59)),
+        ("+2w", "UTC", datetime(2026, 12, 7, 23, 59, 59)),
+        ("in 3 months", "UTC", datetime(2027, 2, 23, 23, 59, 59)),
+        ("+1y", "UTC", datetime(2027, 11, 23, 23, 59, 59)),
+        ("2030-12-31", "Asia/Shanghai", datetime(2030, 12, 31, 15, 59, 59)),
+        ("2030-07-01", "America/New_York", datetime(2030, 7, 2, 3, 59, 59)),
+        ("2030-01-01", "America/New_York", datetime(2030, 1, 2, 4, 59, 59)),
+        ("2030-01-01T10:00:00+02:00", "UTC", datetime(2030, 1, 1, 8, 0, 0)),
+    ],
+)
+def test_parse_due_reads_dates_months_years_and_relative(
+    text: str, tz: str, expected: datetime
+) -> None:
+    assert parse_due(text, now=NOW, tz=parse_timezone(tz)) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["tomorrow-ish", "2030-13-01", "2030-02-30", "+d", "in 3 fortnights", "", "99999-01-01"]
+)
+def test_parse_due_refuses_what_it_cannot_read(text: str) -> None:
+    with pytest.raises(InputError, match="due"):
+        parse_due(text, now=NOW)
+
+
+def test_parse_outcome_and_tags() -> None:
+    assert parse_outcome("YES") is True
+    assert parse_outcome("no") is False
+    with pytest.raises(InputError, match="yes or no"):
+        parse_outcome("maybe")
+    assert parse_tag("AI-Policy") == "ai-policy"
+    assert parse_tag("中国") == "中国"
+    with pytest.raises(InputError, match="tag"):
+        parse_tag("two words")
+
+
+def test_require_text_refuses_empty_long_and_control_characters() -> None:
+    assert require_text("  x ", "title") == "x"
+    with pytest.raises(InputError, match="non-empty"):
+        require_text("   ", "title")
+    with pytest.raises(InputError, match="at most 500"):
+        require_text("x" * 501, "title")
+    with pytest.raises(InputError, match="single line"):
+        require_text("a\nb", "title", multiline=False)
+    with pytest.raises(InputError, match="control"):
+        require_text("a\x00b", "criteria")
+    assert require_text("多个省级人工智能集群", "title") == "多个省级人工智能集群"

@@ -1,0 +1,287 @@
+"""The guarded HTTP client against a real loopback server: limits, retries, receipts, the guard."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from resolvers.base import ResolverError
+from resolvers.http import HttpClient, HttpSettings, Unchanged
+from tests.resolvers.loopback import Loopback, Route
+
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+
+
+@pytest.fixture
+def web() -> Iterator[Loopback]:
+    with Loopback() as server:
+        yield server
+
+
+def _client(**overrides: object) -> HttpClient:
+    options: dict[str, object] = {"timeout": 5.0, "allowed_networks": LOOPBACK}
+    options.update(overrides)
+    return HttpClient(HttpSettings(**options))  # type: ignore[arg-type]
+
+
+def test_http_get_returns_body_and_records_receipt(web: Loopback) -> None:
+    web.route("/a", "<p>hello</p>", etag='"v1"', last_modified="Mon, 01 Jan 2024 00:00:00 GMT")
+    with _client() as client:
+        http = client.fetcher()
+        page = http.get(web.url + "/a", params={"q": "x y"})
+    assert (page.status, page.text, page.content_type) == (200, "<p>hello</p>", "text/html")
+    assert page.sha256 == hashlib.sha256(b"<p>hello</p>").hexdigest() and page.bytes == 12
+    [record] = http.records
+    assert record.url == web.url + "/a?q=x+y" and record.status == 200
+    assert record.sha256 == page.sha256 and record.wire_bytes > record.bytes
+    assert http.validators == ('"v1"', "Mon, 01 Jan 2024 00:00:00 GMT")
+    assert web.seen[-1].headers["User-Agent"].startswith("forecast-tracker/")
+
+
+def test_http_conditional_request_304_raises_unchanged(web: Loopback) -> None:
+    web.route("/a", "body", etag='"v1"')
+    with _client() as client:
+        http = client.fetcher(etag='"v1"')
+        with pytest.raises(Unchanged):
+            http.get(web.url + "/a")
+        assert http.records[0].unchanged and http.records[0].status == 304
+        assert http.validators == ('"v1"', None)
+        # Only the first fetch of a check is conditional.
+        assert http.get(web.url + "/a").status == 200
+        assert client.fetcher(etag='"old"').get(web.url + "/a").text == "body"
+
+
+def test_http_if_modified_since_sent_from_stored_last_modified(web: Loopback) -> None:
+    stamp = "Tue, 02 Jan 2024 00:00:00 GMT"
+    web.route("/a", "body", last_modified=stamp)
+    with _client() as client, pytest.raises(Unchanged):
+        client.fetcher(last_modified=stamp).get(web.url + "/a")
+    assert web.seen[-1].headers["If-Modified-Since"] == stamp
+
+
+@pytest.mark.parametrize(("status", "temporary"), [(404, False), (410, False), (500, True)])
+def test_http_error_status_raises_with_temporary_flag(
+    web: Loopback, status: int, temporary: bool
+) -> None:
+    web.route("/a", "nope", status=status)
+    with _client(retries=0) as client:
+        http = client.fetcher()
+        with pytest.raises(ResolverError) as caught:
+            http.get(web.url + "/a")
+    assert caught.value.temporary is temporary and f"HTTP {status}" in str(caught.value)
+    assert http.records[-1].status == status
+
+
+def test_http_allow_status_returns_the_error_page(web: Loopback) -> None:
+    web.route("/a", "{}", status=404)
+    with _client() as client:
+        assert client.fetcher().get(web.url + "/a", allow_status=[404]).status == 404
+
+
+def test_http_timeout_is_a_temporary_error(web: Loopback) -> None:
+    web.route("/slow", "late", delay=3)
+    with _client(timeout=0.5) as client:
+        started = time.monotonic()
+        with pytest.raises(ResolverError) as caught:
+            client.fetcher().get(web.url + "/slow")
+    assert caught.value.temporary and "longer than 0.5 s" in str(caught.value)
+    assert time.monotonic() - started < 2
+
+
+def test_http_slow_trickle_is_cut_at_the_deadline(web: Loopback) -> None:
+    web.route("/trickle", b"x" * 100, trickle=0.1)  # each byte in time; the whole, 10 s
+    with _client(timeout=1.0) as client:
+        started = time.monotonic()
+        with pytest.raises(ResolverError) as caught:
+            client.fetcher().get(web.url + "/trickle")
+    assert caught.value.temporary and "slow" in str(caught.value)
+    assert time.monotonic() - started < 2.5
+
+
+def test_http_body_over_cap_refused_by_declared_length(web: Loopback) -> None:
+    web.route("/big", b"x" * 2000)
+    with _client(max_bytes=1000) as client, pytest.raises(ResolverError) as caught:
+        client.fetcher().get(web.url + "/big")
+    assert not caught.value.temporary and "cap" in str(caught.value)
+
+
+def test_http_body_over_cap_refused_while_streaming(web: Loopback) -> None:
+    web.route("/big", b"x" * 200_000, length=False)  # no Content-Length: read until close
+    with _client(max_bytes=100_000) as client, pytest.raises(ResolverError) as caught:
+        client.fetcher().get(web.url + "/big")
+    assert not caught.value.temporary and "100,000-byte cap" in str(caught.value)
+
+
+def test_http_redirect_loop_is_a_permanent_error(web: Loopback) -> None:
+    web.route("/a", status=302, headers={"Location": "/b"})
+    web.route("/b", status=301, headers={"Location": "/a"})
+    with _client() as client, pytest.raises(ResolverError) as caught:
+        client.fetcher().get(web.url + "/a")
+    assert not caught.value.temporary and "redirect loop" in str(caught.value)
+
+
+def test_http_redirects_followed_and_final_url_recorded(web: Loopback) -> None:
+    web.route("/old", status=301, headers={"Location": "/new"})
+    web.route("/new", "moved here")
+    with _client() as client:
+        http = client.fetcher()
+        page = http.get(web.url + "/old")
+    assert page.text == "moved here" and page.url == web.url + "/new"
+    assert http.records[-1].requested == web.url + "/old"
+
+
+def test_http_too_many_redirects(web: Loopback) -> None:
+    for i in range(4):
+        web.route(f"/r{i}", status=302, headers={"Location": f"/r{i + 1}"})
+    web.route("/r4", "end")
+    with _client(max_redirects=3) as client, pytest.raises(ResolverError) as caught:
+        client.fetcher().get(web.url + "/r0")
+    assert "more than 3 redirects" in str(caught.value)
+
+
+def test_http_redirect_to_other_scheme_refused(web: Loopback) -> None:
+    web.route("/a", status=302, headers={"Location": "file:///etc/passwd"})
+    with _client() as client, pytest.raises(ResolverError) as caught:
+        client.fetcher().get(web.url + "/a")
+    assert not caught.value.temporary and "only http(s)" in str(caught.value)
+
+
+def test_http_429_retry_after_is_honoured_then_succeeds(web: Loopback) -> None:
+    web.route(
+        "/rate",
+        status=429,
+        headers={"Retry-After": "1"},
+        then=[Route(b"fine", content_type="text/plain")],
+    )
+    with _client() as client:
+        started = time.monotonic()
+        page = client.fetcher().get(web.url + "/rate")
+    assert page.text == "fine" and web.hits["/rate"] == 2
+    assert time.monotonic() - started >= 0.95
+
+
+def test_http_long_retry_after_is_handed_to_the_runner(web: Loopback) -> None:
+    web.route("/busy", status=503, headers={"Retry-After": "3600"})
+    with _client(max_retry_wait=5) as client, pytest.raises(ResolverError) as caught:
+        client.fetcher().get(web.url + "/busy")
+    assert caught.value.temporary and caught.value.retry_after == 3600
+    assert web.hits["/busy"] == 1
+
+
+def test_http_503_without_retry_after_is_retried(web: Loopback) -> None:
+    web.route("/flaky", status=503, then=[Route(b"ok", content_type="text/plain")])
+    with _client() as client:
+        assert client.fetcher().get(web.url + "/flaky").text == "ok"
+
+
+def test_http_connect_refused_is_temporary() -> None:
+    with Loopback() as gone:
+        url = gone.url
+    with _client(retries=1) as client, pytest.raises(ResolverError) as caught:
+        client.fetcher().get(url + "/a")
+    assert caught.value.temporary and "cannot connect" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/",
+        "http://localhost:9/",
+        "http://[::1]:9/",
+        "http://10.1.2.3/",
+        "http://192.168.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/",
+        "http://0.0.0.0/",
+        "http://[::ffff:127.0.0.1]/",
+    ],
+)
+def test_http_ssrf_guard_refuses_private_addresses(url: str) -> None:
+    with HttpClient(HttpSettings(timeout=2)) as client, pytest.raises(ResolverError) as caught:
+        client.fetcher().get(url)
+    assert not caught.value.temporary and "refused to connect" in str(caught.value)
+
+
+def test_http_ssrf_guard_checks_every_redirect_hop(web: Loopback) -> None:
+    web.route("/hop", status=302, headers={"Location": "http://169.254.169.254/latest/"})
+    with _client() as client:  # loopback allowed, link-local not
+        http = client.fetcher()
+        with pytest.raises(ResolverError) as caught:
+            http.get(web.url + "/hop")
+    assert "refused to connect to 169.254.169.254" in str(caught.value)
+    assert http.records[-1].url == "http://169.254.169.254/latest/"
+
+
+def test_http_allow_private_lifts_the_guard(web: Loopback) -> None:
+    web.route("/a", "ok")
+    with HttpClient(HttpSettings(timeout=2, allow_private=True)) as client:
+        assert client.fetcher().get(web.url + "/a").text == "ok"
+
+
+def test_http_per_host_limit_bounds_requests_in_flight(web: Loopback) -> None:
+    web.route("/slow", "x", delay=0.3)
+    errors: list[Exception] = []
+    with _client(per_host=2) as client:
+
+        def fetch() -> None:
+            try:
+                client.fetcher().get(web.url + "/slow")
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=fetch) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors and web.hits["/slow"] == 6
+    assert web.max_in_flight["/slow"] == 2
+
+
+def test_http_invalid_json_is_a_temporary_error(web: Loopback) -> None:
+    web.route("/api", "<html>maintenance</html>", content_type="application/json")
+    with _client() as client:
+        answer = client.fetcher().get(web.url + "/api")
+    with pytest.raises(ResolverError) as caught:
+        answer.json()
+    assert caught.value.temporary and "invalid JSON" in str(caught.value)
+
+
+def test_http_text_decodes_declared_and_meta_charsets(web: Loopback) -> None:
+    body = "<html><meta charset='gb18030'><p>人工智能</p></html>".encode("gb18030")
+    web.route("/gb", body, content_type="text/html")
+    web.route("/latin", "café".encode("latin-1"), content_type="text/plain; charset=iso-8859-1")
+    with _client() as client:
+        assert "人工智能" in client.fetcher().get(web.url + "/gb").text
+        assert client.fetcher().get(web.url + "/latin").text == "café"
+
+
+def test_http_gzip_body_is_decoded_and_hashed_as_read(web: Loopback) -> None:
+    import gzip
+
+    web.route("/z", gzip.compress("人工智能 ".encode() * 100), headers={"Content-Encoding": "gzip"})
+    with _client() as client:
+        http = client.fetcher()
+        page = http.get(web.url + "/z")
+    assert page.text == "人工智能 " * 100
+    assert web.seen[-1].headers["Accept-Encoding"] == "gzip, deflate"
+    assert http.records[0].bytes == len(page.body) > http.records[0].wire_bytes - 200
+
+
+def test_http_gzip_bomb_refused_at_the_cap(web: Loopback) -> None:
+    import gzip
+
+    web.route("/bomb", gzip.compress(b"0" * 5_000_000), headers={"Content-Encoding": "gzip"})
+    with _client(max_bytes=1_000_000) as client, pytest.raises(ResolverError) as caught:
+        client.fetcher().get(web.url + "/bomb")
+    assert not caught.value.temporary and "1,000,000-byte cap" in str(caught.value)
+
+
+def test_http_invalid_gzip_is_an_error(web: Loopback) -> None:
+    web.route("/z", b"not gzip at all", headers={"Content-Encoding": "gzip"})
+    with _client() as client, pytest.raises(ResolverError, match="not valid gzip"):
+        client.fetcher().get(web.url + "/z")

@@ -1,0 +1,172 @@
+"""check, sweep, review, confirm, dispute, evidence and ``add --check`` through the real CLI,
+against a real loopback server and database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.conftest import CliInvoke
+from tests.resolvers.loopback import Loopback
+
+PAGE = "<html><body><p>关于人工智能失控风险的国家标准正式发布</p></body></html>"
+
+
+@pytest.fixture
+def web() -> Iterator[Loopback]:
+    with Loopback() as server:
+        yield server
+
+
+@pytest.fixture
+def tracker(cli: CliInvoke) -> CliInvoke:
+    """The CLI with loopback sources allowed (as on an intranet)."""
+    assert cli("config", "set", "resolvers.allow_private", "true").exit_code == 0
+    return cli
+
+
+def _add(tracker: CliInvoke, *checks: str) -> int:
+    args = ["add", "AI loss-of-control standard", "-p", "35%", "--due", "+1y"]
+    args += ["--criteria", "Resolves YES if a national standard is published.", "--json"]
+    for spec in checks:
+        args += ["--check", spec]
+    result = tracker(*args)
+    assert result.exit_code == 0, result.output
+    return int(json.loads(result.output)["id"])
+
+
+def test_add_check_stores_validated_specs(tracker: CliInvoke, web: Loopback) -> None:
+    result = tracker(
+        "add",
+        "AI standard",
+        "-p",
+        "35%",
+        "--due",
+        "+1y",
+        "--criteria",
+        "c",
+        "--check",
+        f"page:url={web.url}/n,contains=失控,contains=loss of control",
+        "--check",
+        '{"kind": "deadline"}',
+    )
+    assert result.exit_code == 0 and "with 2 check(s)" in result.output
+    report = json.loads(tracker("check", "1", "--dry-run", "--json").output)
+    assert [o["kind"] for o in report["outcomes"]] == ["page", "deadline"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nope:url=https://x.org", "check kind: got 'nope', expected one of"),
+        ("page:contains=x", "page check url: got None"),
+        ("page:url=ftp://x.org/a,contains=x", "expected an http:// or https:// URL"),
+        ("page:url=https://x.org,regex=((", "page check regex"),
+        ("json:url=https://x.org,path=a..b", "json check path"),
+        ("page:url=https://x.org,contains=x,mode=later", "page check mode"),
+        ("{not json", "a valid JSON object"),
+    ],
+)
+def test_add_check_refuses_bad_specs_and_stores_nothing(
+    tracker: CliInvoke, counts: Callable[[], dict[str, int]], spec: str, message: str
+) -> None:
+    before = counts()
+    result = tracker("add", "x", "-p", "50%", "--due", "+1y", "--criteria", "c", "--check", spec)
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: ") and message in result.output
+    assert "Traceback" not in result.output
+    assert counts() == before
+
+
+def test_check_prints_verdict_and_receipt(tracker: CliInvoke, web: Loopback) -> None:
+    web.route("/n", PAGE)
+    fid = _add(tracker, f"page:url={web.url}/n,contains=失控")
+    result = tracker("check", str(fid))
+    assert result.exit_code == 0, result.output
+    assert f"check 1 (page) on forecast {fid}: YES -> proposed YES" in result.output
+    assert "HTTP 200" in result.output and f"{web.url}/n" in result.output
+    assert "excerpt: 关于人工智能失控风险的国家标准正式发布" in result.output
+
+
+def test_sweep_review_confirm_evidence(tracker: CliInvoke, web: Loopback) -> None:
+    web.route("/n", PAGE)
+    fid = _add(tracker, f"page:url={web.url}/n,contains=失控")
+    swept = tracker("sweep")
+    assert swept.exit_code == 0
+    assert swept.output.startswith("Checked 1 in ")
+    assert f"forecast {fid}: proposed YES (page, check 1)" in swept.output
+    assert "Checking" not in swept.output  # no progress bar when not on a terminal
+    listed = json.loads(tracker("review", "--json").output)
+    assert [(i["forecast"]["id"], i["verdict"]) for i in listed] == [(fid, "yes")]
+    text = tracker("review").output
+    assert "proposal 1: YES  (from page)" in text and f"url:     {web.url}/n" in text
+    confirmed = tracker("confirm", str(fid))
+    assert confirmed.output.strip() == f"Forecast {fid} resolved YES (proposal 1)."
+    shown = json.loads(tracker("show", str(fid), "--json").output)
+    assert (shown["status"], shown["outcome"], shown["resolution_evidence"]) == (
+        "resolved",
+        True,
+        f"{web.url}/n",
+    )
+    [ev] = json.loads(tracker("evidence", str(fid), "--json").output)
+    assert (ev["verdict"], ev["http_status"], ev["kind"], ev["url"]) == (
+        "yes",
+        200,
+        "page",
+        f"{web.url}/n",
+    )
+    assert len(ev["sha256"]) == 64
+    table = tracker("evidence", str(fid)).output
+    assert "checked" in table and ev["sha256"][:12] in table
+    assert tracker("review").output.strip() == "Nothing to review."
+
+
+def test_dispute_needs_a_note_and_sets_the_proposal_aside(
+    tracker: CliInvoke, web: Loopback
+) -> None:
+    web.route("/n", PAGE)
+    fid = _add(tracker, f"page:url={web.url}/n,contains=失控")
+    tracker("sweep")
+    assert tracker("dispute", str(fid)).exit_code == 2
+    result = tracker("dispute", str(fid), "--note", "a draft, not the standard", "--json")
+    assert json.loads(result.output)["status"] == "disputed"
+    assert json.loads(tracker("show", str(fid), "--json").output)["status"] == "open"
+    again = tracker("confirm", str(fid))
+    assert again.exit_code == 2 and "has no pending proposal" in again.output
+
+
+def test_sweep_exits_1_and_lists_errors(tracker: CliInvoke, web: Loopback) -> None:
+    web.route("/ok", PAGE)
+    web.route("/broken", "oops", status=503, headers={"Retry-After": "3600"})
+    _add(tracker, f"page:url={web.url}/ok,contains=失控")
+    fid = _add(tracker, f"page:url={web.url}/broken,contains=失控")
+    result = tracker("sweep")
+    assert result.exit_code == 1
+    assert "Checked 2 in" in result.output and "1 yes, 1 error" in result.output
+    assert f"check 2 (page) on forecast {fid}: HTTP 503 from {web.url}/broken" in result.output
+    report = json.loads(tracker("sweep", "--json").output)  # nothing due now
+    assert (report["checked"], report["errors"]) == (0, 0)
+
+
+def test_sweep_json_lists_every_outcome(tracker: CliInvoke, web: Loopback) -> None:
+    web.route("/n", PAGE)
+    _add(tracker, f"page:url={web.url}/n,contains=失控", "deadline")
+    result = tracker("sweep", "--json", "--limit", "5")
+    report = json.loads(result.output)
+    assert report["checked"] == 2 and result.exit_code == 0
+    assert {o["verdict"] for o in report["outcomes"]} == {"yes", "none"}
+
+
+def test_check_unknown_forecast_exits_2(tracker: CliInvoke) -> None:
+    result = tracker("check", "99")
+    assert result.exit_code == 2 and result.output.startswith("Error: forecast")
+
+
+def test_ssrf_guard_on_by_default(cli: CliInvoke, web: Loopback) -> None:
+    web.route("/n", PAGE)
+    _add(cli, f"page:url={web.url}/n,contains=失控")
+    result = cli("sweep")
+    assert result.exit_code == 1 and "refused to connect to 127.0.0.1" in result.output
+    assert web.hits["/n"] == 0
