@@ -36,37 +36,30 @@ count and interval are printed with every finding so a reader can weigh it.)
 from __future__ import annotations
 
 import calendar
+import io
+import json
 import math
 import re
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import (
-    Float,
-    Integer,
-    String,
-    and_,
-    case,
-    func,
-    literal,
-    literal_column,
-    select,
-    true,
-)
-from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from predictions.clock import now as clock_now
 from predictions.clock import to_utc_naive
 from predictions.errors import InputError
-from predictions.models import Estimate, Forecast, Tag
 from predictions.validation import parse_tag
 from reports import scoring
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = [
     "FINDING_MIN_COUNT",
@@ -113,6 +106,9 @@ class ReportQuery:
     group_by: str = "quarter"
     bootstrap_resamples: int = scoring.BOOTSTRAP_RESAMPLES
     bootstrap_seed: int = scoring.BOOTSTRAP_SEED
+    #: On SQLite, a second process reads half of the questions when there are this many
+    #: (0: never). The result is the same either way.
+    split_rows: int = 200_000
 
     def __post_init__(self) -> None:
         if self.group_by not in GROUP_BY:
@@ -155,76 +151,99 @@ def parse_until(value: str, tz: ZoneInfo | None = None) -> datetime:
     return to_utc_naive(datetime.combine(end, time.max, tzinfo=tz or ZoneInfo("UTC")))
 
 
-# --- SQL, per dialect -------------------------------------------------------------------------
+# --- the database, read with plain SQL ---------------------------------------------------------
+#
+# Every query is SQL text with :named parameters. On SQLite it runs on the standard library's
+# sqlite3 connection (``tracker report`` opens the file without SQLAlchemy, whose import alone
+# costs a third of a second); on PostgreSQL on the session's connection. One text serves both
+# databases; the few functions that differ are in :class:`_Db`.
+
+#: How SQLAlchemy stores a datetime on SQLite (see predictions.lite).
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+_JOINED = "estimate e JOIN forecast f ON f.id = e.forecast_id"
+#: Questions with more than one estimate (any forecaster): read estimate by estimate.
+_MULTI = "SELECT forecast_id FROM estimate GROUP BY forecast_id HAVING COUNT(id) > 1"
 
 
-@dataclass(frozen=True)
-class _Sql:
-    dialect: str
+class _Db:
+    """The report's view of one database: a sqlite3 connection, or a SQLAlchemy session."""
 
-    def days(self, col: Any) -> ColumnElement[Any]:
+    def __init__(self, source: Any) -> None:
+        self.raw: sqlite3.Connection | None = None
+        self.conn: Any = None
+        if isinstance(source, sqlite3.Connection):
+            self.raw = source
+        else:
+            conn = source.connection()
+            if conn.dialect.name == "sqlite":
+                self.raw = conn.connection.dbapi_connection
+            else:
+                self.conn = conn
+        self.sqlite = self.raw is not None
+
+    def time(self, value: datetime) -> Any:
+        """A datetime parameter as the database compares it."""
+        return value.strftime(_SQLITE_TIME) if self.sqlite else value
+
+    def all(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        if self.raw is not None:
+            return self.raw.execute(sql, params or {}).fetchall()
+        from sqlalchemy import text
+
+        return [tuple(row) for row in self.conn.execute(text(sql), params or {})]
+
+    def days(self, col: str) -> str:
         """A datetime as a number of days (for differences only)."""
-        if self.dialect == "sqlite":
-            return func.julianday(col, type_=Float)
-        return func.extract("epoch", col).cast(Float) / 86400.0
+        if self.sqlite:
+            return f"julianday({col})"
+        return f"(CAST(EXTRACT(EPOCH FROM {col}) AS DOUBLE PRECISION) / 86400.0)"
 
-    def month(self, col: Any) -> ColumnElement[str]:
-        """'YYYY-MM' of a datetime."""
-        if self.dialect == "sqlite":
-            # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff'.
-            return func.substr(col, 1, 7, type_=String)
-        return func.to_char(col, "YYYY-MM", type_=String)
+    def month(self, col: str) -> str:
+        """'YYYY-MM' of a datetime (SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff')."""
+        return f"substr({col}, 1, 7)" if self.sqlite else f"to_char({col}, 'YYYY-MM')"
 
-    def least(self, a: Any, b: Any) -> ColumnElement[Any]:
-        if self.dialect == "sqlite":
-            return func.min(a, b)
-        return func.least(a, b)
+    def least(self, a: str, b: str) -> str:
+        return f"min({a}, {b})" if self.sqlite else f"LEAST({a}, {b})"
 
-    def horizon_bucket(self, due: Any, made: Any) -> ColumnElement[int]:
+    def horizon_bucket(self, due: str, made: str) -> str:
         """The index in :data:`HORIZONS` of the time from ``made`` to ``due``."""
-        span = self.days(due) - self.days(made)
-        if self.dialect == "sqlite":
+        span = f"({self.days(due)} - {self.days(made)})"
+        last = len(HORIZONS) - 1
+        if self.sqlite:
             # Every bound is a whole number of days, so the bucket of the span is the bucket of
             # its whole days; a lookup string evaluates the span once (a CASE would repeat it).
-            whole = span.cast(Integer)
-            table = literal(_HORIZON_TABLE, String)
-            digit = func.nullif(func.substr(table, whole + 1, 1), "")
-            return func.coalesce(digit, str(len(HORIZONS) - 1)).cast(Integer)
-        whens = [(span < upper, i) for i, (_, upper) in enumerate(HORIZONS) if math.isfinite(upper)]
-        return case(*whens, else_=len(HORIZONS) - 1).cast(Integer)
+            digit = f"nullif(substr('{_HORIZON_TABLE}', CAST({span} AS INTEGER) + 1, 1), '')"
+            return f"CAST(coalesce({digit}, '{last}') AS INTEGER)"
+        whens = " ".join(
+            f"WHEN {span} < {upper!r} THEN {i}"
+            for i, (_, upper) in enumerate(HORIZONS)
+            if math.isfinite(upper)
+        )
+        return f"(CASE {whens} ELSE {last} END)"
 
 
-def _scored_conditions(query: ReportQuery) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = [
-        Forecast.status == "resolved",
-        Forecast.outcome.is_not(None),
-        Estimate.made_at < Forecast.due,
-        Estimate.made_at < Forecast.resolved_at,
+def _scored_where(db: _Db, query: ReportQuery) -> tuple[str, dict[str, Any]]:
+    """The scored estimates: of resolved questions, made before the due date and the resolution."""
+    conds = [
+        "f.status = 'resolved'",
+        "f.outcome IS NOT NULL",
+        "e.made_at < f.due",
+        "e.made_at < f.resolved_at",
     ]
+    params: dict[str, Any] = {}
     if query.by:
-        conds.append(Estimate.forecaster == query.by)
+        conds.append("e.forecaster = :by")
+        params["by"] = query.by
     if query.tag:
-        conds.append(Forecast.id.in_(select(Tag.forecast_id).where(Tag.name == query.tag)))
+        conds.append("f.id IN (SELECT forecast_id FROM tag WHERE name = :tag)")
+        params["tag"] = query.tag
     if query.since:
-        conds.append(Forecast.resolved_at >= query.since)
+        conds.append("f.resolved_at >= :since")
+        params["since"] = db.time(query.since)
     if query.until:
-        conds.append(Forecast.resolved_at <= query.until)
-    return conds
-
-
-def _positions(count: int) -> list[Any]:
-    """``GROUP BY 1, 2, ...``: PostgreSQL does not match repeated expressions with parameters."""
-    return [literal_column(str(i)) for i in range(1, count + 1)]
-
-
-def _multi_ids() -> Any:
-    """Questions with more than one estimate (any forecaster): read estimate by estimate."""
-    return (
-        select(Estimate.forecast_id)
-        .group_by(Estimate.forecast_id)
-        .having(func.count(Estimate.id) > 1)
-        .scalar_subquery()
-    )
+        conds.append("f.resolved_at <= :until")
+        params["until"] = db.time(query.until)
+    return " AND ".join(conds), params
 
 
 # --- gathering --------------------------------------------------------------------------------
@@ -254,71 +273,65 @@ def _codes(values: list[str]) -> tuple[list[str], NDArray[np.int64]]:
     return names, np.array([index[v] for v in values], dtype=np.int64)
 
 
-def _gather(session: Session, query: ReportQuery) -> tuple[_Rows, list[tuple[str, _Rows]]]:
-    sql = _Sql(session.get_bind().dialect.name)
-    conds = _scored_conditions(query)
-    month = sql.month(Forecast.resolved_at)
-    bucket = sql.horizon_bucket(Forecast.due, Estimate.made_at)
-    multi = _multi_ids()
+def _single_where(db: _Db, query: ReportQuery) -> tuple[str, dict[str, Any], bool]:
+    """The conditions of the scored estimates of questions with one estimate, and whether any
+    question has an estimate history."""
+    where, params = _scored_where(db, query)
     # One cheap look along the (forecast_id, made_at) index: is there any estimate history at all?
     # When not (a ledger of one estimate per question), the history query and filter are skipped.
-    first_history = (
-        select(Estimate.forecast_id)
-        .group_by(Estimate.forecast_id)
-        .having(func.count(Estimate.id) > 1)
-        .limit(1)
-    )
-    any_history = session.execute(first_history).first() is not None
-    joined = Estimate.__table__.join(Forecast.__table__, Forecast.id == Estimate.forecast_id)
-    single_only = Estimate.forecast_id.not_in(multi) if any_history else true()
+    any_history = bool(db.all(_MULTI + " LIMIT 1"))
+    if any_history:
+        where = f"{where} AND e.forecast_id NOT IN ({_MULTI})"
+    return where, params, any_history
+
+
+def _gather(
+    db: _Db, query: ReportQuery, part: _Part | None = None
+) -> tuple[_Rows, list[tuple[str, _Rows]]]:
+    where, params = _scored_where(db, query)
+    single_where, _, any_history = _single_where(db, query)
+    month = db.month("f.resolved_at")
+    bucket = db.horizon_bucket("f.due", "e.made_at")
 
     # 1. Questions with one estimate: one row per distinct (probability, outcome, forecaster,
-    # month, horizon) with its count. Core execution: no ORM row loading.
-    conn = session.connection()
-    where = and_(*conds, single_only)
-    single = _single_by_fetch(conn, joined, where) if sql.dialect == "sqlite" else None
+    # month, horizon) with its count. On SQLite read as numbers (half of them by a second
+    # process when there are many); elsewhere grouped in the database.
+    single: _Single | None = None
+    if part is not None:
+        single = _single_halves(db, single_where, params, part)
+    elif db.sqlite:
+        single = _single_by_fetch(db, single_where, params)
     if single is None:
-        single = _single_by_group(conn, joined, where, month, bucket)
+        single = _single_by_group(db, single_where, params, month, bucket)
 
     # 2. Questions with an estimate history: every estimate before the cut-off, in order.
-    close = sql.least(Forecast.due, Forecast.resolved_at)
-    multi_stmt = (
-        select(
-            Estimate.forecast_id,
-            Estimate.forecaster,
-            Estimate.probability,
-            sql.days(Estimate.made_at),
-            sql.days(close),
-            Forecast.outcome,
-            month,
-            bucket,
+    history: list[tuple[Any, ...]] = []
+    if any_history:
+        close = db.least("f.due", "f.resolved_at")
+        history = db.all(
+            f"SELECT e.forecast_id, e.forecaster, e.probability, {db.days('e.made_at')},"
+            f" {db.days(close)}, f.outcome, {month}, {bucket} FROM {_JOINED}"
+            f" WHERE {where} AND e.forecast_id IN ({_MULTI})"
+            " ORDER BY e.forecast_id, e.forecaster, e.made_at, e.id",
+            params,
         )
-        .select_from(joined)
-        .where(and_(*conds), Estimate.forecast_id.in_(multi))
-        .order_by(Estimate.forecast_id, Estimate.forecaster, Estimate.made_at, Estimate.id)
-    )
-    history = conn.execute(multi_stmt).all() if any_history else []
 
     # 3. Tags of scored questions (single ones aggregated; history ones by id). Read from the tag
     # side, and not at all when no question has a tag.
     tag_single: Sequence[Any] = []
     tag_multi: Sequence[Any] = []
-    if session.execute(select(Tag.forecast_id).limit(1)).first() is not None:
-        tagged = Tag.__table__.join(Forecast.__table__, Forecast.id == Tag.forecast_id).join(
-            Estimate.__table__, Estimate.forecast_id == Forecast.id
+    if db.all("SELECT forecast_id FROM tag LIMIT 1"):
+        tag_single = db.all(
+            "SELECT t.name, e.probability, f.outcome, COUNT(*) FROM tag t"
+            " JOIN forecast f ON f.id = t.forecast_id JOIN estimate e ON e.forecast_id = f.id"
+            f" WHERE {single_where} GROUP BY 1, 2, 3",
+            params,
         )
-        tag_single = session.execute(
-            select(Tag.name, Estimate.probability, Forecast.outcome, func.count())
-            .select_from(tagged)
-            .where(and_(*conds), single_only)
-            .group_by(*_positions(3))
-        ).all()
         if history:
-            tag_multi = session.execute(
-                select(Tag.forecast_id, Tag.name)
-                .where(Tag.forecast_id.in_(multi))
-                .order_by(Tag.forecast_id, Tag.name)
-            ).all()
+            tag_multi = db.all(
+                f"SELECT forecast_id, name FROM tag WHERE forecast_id IN ({_MULTI})"
+                " ORDER BY forecast_id, name"
+            )
 
     names = sorted(set(single.names) | {r[1] for r in history})
     months = sorted(set(single.months) | {r[6] for r in history})
@@ -362,18 +375,14 @@ class _Single:
 
 
 def _single_by_group(
-    conn: Any, joined: Any, where: ColumnElement[bool], month: Any, bucket: Any
+    db: _Db, where: str, params: dict[str, Any], month: str, bucket: str
 ) -> _Single:
     """Grouped in the database (PostgreSQL hashes this; any database can run it)."""
-    stmt = (
-        select(
-            Estimate.probability, Forecast.outcome, Estimate.forecaster, month, bucket, func.count()
-        )
-        .select_from(joined)
-        .where(where)
-        .group_by(*_positions(5))
+    rows = db.all(
+        f"SELECT e.probability, f.outcome, e.forecaster, {month}, {bucket}, COUNT(*)"
+        f" FROM {_JOINED} WHERE {where} GROUP BY 1, 2, 3, 4, 5",
+        params,
     )
-    rows = conn.execute(stmt).all()
     names = sorted({r[2] for r in rows})
     months = sorted({r[3] for r in rows})
     name_ix = {v: i for i, v in enumerate(names)}
@@ -395,7 +404,7 @@ _FETCH_CHUNK = 100_000
 _SEP = "\x1f"
 
 
-def _single_by_fetch(conn: Any, joined: Any, where: ColumnElement[bool]) -> _Single | None:
+def _single_by_fetch(db: _Db, where: str, params: dict[str, Any]) -> _Single | None:
     """Read numeric columns in chunks and group with numpy (SQLite: its GROUP BY sorts every row,
     slower than numpy on the raw values).
 
@@ -406,31 +415,22 @@ def _single_by_fetch(conn: Any, joined: Any, where: ColumnElement[bool]) -> _Sin
     re-read as text and computed to the microsecond (:func:`_exact_horizons`). None when a name
     holds the separator or a stored time cannot be read (then the caller groups in SQL instead).
     """
-    names = sorted(conn.execute(select(Estimate.forecaster).distinct()).scalars().all())
+    assert db.raw is not None
+    names = sorted(r[0] for r in db.all("SELECT DISTINCT forecaster FROM estimate"))
     if any(_SEP in name for name in names):
         return None
     joined_names = _SEP + _SEP.join(names) + _SEP
     offset_of = {joined_names.index(_SEP + v + _SEP) + 1: i for i, v in enumerate(names)}
-    code = func.instr(literal(joined_names, String), literal(_SEP) + Estimate.forecaster + _SEP)
-    stmt = (
-        select(
-            Estimate.id,
-            Estimate.probability,
-            Forecast.outcome,
-            code,
-            func.julianday(func.substr(Forecast.resolved_at, 1, 10), type_=Float),
-            func.julianday(Forecast.due, type_=Float)
-            - func.julianday(Estimate.made_at, type_=Float),
-        )
-        .select_from(joined)
-        .where(where)
+    sql = (
+        "SELECT e.id, e.probability, f.outcome,"
+        " instr(:report_names, :report_sep || e.forecaster || :report_sep),"
+        " julianday(substr(f.resolved_at, 1, 10)), julianday(f.due) - julianday(e.made_at)"
+        f" FROM {_JOINED} WHERE {where}"
     )
-    # Raw DB-API rows of numbers, in this session's transaction.
-    cursor = conn.connection.dbapi_connection.cursor()
-    cursor.execute(*_compiled(conn, stmt))
-    parts: list[NDArray[np.float64]] = []
-    while rows := cursor.fetchmany(_FETCH_CHUNK):
-        parts.append(np.array(rows, dtype=np.float64).reshape(len(rows), 6))
+    assert db.raw is not None
+    parts = _read_range(
+        db.raw, sql, {**params, "report_names": joined_names, "report_sep": _SEP}, 6
+    )
     if not parts:
         e_i = np.empty(0, dtype=np.int64)
         e_f = np.empty(0)
@@ -454,7 +454,7 @@ def _single_by_fetch(conn: Any, joined: Any, where: ColumnElement[bool]) -> _Sin
     nearest = np.rint(span_days)
     unsure = np.isin(nearest, uppers) & (np.abs(span_days - nearest) < _HORIZON_SLACK_DAYS)
     if unsure.any():
-        exact = _exact_horizons(conn, ids[unsure].astype(np.int64).tolist())
+        exact = _exact_horizons(db, ids[unsure].astype(np.int64).tolist())
         if exact is None:
             return None
         horizon[unsure] = np.searchsorted(uppers, exact, side="right")
@@ -488,6 +488,194 @@ def _single_by_fetch(conn: Any, joined: Any, where: ColumnElement[bool]) -> _Sin
     )
 
 
+def _read_range(
+    conn: sqlite3.Connection, sql: str, params: dict[str, Any], width: int
+) -> list[NDArray[np.float64]]:
+    """Rows of ``width`` numbers, as float arrays of at most :data:`_FETCH_CHUNK` rows each."""
+    cursor = conn.execute(sql, params)
+    parts: list[NDArray[np.float64]] = []
+    while rows := cursor.fetchmany(_FETCH_CHUNK):
+        parts.append(np.array(rows, dtype=np.float64).reshape(len(rows), width))
+    return parts
+
+
+# --- the big read in two processes (SQLite) ----------------------------------------------------
+#
+# Reading a million rows from SQLite costs about a microsecond of one core per row, and Python's
+# lock makes threads no help (the sqlite3 module releases it around every row, and handing it
+# back and forth costs more than it saves). So on a big file a second process reads the upper
+# half of the question ids while this one reads the lower half; each groups its half with numpy
+# and the two small results are merged. The second process reads the same snapshot: it compares
+# the head of the ledger, which every change of a question, estimate or tag extends in the same
+# transaction, with this process's; when they differ (a write came between), or the process
+# fails for any reason, this process reads the upper half itself.
+
+_LEDGER_HEAD = "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1"
+#: Exit status of a part process that cannot help (another snapshot, unreadable values).
+PART_DECLINED = 3
+_PART_TIMEOUT_S = 600
+
+
+@dataclass
+class _Part:
+    """The upper half of the question ids (``> mid``), read by another process."""
+
+    proc: subprocess.Popen[bytes]
+    mid: int
+
+    def result(self) -> _Single | None:
+        """Its grouped rows, or None when it declined or failed."""
+        try:
+            out, _err = self.proc.communicate(timeout=_PART_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.close()
+            return None
+        if self.proc.returncode != 0:
+            return None
+        try:
+            with np.load(io.BytesIO(out), allow_pickle=False) as data:
+                return _Single(
+                    p=data["p"],
+                    y=data["y"],
+                    n=data["n"],
+                    who=data["who"],
+                    month=data["month"],
+                    horizon=data["horizon"],
+                    names=[str(v) for v in data["names"].tolist()],
+                    months=[str(v) for v in data["months"].tolist()],
+                )
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def _start_part(db: _Db, query: ReportQuery) -> _Part | None:
+    """Start reading the upper half of a big SQLite file in another process, or None."""
+    if db.raw is None or not db.raw.in_transaction or query.split_rows <= 0:
+        return None
+    files = [row[2] for row in db.raw.execute("PRAGMA database_list") if row[1] == "main"]
+    if not files or not files[0]:
+        return None
+    # Two subqueries: each is one step along the primary key (together they scan the table).
+    low, high = db.raw.execute(
+        "SELECT (SELECT MIN(id) FROM forecast), (SELECT MAX(id) FROM forecast)"
+    ).fetchone()
+    if low is None or high - low + 1 < max(query.split_rows, 2):
+        return None
+    head = db.raw.execute(_LEDGER_HEAD).fetchone()
+    mid = (low + high) // 2
+    job = {
+        "path": files[0],
+        "head": list(head) if head else None,
+        "mid": mid,
+        "by": query.by,
+        "tag": query.tag,
+        "since": query.since.isoformat() if query.since else None,
+        "until": query.until.isoformat() if query.until else None,
+    }
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reports.part", json.dumps(job)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+    return _Part(proc, mid)
+
+
+def read_part(conn: sqlite3.Connection, job: dict[str, Any]) -> bytes | None:
+    """The work of a part process: the grouped upper half, as an .npz file, or None."""
+    conn.execute("BEGIN")
+    head = conn.execute(_LEDGER_HEAD).fetchone()
+    if (list(head) if head else None) != job["head"]:
+        return None
+    query = ReportQuery(
+        by=job["by"],
+        tag=job["tag"],
+        since=datetime.fromisoformat(job["since"]) if job["since"] else None,
+        until=datetime.fromisoformat(job["until"]) if job["until"] else None,
+    )
+    db = _Db(conn)
+    where, params, _ = _single_where(db, query)
+    single = _single_by_fetch(
+        db, f"{where} AND f.id > :report_mid", {**params, "report_mid": job["mid"]}
+    )
+    if single is None:
+        return None
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        p=single.p,
+        y=single.y,
+        n=single.n,
+        who=single.who,
+        month=single.month,
+        horizon=single.horizon,
+        names=np.array(single.names, dtype=str),
+        months=np.array(single.months, dtype=str),
+    )
+    return buffer.getvalue()
+
+
+def _single_halves(db: _Db, where: str, params: dict[str, Any], part: _Part) -> _Single | None:
+    """The lower half read here, the upper half by ``part`` (or here, when it could not)."""
+    mine = _single_by_fetch(
+        db, f"{where} AND f.id <= :report_mid", {**params, "report_mid": part.mid}
+    )
+    if mine is None:
+        return None
+    theirs = part.result()
+    if theirs is None:
+        theirs = _single_by_fetch(
+            db, f"{where} AND f.id > :report_mid", {**params, "report_mid": part.mid}
+        )
+    return None if theirs is None else _merge_single(mine, theirs)
+
+
+def _merge_single(a: _Single, b: _Single) -> _Single:
+    """Both sets of grouped rows as one, grouped again and in the same order as one process
+    reading everything gives (so that every sum is taken in the same order: same report)."""
+    names = sorted(set(a.names) | set(b.names))
+    months = sorted(set(a.months) | set(b.months))
+
+    def remap(codes: NDArray[np.int64], old: list[str], new: list[str]) -> NDArray[np.int64]:
+        index = {v: i for i, v in enumerate(new)}
+        table = np.array([index[v] for v in old] or [0], dtype=np.int64)
+        return table[codes]
+
+    p_values, p_ix = np.unique(np.concatenate([a.p, b.p]), return_inverse=True)
+    sizes = (p_values.size, 2, max(len(names), 1), max(len(months), 1), len(HORIZONS))
+    key = np.ravel_multi_index(
+        (
+            p_ix.astype(np.int64),
+            np.concatenate([a.y, b.y]).astype(np.int64),
+            np.concatenate([remap(a.who, a.names, names), remap(b.who, b.names, names)]),
+            np.concatenate([remap(a.month, a.months, months), remap(b.month, b.months, months)]),
+            np.concatenate([a.horizon, b.horizon]),
+        ),
+        sizes,
+    )
+    keys, inverse = np.unique(key, return_inverse=True)
+    counts = np.bincount(inverse, weights=np.concatenate([a.n, b.n]), minlength=keys.size)
+    k_p, k_y, k_who, k_month, k_horizon = np.unravel_index(keys, sizes)
+    return _Single(
+        p=p_values[k_p],
+        y=k_y.astype(np.float64),
+        n=counts.astype(np.float64),
+        who=k_who.astype(np.int64),
+        month=k_month.astype(np.int64),
+        horizon=k_horizon.astype(np.int64),
+        names=names,
+        months=months,
+    )
+
+
 #: Count groups with bincount when the key range is at most this many times the number of rows.
 _BINCOUNT_FACTOR = 4
 #: Julian day number of 1970-01-01.
@@ -496,33 +684,29 @@ _UNIX_EPOCH_JDN = 2_440_588
 _HORIZON_SLACK_DAYS = 1e-7
 
 
-def _exact_horizons(conn: Any, ids: list[int]) -> NDArray[np.float64] | None:
+def _exact_horizons(db: _Db, ids: list[int]) -> NDArray[np.float64] | None:
     """Days from estimate to due date of these estimates, to the microsecond, in ``ids`` order."""
     spans: dict[int, float] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        stmt = (
-            select(Estimate.id, Forecast.due, Estimate.made_at)
-            .select_from(
-                Estimate.__table__.join(Forecast.__table__, Forecast.id == Estimate.forecast_id)
-            )
-            .where(Estimate.id.in_(chunk))
-        )
-        for eid, due, made in conn.execute(stmt):
+        marks = ", ".join(f":i{i}" for i in range(len(chunk)))
+        sql = f"SELECT e.id, f.due, e.made_at FROM {_JOINED} WHERE e.id IN ({marks})"
+        for eid, due, made in db.all(sql, {f"i{i}": v for i, v in enumerate(chunk)}):
             if due is None or made is None:
                 return None
-            spans[eid] = (due - made) / _ONE_DAY
+            try:
+                spans[eid] = (_as_datetime(due) - _as_datetime(made)) / _ONE_DAY
+            except ValueError:
+                return None
     return np.array([spans[i] for i in ids], dtype=np.float64)
 
 
+def _as_datetime(value: Any) -> datetime:
+    """A stored time: text on SQLite (as SQLAlchemy writes it), a datetime elsewhere."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 _ONE_DAY = timedelta(days=1)
-
-
-def _compiled(conn: Any, stmt: Any) -> tuple[str, tuple[Any, ...]]:
-    """A statement as SQL text and positional parameters for the DB-API cursor."""
-    compiled = stmt.compile(dialect=conn.dialect)
-    params = compiled.construct_params()
-    return str(compiled), tuple(params[name] for name in compiled.positiontup or ())
 
 
 def _reduce_history(
@@ -624,37 +808,38 @@ def _tag_rows(
     return result
 
 
-def _counts(session: Session, query: ReportQuery, now: datetime) -> dict[str, int]:
+def _counts(db: _Db, query: ReportQuery, now: datetime) -> dict[str, int]:
     """How many questions match the filters, by state (the date filter is on the resolution date
     of closed questions and the due date of open ones)."""
-    conds: list[ColumnElement[bool]] = [true()]
+    conds = ["1 = 1"]
+    params: dict[str, Any] = {"now": db.time(now)}
     if query.by:
         conds.append(
-            (Forecast.author == query.by)
-            | Forecast.id.in_(select(Estimate.forecast_id).where(Estimate.forecaster == query.by))
+            "(f.author = :by OR f.id IN (SELECT forecast_id FROM estimate WHERE forecaster = :by))"
         )
+        params["by"] = query.by
     if query.tag:
-        conds.append(Forecast.id.in_(select(Tag.forecast_id).where(Tag.name == query.tag)))
-    when = func.coalesce(Forecast.resolved_at, Forecast.due)
+        conds.append("f.id IN (SELECT forecast_id FROM tag WHERE name = :tag)")
+        params["tag"] = query.tag
     if query.since:
-        conds.append(when >= query.since)
+        conds.append("COALESCE(f.resolved_at, f.due) >= :since")
+        params["since"] = db.time(query.since)
     if query.until:
-        conds.append(when <= query.until)
-    is_open = Forecast.status.not_in(("resolved", "annulled"))
-
-    def _count(cond: ColumnElement[bool]) -> Any:
-        # One pass with conditional sums: no GROUP BY, so no sort of the whole table.
-        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
-
-    stmt = select(
-        func.count(),
-        _count(Forecast.status == "resolved"),
-        _count(and_(Forecast.status == "resolved", Forecast.resolved_at < Forecast.due)),
-        _count(Forecast.status == "annulled"),
-        _count(is_open),
-        _count(and_(is_open, Forecast.due <= now)),
-    ).where(and_(*conds))
-    row = session.execute(stmt).one()
+        conds.append("COALESCE(f.resolved_at, f.due) <= :until")
+        params["until"] = db.time(query.until)
+    is_open = "f.status NOT IN ('resolved', 'annulled')"
+    # One pass with conditional sums: no GROUP BY, so no sort of the whole table.
+    sums = ", ".join(
+        f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)"
+        for cond in (
+            "f.status = 'resolved'",
+            "f.status = 'resolved' AND f.resolved_at < f.due",
+            "f.status = 'annulled'",
+            is_open,
+            f"{is_open} AND f.due <= :now",
+        )
+    )
+    [row] = db.all(f"SELECT COUNT(*), {sums} FROM forecast f WHERE {' AND '.join(conds)}", params)
     questions, resolved, early, annulled, still_open, pending = (int(v or 0) for v in row)
     counts = {
         "questions": questions,
@@ -856,13 +1041,34 @@ def _findings(overall: dict[str, Any], over_time: dict[str, Any]) -> list[str]:
 
 
 def build_report(
-    session: Session, query: ReportQuery | None = None, *, now: datetime | None = None
+    source: Session | sqlite3.Connection,
+    query: ReportQuery | None = None,
+    *,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The calibration report as a JSON-ready dict (see the module docstring for the rules)."""
+    """The calibration report as a JSON-ready dict (see the module docstring for the rules).
+
+    ``source`` is a session, or a sqlite3 connection to a file at the current schema (the fast
+    path of ``tracker report``); every query then runs in one read transaction.
+    """
     query = query or ReportQuery()
     now = now or clock_now()
-    counts = _counts(session, query, now)
-    rows, tag_rows = _gather(session, query)
+    db = _Db(source)
+    own = db.raw is not None and not db.raw.in_transaction
+    if own:
+        assert db.raw is not None
+        db.raw.execute("BEGIN")
+    part = None
+    try:
+        part = _start_part(db, query)
+        counts = _counts(db, query, now)
+        rows, tag_rows = _gather(db, query, part)
+    finally:
+        if part is not None:
+            part.close()
+        if own:
+            assert db.raw is not None
+            db.raw.execute("ROLLBACK")
     counts["scored"] = int(rows.n.sum())
     counts["forecasters"] = len({rows.names[i] for i in np.unique(rows.who)}) if rows.names else 0
     time_unit = query.group_by if query.group_by in _ROLLING else "quarter"

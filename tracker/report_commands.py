@@ -78,8 +78,12 @@ def report(
         until=parse_until(until, app.tz) if until else None,
         group_by=group_by,
     )
-    with app.read() as session:
-        data = build_report(session, query)
+    # On an existing SQLite file, the standard library's sqlite3 (no SQLAlchemy import).
+    with app.lite() as conn:
+        data = build_report(conn, query) if conn is not None else None
+    if data is None:
+        with app.read() as session:
+            data = build_report(session, query)
     text = render(data, "json" if as_json else fmt, title=title)
     if output is None:
         click.echo(text, nl=False)

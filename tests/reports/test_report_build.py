@@ -372,14 +372,9 @@ def test_report_on_the_forecastbench_market_questions(engine: Engine, shared_dat
     assert tags == {g["key"]: g["count"] for g in r["groups"]}
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_report_sqlite_fetch_path_equals_sql_grouping(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On SQLite single-estimate questions are read raw and grouped with numpy; the result must
-    be the very report that grouping in SQL (the PostgreSQL path) gives."""
-    import reports.build as build
-
+def _mixed_ledger(engine: Engine) -> None:
+    """400 single-estimate questions (four forecasters, horizons on and near the bucket bounds)
+    and one with a history."""
     rng = np.random.default_rng(5)
     led = Ledger(engine)
     names = ["alice", "bob", "Zoë", "市场"]
@@ -396,6 +391,17 @@ def test_report_sqlite_fetch_path_equals_sql_grouping(
     # and a few questions with a history, read the other way
     led.add([("alice", 0.2, _day(1)), ("bob", 0.6, _day(2))], due=_day(30), outcome=True)
     led.save()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_report_sqlite_fetch_path_equals_sql_grouping(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite single-estimate questions are read raw and grouped with numpy; the result must
+    be the very report that grouping in SQL (the PostgreSQL path) gives."""
+    import reports.build as build
+
+    _mixed_ledger(engine)
     fetched = _report(engine, group_by="month")
     # both ways of counting groups in numpy: by sorting, and by bincount over the key range
     monkeypatch.setattr(build, "_BINCOUNT_FACTOR", 10**6)
@@ -406,3 +412,48 @@ def test_report_sqlite_fetch_path_equals_sql_grouping(
     grouped = _report(engine, group_by="month")
     assert fetched == grouped
     assert fetched["counts"]["scored"] == 402
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_report_read_by_two_processes_equals_one(engine: Engine) -> None:
+    """On a big SQLite file a second process reads half of the questions; the report must be the
+    very same, with and without filters, through a session and through a bare sqlite3
+    connection (the CLI's path)."""
+    import reports.build as build
+    from predictions import lite
+
+    _mixed_ledger(engine)
+    with read_session(engine) as session:
+        part = build._start_part(build._Db(session), ReportQuery(split_rows=2))
+        assert part is not None
+        half = part.result()  # the other process did read its half
+        assert half is not None and 0 < half.n.sum() < 400
+    for filters in ({}, {"by": "alice"}, {"since": _day(300)}, {"group_by": "horizon"}):
+        one = _report(engine, split_rows=0, **filters)
+        assert _report(engine, split_rows=2, **filters) == one
+    conn = lite.connect(Path(engine.url.database or ""))
+    assert conn is not None
+    try:
+        two = build_report(conn, ReportQuery(split_rows=2), now=NOW)
+    finally:
+        conn.close()
+    assert two == _report(engine, split_rows=0)
+    assert two["counts"]["scored"] == 402
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_report_part_process_declines_another_snapshot(engine: Engine) -> None:
+    """The second process reads nothing when the ledger head it sees is not the report's."""
+    import sqlite3
+
+    import reports.build as build
+
+    _mixed_ledger(engine)
+    job = {"path": engine.url.database, "head": [7, "0" * 64], "mid": 1, "by": None, "tag": None}
+    conn = sqlite3.connect(str(engine.url.database), isolation_level=None)
+    try:
+        assert build.read_part(conn, {**job, "since": None, "until": None}) is None
+        conn.execute("ROLLBACK")
+        assert build.read_part(conn, {**job, "head": None, "since": None, "until": None})
+    finally:
+        conn.close()

@@ -1,0 +1,31 @@
+"""A part process of a calibration report: reads and groups the upper half of the questions of a
+big SQLite file in parallel with the report's own process (see ``reports.build``).
+
+It takes a JSON job as its one argument and writes an .npz file on stdout; exit status 3 when it declines
+(the database moved on, or values it cannot read), so that the report reads that half itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+
+from reports.build import PART_DECLINED, read_part
+
+
+def main() -> int:
+    job = json.loads(sys.argv[1])
+    conn = sqlite3.connect(job["path"], isolation_level=None)
+    try:
+        out = read_part(conn, job)
+    finally:
+        conn.close()
+    if out is None:
+        return PART_DECLINED
+    sys.stdout.buffer.write(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
