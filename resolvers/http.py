@@ -25,25 +25,30 @@ What every request gets:
 - an **SSRF guard**: every connection (every redirect hop, every retry) resolves the host and
   refuses private, loopback, link-local, multicast, reserved and other non-global addresses unless
   ``allow_private`` is set, then connects to the address it checked (no DNS-rebinding window);
-- redirects followed by hand (``max_redirects``, default 5), each hop checked; a loop is an error.
+- redirects followed by hand (``max_redirects``, default 5), each hop checked; a loop is an error;
+- **kept-alive connections** per origin (at most ``per_host``, idle at most 5 s, dropped when the
+  server closed them); HTTP/1.1 framing (Content-Length, chunked, body until close) is parsed
+  strictly and a response head over 64 KB is refused.
 
 Failures raise :class:`~resolvers.base.ResolverError` with ``temporary`` set: timeouts, connect
-and DNS failures, 5xx, 408 and 429 are temporary; SSRF refusals, oversize bodies, redirect loops,
+and DNS failures, malformed answers, 5xx, 408 and 429 are temporary; SSRF refusals, oversize bodies, redirect loops,
 other 4xx and non-http(s) redirects are permanent.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import ipaddress
 import json
 import re
+import select
 import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -242,8 +247,20 @@ class _Unresolvable(Exception):
     """DNS gave no address for a host."""
 
 
-#: The deadline (``time.monotonic()``) of the request this thread is running, read by the stream.
-_DEADLINE = threading.local()
+class _ConnectFailed(Exception):
+    """No connection (TCP or TLS) could be made; retried by the caller."""
+
+
+class _Protocol(Exception):
+    """The source broke HTTP/1.1 (a malformed or oversized head, a bad chunk, a short body)."""
+
+
+class _Late(Exception):
+    """The request's total deadline passed."""
+
+
+class _Stale(Exception):
+    """A kept-alive connection turned out closed before it answered: retry on a new one."""
 
 
 def _address_refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -252,109 +269,236 @@ def _address_refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def _guarded_backend(allow_private: bool, allowed_networks: tuple[str, ...]) -> Any:
-    """An httpcore network backend that checks each address before connecting to it."""
-    import httpcore
+class _Headers(Mapping[str, str]):
+    """Response headers: a case-insensitive mapping (names are kept lower case; a repeated
+    header's values are joined with ``", "``)."""
 
-    allowed = [ipaddress.ip_network(n, strict=False) for n in allowed_networks]
+    __slots__ = ("_items",)
 
-    def refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        if allow_private or not _address_refused(ip):
+    def __init__(self, items: dict[str, str]) -> None:
+        self._items = items
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()]
+
+    def get(self, name: str, default: Any = None) -> Any:  # noqa: D102 (Mapping's)
+        return self._items.get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"_Headers({self._items!r})"
+
+
+_RECV = 65_536
+_HEAD_LIMIT = 65_536  # a response head larger than this is refused
+_LINE_LIMIT = 4_096  # a chunk-size or trailer line
+_DRAIN_LIMIT = 65_536  # a redirect body up to this size is read to keep the connection
+_HEAD_END = re.compile(rb"\n\r?\n")
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?:[ \t][^\r\n]*)?\r?")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_CLIENT_HEADERS = frozenset(
+    {"host", "accept-encoding", "connection", "content-length", "transfer-encoding", "te"}
+)
+
+
+class _Connection:
+    """One HTTP/1.1 connection: a socket (plain or TLS) and the bytes read past the last head.
+
+    Every read waits at most until the request's deadline, so a source trickling bytes slowly is
+    cut off when the deadline passes. ``wire`` counts the bytes received for the current answer.
+    """
+
+    __slots__ = ("buffer", "idle_since", "sock", "wire")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+        self.idle_since = 0.0
+        self.wire = 0
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def usable(self) -> bool:
+        """An idle connection that shows nothing to read is still open (a readable one was closed
+        by the server, or holds bytes nobody asked for)."""
+        if self.buffer:
             return False
-        return not any(ip.version == net.version and ip in net for net in allowed)
+        try:
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
+            return not poller.poll(0)
+        except (OSError, ValueError):
+            return False
 
-    from httpcore._backends.sync import SyncBackend, SyncStream
+    def send(self, data: bytes, deadline: float) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Late
+        self.sock.settimeout(left)
+        self.sock.sendall(data)
 
-    class _DeadlineStream(SyncStream):
-        """A socket stream whose reads never wait past the running request's total deadline
-        (httpcore fixes a read timeout once per body, so a trickling source could otherwise run
-        up to twice the deadline)."""
+    def fill(self, deadline: float, want: int = _RECV) -> bytes:
+        """Receive more bytes (at most ``want``); ``b""`` when the server closed."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Late
+        self.sock.settimeout(left)
+        data = self.sock.recv(want)
+        self.wire += len(data)
+        return data
 
-        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            end = getattr(_DEADLINE, "at", None)
-            if end is not None:
-                left = max(0.001, end - time.monotonic())
-                timeout = left if timeout is None else min(timeout, left)
-            return super().read(max_bytes, timeout)
+    def head(self, deadline: float) -> bytes:
+        """The next response head (status line and headers, without the blank line)."""
+        buffer = self.buffer
+        searched = 0
+        while True:
+            end = _HEAD_END.search(buffer, searched)
+            if end is not None and end.start() <= _HEAD_LIMIT:
+                self.buffer = buffer[end.end() :]
+                return buffer[: end.start() + 1]
+            if len(buffer) > _HEAD_LIMIT:
+                raise _Protocol(f"response head over {_HEAD_LIMIT:,} bytes")
+            searched = max(0, len(buffer) - 3)
+            data = self.fill(deadline)
+            if not data:
+                if buffer:
+                    raise _Protocol("the server closed the connection in the middle of the head")
+                raise _Stale
+            buffer += data
 
-        def start_tls(self, *args: Any, **kwargs: Any) -> Any:
-            stream = super().start_tls(*args, **kwargs)
-            return _DeadlineStream(stream._sock) if type(stream) is SyncStream else stream
+    def line(self, deadline: float) -> bytes:
+        """One CRLF- (or LF-) terminated line of a chunked body, without its end."""
+        while True:
+            end = self.buffer.find(b"\n")
+            if end >= 0:
+                line, self.buffer = self.buffer[:end], self.buffer[end + 1 :]
+                return line[:-1] if line.endswith(b"\r") else line
+            if len(self.buffer) > _LINE_LIMIT:
+                raise _Protocol("a chunk line over 4 KB")
+            data = self.fill(deadline)
+            if not data:
+                raise _Protocol("the server closed the connection in the middle of the body")
+            self.buffer += data
 
-    class _GuardedBackend(SyncBackend):
-        def connect_tcp(
-            self,
-            host: str,
-            port: int,
-            timeout: float | None = None,
-            local_address: str | None = None,
-            socket_options: Iterable[Any] | None = None,
-        ) -> Any:
-            try:
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except socket.gaierror as exc:
-                raise _Unresolvable(f"cannot resolve {host}: {exc.strerror}") from None
-            addresses = []
-            for family, _type, _proto, _name, sockaddr in infos:
-                ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
-                if refused(ip):
-                    raise _Refused(
-                        f"refused to connect to {host} ({ip}): a private, loopback or link-local "
-                        "address (set resolvers.allow_private to allow)"
-                    )
-                addresses.append((family, sockaddr))
-            if not addresses:
-                raise _Unresolvable(f"cannot resolve {host}: no address")
-            last: Exception | None = None
-            for family, sockaddr in addresses:
-                sock = socket.socket(family, socket.SOCK_STREAM)
-                try:
-                    sock.settimeout(timeout)
-                    if local_address:
-                        sock.bind((local_address, 0))
-                    sock.connect(sockaddr)
-                except TimeoutError:
-                    sock.close()
-                    raise httpcore.ConnectTimeout(f"connecting to {host} timed out") from None
-                except OSError as exc:
-                    sock.close()
-                    last = exc
-                    continue
-                for option in socket_options or ():
-                    sock.setsockopt(*option)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                return _DeadlineStream(sock)
-            raise httpcore.ConnectError(str(last))
+    def exactly(self, n: int, deadline: float, sink: Callable[[bytes], None]) -> None:
+        """Pass the next ``n`` body bytes to ``sink`` as they come."""
+        if self.buffer:
+            piece, self.buffer = self.buffer[:n], self.buffer[n:]
+            n -= len(piece)
+            sink(piece)
+        while n > 0:
+            piece = self.fill(deadline, min(n, _RECV))
+            if not piece:
+                raise _Protocol("the server closed the connection in the middle of the body")
+            n -= len(piece)
+            sink(piece)
 
-    return _GuardedBackend()
+    def until_close(self, deadline: float, sink: Callable[[bytes], None]) -> None:
+        """Pass every body byte to ``sink`` until the server closes."""
+        if self.buffer:
+            piece, self.buffer = self.buffer, b""
+            sink(piece)
+        while piece := self.fill(deadline):
+            sink(piece)
+
+
+@dataclass
+class _Answer:
+    """One response as the transport saw it; ``keep`` says whether its connection may be reused
+    once the body is read (HTTP/1.1 without ``Connection: close``, and a known length)."""
+
+    status: int
+    headers: _Headers
+    length: int | None  # None: chunked or until close (see ``chunked``)
+    chunked: bool
+    keep: bool
+    head_bytes: int
+
+
+def _parse_head(head: bytes) -> _Answer:
+    """Parse a response head strictly enough that framing can be trusted (RFC 9112)."""
+    lines = head.split(b"\n")
+    status_line = _STATUS_LINE.fullmatch(lines[0])
+    if status_line is None:
+        raise _Protocol(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
+    minor, status = int(status_line.group(1)), int(status_line.group(2))
+    fields: dict[str, str] = {}
+    last = ""
+    for raw in lines[1:]:
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if not line:
+            continue
+        if line[0] in b" \t":  # obsolete line folding: a continuation of the previous value
+            if not last:
+                raise _Protocol("a folded header line with no header before it")
+            fields[last] += " " + line.strip(b" \t").decode("latin-1")
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon or _TOKEN.fullmatch(name) is None:
+            raise _Protocol(f"malformed header line {line[:60]!r}")
+        value = value.strip(b" \t")
+        if _BAD_VALUE.search(value):
+            raise _Protocol(f"control characters in header {name.decode('ascii')}")
+        last = name.decode("ascii").lower()
+        text = value.decode("latin-1")
+        fields[last] = f"{fields[last]}, {text}" if last in fields else text
+    connection = fields.get("connection", "").lower()
+    keep = minor == 1 and "close" not in connection
+    chunked = False
+    length: int | None = None
+    if 100 <= status < 200 or status in (204, 304):
+        length = 0
+    elif "transfer-encoding" in fields:
+        chunked = fields["transfer-encoding"].rsplit(",", 1)[-1].strip().lower() == "chunked"
+        keep = keep and chunked
+    elif "content-length" in fields:
+        values = {v.strip() for v in fields["content-length"].split(",")}
+        declared = values.pop() if len(values) == 1 else ""
+        if not declared.isdigit():
+            raise _Protocol(f"bad Content-Length {fields['content-length'][:40]!r}")
+        length = int(declared)
+    else:
+        keep = False  # the body runs until the server closes
+    return _Answer(status, _Headers(fields), length, chunked, keep, len(head) + 2)
 
 
 class HttpClient:
     """The client factory: one pool, per-host limits, the guard; hands out :class:`Fetcher` s.
 
-    Built on httpcore, the transport layer of httpx, driven directly: a sweep makes thousands of
-    requests and the layer above (cookies, auth flows, event hooks) would cost more CPU than the
-    checks themselves. Thread-safe; use it as a context manager or call :meth:`close`.
-    ``wire_bytes`` totals what every fetch brought over the network (headers and encoded bodies).
+    The transport is a small HTTP/1.1 client over sockets with a pool of kept-alive connections
+    per origin: a sweep makes thousands of requests, and a general-purpose stack (httpx over
+    httpcore and h11) costs several times the CPU of the check itself for each one. What it does
+    not need it does not have (HTTP/2, proxies, cookies, uploads); what it has is strict where
+    framing is concerned (status line, header syntax, Content-Length, chunked encoding, a cap on
+    the head) so that a hostile source can only produce an error. Thread-safe; use it as a
+    context manager or call :meth:`close`. ``wire_bytes`` totals what every fetch brought over the
+    network (heads and encoded bodies).
     """
 
     def __init__(self, settings: HttpSettings | None = None) -> None:
-        import httpcore
         import httpx
 
         self.settings = settings or HttpSettings()
         self._ssl_context = httpx.create_ssl_context()
-        self._backend = _guarded_backend(
-            self.settings.allow_private, self.settings.allowed_networks
-        )
-        # One small pool per origin: httpcore scans every connection of a pool on each request,
-        # so one big pool over many hosts would cost CPU in proportion to the hosts.
-        self._pools: dict[str, httpcore.ConnectionPool] = {}
-        self._base_headers = [
-            (b"User-Agent", self.settings.user_agent.encode("ascii", "replace")),
-            (b"Accept-Encoding", b"gzip, deflate"),
-            (b"Accept", b"*/*"),
+        self._allowed = [
+            ipaddress.ip_network(n, strict=False) for n in self.settings.allowed_networks
         ]
+        # Kept-alive connections by origin, most recently used last.
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._closed = False
+        self._agent = self.settings.user_agent.encode("ascii", "replace")
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
         self.wire_bytes = 0
@@ -366,11 +510,12 @@ class HttpClient:
         self.close()
 
     def close(self) -> None:
-        """Close every connection."""
+        """Close every idle connection (and each busy one as its request ends)."""
         with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
+            self._closed = True
+            idle, self._idle = [c for conns in self._idle.values() for c in conns], {}
+        for conn in idle:
+            conn.close()
 
     def fetcher(self, *, etag: str | None = None, last_modified: str | None = None) -> Fetcher:
         """A :class:`Fetcher` for one check, with that check's stored validators."""
@@ -385,20 +530,111 @@ class HttpClient:
                 slot = self._hosts[host] = threading.BoundedSemaphore(self.settings.per_host)
             return slot
 
-    def _pool_for(self, origin: str) -> Any:
-        import httpcore
+    def _refused(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        if self.settings.allow_private or not _address_refused(ip):
+            return False
+        return not any(ip.version == net.version and ip in net for net in self._allowed)
 
+    def _checkout(self, origin: tuple[str, str, int]) -> _Connection | None:
+        """A kept-alive connection to ``origin`` that is still open, or None."""
+        expired = time.monotonic() - 5.0
+        while True:
+            with self._lock:
+                conns = self._idle.get(origin)
+                conn = conns.pop() if conns else None
+            if conn is None:
+                return None
+            if conn.idle_since > expired and conn.usable():
+                return conn
+            conn.close()
+
+    def _checkin(self, origin: tuple[str, str, int], conn: _Connection) -> None:
+        conn.idle_since = time.monotonic()
         with self._lock:
-            pool = self._pools.get(origin)
-            if pool is None:
-                pool = self._pools[origin] = httpcore.ConnectionPool(
-                    ssl_context=self._ssl_context,
-                    max_connections=self.settings.per_host,
-                    max_keepalive_connections=self.settings.per_host,
-                    keepalive_expiry=5.0,
-                    network_backend=self._backend,
+            if not self._closed:
+                conns = self._idle.setdefault(origin, [])
+                if len(conns) < self.settings.per_host:
+                    conns.append(conn)
+                    return
+        conn.close()
+
+    def _connect(self, scheme: str, host: str, port: int, deadline: float) -> _Connection:
+        """Resolve ``host``, refuse it if the guard says so (every address it resolves to),
+        then connect to an address it checked (no DNS-rebinding window), with TLS for https."""
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise _Unresolvable(f"cannot resolve {host}: {exc.strerror}") from None
+        addresses = []
+        for family, _type, _proto, _name, sockaddr in infos:
+            ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+            if self._refused(ip):
+                raise _Refused(
+                    f"refused to connect to {host} ({ip}): a private, loopback or link-local "
+                    "address (set resolvers.allow_private to allow)"
                 )
-            return pool
+            addresses.append((family, sockaddr))
+        if not addresses:
+            raise _Unresolvable(f"cannot resolve {host}: no address")
+        last: Exception | None = None
+        for family, sockaddr in addresses:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _ConnectFailed(f"connecting to {host} timed out")
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(left)
+                sock.connect(sockaddr)
+            except TimeoutError:
+                sock.close()
+                raise _ConnectFailed(f"connecting to {host} timed out") from None
+            except OSError as exc:
+                sock.close()
+                last = exc
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                try:
+                    sock.settimeout(max(0.001, deadline - time.monotonic()))
+                    sock = self._ssl_context.wrap_socket(sock, server_hostname=host)
+                except TimeoutError:
+                    sock.close()
+                    raise _ConnectFailed(f"TLS handshake with {host} timed out") from None
+                except OSError as exc:  # ssl.SSLError included: a certificate that fails
+                    sock.close()
+                    raise _ConnectFailed(str(exc)) from None
+            return _Connection(sock)
+        raise _ConnectFailed(str(last))
+
+    def _request_headers(self, headers: Mapping[str, str]) -> bytes:
+        """The request's headers after the Host line, ending with the blank line.
+
+        A kind's own headers come after the client's and may replace ``User-Agent`` and
+        ``Accept``; the framing and encoding headers are the client's alone. A name or value
+        that would break the request (a line break, a control character, a name that is not a
+        token, text outside Latin-1) is refused.
+        """
+        given = {name.lower() for name in headers}
+        if given & _CLIENT_HEADERS:
+            name = sorted(given & _CLIENT_HEADERS)[0]
+            raise ResolverError(f"request header {name!r} is set by the client", temporary=False)
+        out = [b"Accept-Encoding: gzip, deflate\r\n"]
+        if "user-agent" not in given:
+            out.append(b"User-Agent: " + self._agent + b"\r\n")
+        if "accept" not in given:
+            out.append(b"Accept: */*\r\n")
+        for name, value in headers.items():
+            try:
+                line = f"{name}: {value}\r\n".encode("latin-1")
+            except UnicodeEncodeError:
+                raise ResolverError(f"request header {name!r} is not Latin-1", False) from None
+            if _TOKEN.fullmatch(line[: len(name)]) is None or _BAD_VALUE.search(
+                line, len(name) + 2, len(line) - 2
+            ):
+                raise ResolverError(f"invalid request header {name!r}", temporary=False)
+            out.append(line)
+        out.append(b"\r\n")
+        return b"".join(out)
 
     def _get(
         self,
@@ -417,6 +653,7 @@ class HttpClient:
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
             raise ResolverError(f"invalid URL {url!r}: {exc}", temporary=False) from None
         requested = current = str(parsed)
+        extra = self._request_headers(headers)
         seen: set[str] = set()
         hops = 0
         while True:
@@ -434,7 +671,7 @@ class HttpClient:
             try:
                 if str(parsed) != current:
                     parsed = httpx.URL(current)
-                status, resp_headers, body, wire = self._send(parsed, current, headers, deadline)
+                status, resp_headers, body, wire = self._send(parsed, current, extra, deadline)
             except (httpx.InvalidURL, ValueError) as exc:
                 self._record(fetcher, requested, current, None, error="invalid URL")
                 raise ResolverError(f"invalid URL {current!r}: {exc}", temporary=False) from None
@@ -515,93 +752,132 @@ class HttpClient:
         )
 
     def _send(
-        self, parsed: httpx.URL, url: str, headers: dict[str, str], deadline: float
-    ) -> tuple[int, Mapping[str, str], bytes, int]:
+        self, parsed: httpx.URL, url: str, extra: bytes, deadline: float
+    ) -> tuple[int, _Headers, bytes, int]:
         """One hop: (status, headers, body, wire bytes), with retries; a redirect's body is not
-        read."""
-        import httpcore
-        import httpx
-
+        kept. The connection goes back to the pool when the answer allows it."""
         s = self.settings
-        host = parsed.netloc.decode("ascii", "replace").lower()
-        target = httpcore.URL(
-            scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path
+        scheme = parsed.scheme
+        host = parsed.raw_host.decode("ascii")
+        port = parsed.port or _DEFAULT_PORTS[scheme]
+        netloc = parsed.netloc.decode("ascii")
+        request = b"".join(
+            (b"GET ", parsed.raw_path, b" HTTP/1.1\r\nHost: ", parsed.netloc, b"\r\n", extra)
         )
-        request_headers = [
-            *self._base_headers,
-            *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()),
-        ]
-        slot = self._host_slot(host)
-        pool = self._pool_for(f"{parsed.scheme}://{host}")
+        origin = (scheme, host, port)
+        slot = self._host_slot(netloc.lower())
         if not slot.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise ResolverError(f"timed out waiting for a free connection to {host}", True)
-        _DEADLINE.at = deadline
+            raise ResolverError(f"timed out waiting for a free connection to {netloc}", True)
+        conn: _Connection | None = None
         try:
             attempt = 0
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if time.monotonic() >= deadline:
                     raise ResolverError(f"{url} took longer than {s.timeout:g} s", temporary=True)
-                timeouts = {"connect": remaining, "read": remaining, "write": remaining}
                 try:
-                    with pool.stream(
-                        "GET",
-                        target,
-                        headers=request_headers,
-                        extensions={"timeout": {**timeouts, "pool": remaining}},
-                    ) as response:
-                        status = response.status
-                        resp_headers = httpx.Headers(response.headers)
-                        head_bytes = 16 + sum(len(k) + len(v) + 4 for k, v in response.headers)
-                        if status in (429, 503) and attempt < s.retries:
-                            wait_for = _retry_after(resp_headers)
-                            wait = 1.0 if wait_for is None else wait_for
-                            if wait <= s.max_retry_wait and deadline - time.monotonic() > wait:
-                                attempt += 1
-                                time.sleep(wait)
-                                continue
-                        if status in _REDIRECTS or status == 304:
-                            return status, resp_headers, b"", head_bytes
-                        body, wire = self._read(response, resp_headers, url, deadline)
-                        return status, resp_headers, body, head_bytes + wire
+                    answer = None
+                    conn = self._checkout(origin)
+                    if conn is not None:
+                        try:
+                            answer = self._exchange(conn, request, deadline)
+                        except _Stale:  # closed by the server while idle: try a new connection
+                            conn.close()
+                            conn = None
+                    if conn is None:
+                        conn = self._connect(scheme, host, port, deadline)
+                        answer = self._exchange(conn, request, deadline)
+                    assert answer is not None
+                    status, resp_headers = answer.status, answer.headers
+                    if status in (429, 503) and attempt < s.retries:
+                        wait_for = _retry_after(resp_headers)
+                        wait = 1.0 if wait_for is None else wait_for
+                        if wait <= s.max_retry_wait and deadline - time.monotonic() > wait:
+                            attempt += 1
+                            conn.close()
+                            conn = None
+                            time.sleep(wait)
+                            continue
+                    if status in _REDIRECTS or status == 304:
+                        body = b""
+                        reusable = self._skip(conn, answer, deadline)
+                    else:
+                        body = self._read(conn, answer, url, deadline)
+                        reusable = answer.keep and not conn.buffer
+                    wire = conn.wire
+                    if reusable:
+                        self._checkin(origin, conn)
+                        conn = None
+                    return status, resp_headers, body, wire
                 except _Refused as exc:
                     raise ResolverError(str(exc), temporary=False) from None
                 except _Unresolvable as exc:
                     raise ResolverError(str(exc), temporary=True) from None
-                except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                except _ConnectFailed as exc:
                     wait = 0.25 * 2**attempt
                     if attempt < s.retries and deadline - time.monotonic() > wait:
                         attempt += 1
                         time.sleep(wait)
                         continue
-                    raise ResolverError(
-                        f"cannot connect to {host}: {exc or type(exc).__name__}", temporary=True
-                    ) from None
-                except httpcore.TimeoutException:
+                    raise ResolverError(f"cannot connect to {netloc}: {exc}", True) from None
+                except (_Late, TimeoutError):
                     raise ResolverError(
                         f"{url} took longer than {s.timeout:g} s", temporary=True
                     ) from None
-                except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
-                    raise ResolverError(f"{url}: {type(exc).__name__}: {exc}", True) from None
+                except _Stale:
+                    raise ResolverError(
+                        f"{url}: the server closed the connection without answering", True
+                    ) from None
+                except _Protocol as exc:
+                    raise ResolverError(f"{url}: bad HTTP answer: {exc}", True) from None
+                except OSError as exc:
+                    raise ResolverError(f"{url}: network error: {exc}", True) from None
         finally:
-            _DEADLINE.at = None
             slot.release()
+            if conn is not None:
+                conn.close()
 
-    def _read(
-        self, response: Any, headers: Mapping[str, str], url: str, deadline: float
-    ) -> tuple[bytes, int]:
-        """The decoded body and the bytes it took on the wire; the cap applies to the decoded
-        size (a small gzip bomb is still refused) and the deadline to the whole read."""
-        import httpcore
+    @staticmethod
+    def _exchange(conn: _Connection, request: bytes, deadline: float) -> _Answer:
+        """Send the request and read the answer's head (skipping 1xx interim answers).
 
+        :class:`_Stale` when the connection turns out closed before any byte of an answer came.
+        """
+        conn.wire = 0
+        try:
+            conn.send(request, deadline)
+        except (BrokenPipeError, ConnectionResetError):
+            raise _Stale from None
+        while True:
+            try:
+                head = conn.head(deadline)
+            except ConnectionResetError:
+                if conn.wire:
+                    raise
+                raise _Stale from None
+            answer = _parse_head(head)
+            if answer.status == 101:
+                raise _Protocol("101 Switching Protocols in answer to a GET")
+            if not 100 <= answer.status < 200:
+                return answer
+
+    @staticmethod
+    def _skip(conn: _Connection, answer: _Answer, deadline: float) -> bool:
+        """Skip a redirect's (small) body so its connection can be reused; False if it cannot."""
+        if not answer.keep or answer.length is None or answer.length > _DRAIN_LIMIT:
+            return False
+        conn.exactly(answer.length, deadline, lambda _piece: None)
+        return not conn.buffer
+
+    def _read(self, conn: _Connection, answer: _Answer, url: str, deadline: float) -> bytes:
+        """The decoded body; the cap applies to the decoded size (a small gzip bomb is still
+        refused) and the deadline to the whole read."""
         cap = self.settings.max_bytes
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
+        if answer.length is not None and answer.length > cap:
             raise ResolverError(
-                f"{url}: body of {int(declared):,} bytes is over the {cap:,}-byte cap",
+                f"{url}: body of {answer.length:,} bytes is over the {cap:,}-byte cap",
                 temporary=False,
             )
-        coding = headers.get("content-encoding", "identity").strip().lower()
+        coding = answer.headers.get("content-encoding", "identity").strip().lower()
         if coding in ("gzip", "x-gzip", "deflate"):
             decoder: Any = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip header
         elif coding in ("identity", ""):
@@ -613,22 +889,28 @@ class HttpClient:
             f"{url} took longer than {self.settings.timeout:g} s (slow body)", temporary=True
         )
         chunks: list[bytes] = []
-        total = wire = 0
-        try:
-            for chunk in response.iter_stream():
-                wire += len(chunk)
-                if decoder is not None:
-                    data = decoder.decompress(chunk, cap + 1 - total)
-                    if decoder.unconsumed_tail:
-                        raise over
-                else:
-                    data = chunk
-                total += len(data)
-                if total > cap:
+        total = 0
+
+        def sink(data: bytes) -> None:
+            nonlocal total
+            if decoder is not None:
+                data = decoder.decompress(data, cap + 1 - total)
+                if decoder.unconsumed_tail:
                     raise over
-                if time.monotonic() > deadline:
-                    raise slow
-                chunks.append(data)
+            total += len(data)
+            if total > cap:
+                raise over
+            if time.monotonic() > deadline:
+                raise slow
+            chunks.append(data)
+
+        try:
+            if answer.chunked:
+                _read_chunked(conn, deadline, sink)
+            elif answer.length is None:
+                conn.until_close(deadline, sink)
+            else:
+                conn.exactly(answer.length, deadline, sink)
             if decoder is not None:
                 tail = decoder.flush()
                 total += len(tail)
@@ -637,9 +919,29 @@ class HttpClient:
                 chunks.append(tail)
         except zlib.error as exc:
             raise ResolverError(f"{url}: body is not valid {coding}: {exc}", True) from None
-        except httpcore.TimeoutException:  # a read reached the deadline (see _DeadlineStream)
+        except (_Late, TimeoutError):  # a read reached the deadline
             raise slow from None
-        return b"".join(chunks), wire
+        return b"".join(chunks)
+
+
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+def _read_chunked(conn: _Connection, deadline: float, sink: Callable[[bytes], None]) -> None:
+    """A chunked body (RFC 9112, 7.1): each chunk's data to ``sink``; trailers are skipped."""
+    while True:
+        line = conn.line(deadline)
+        size = line.split(b";", 1)[0].strip(b" \t")
+        if _HEX.fullmatch(size) is None:
+            raise _Protocol(f"bad chunk size line {line[:40]!r}")
+        n = int(size, 16)
+        if n == 0:
+            while conn.line(deadline):  # trailer fields, up to the blank line
+                pass
+            return
+        conn.exactly(n, deadline, sink)
+        if conn.line(deadline):
+            raise _Protocol("no line end after a chunk")
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

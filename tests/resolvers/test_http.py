@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 
 from resolvers.base import ResolverError
 from resolvers.http import HttpClient, HttpSettings, Unchanged
+from tests.faults.hostile import Handler, Hostile
 from tests.resolvers.loopback import Loopback, Route
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -285,3 +287,121 @@ def test_http_invalid_gzip_is_an_error(web: Loopback) -> None:
     web.route("/z", b"not gzip at all", headers={"Content-Encoding": "gzip"})
     with _client() as client, pytest.raises(ResolverError, match="not valid gzip"):
         client.fetcher().get(web.url + "/z")
+
+
+# --- the transport: HTTP/1.1 framing and kept-alive connections, against a raw server -----------
+
+
+def _keep_alive(*answers: bytes) -> Handler:
+    """A handler answering successive requests on one connection, then closing it."""
+
+    def answer(conn: socket.socket, stop: threading.Event) -> None:
+        for i, data in enumerate(answers):
+            if i:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    more = conn.recv(4096)
+                    if not more:
+                        return
+                    request += more
+            conn.sendall(data)
+
+    return answer
+
+
+def _ok(body: bytes, *headers: str) -> bytes:
+    lines = ["HTTP/1.1 200 OK", "Content-Type: text/plain", f"Content-Length: {len(body)}"]
+    return ("\r\n".join([*lines, *headers]) + "\r\n\r\n").encode() + body
+
+
+def test_http_connection_kept_alive_across_fetches() -> None:
+    with Hostile() as server, _client() as client:
+        server.route("/a", _keep_alive(_ok(b"one"), _ok(b"two"), _ok(b"three")))
+        texts = [client.fetcher().get(server.url + "/a").text for _ in range(3)]
+    assert texts == ["one", "two", "three"] and server.connections == 1
+
+
+def test_http_304_and_redirect_keep_the_connection() -> None:
+    not_modified = b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n'
+    moved = b"HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 5\r\n\r\nmoved"
+    with Hostile() as server, _client() as client:
+        server.route("/a", _keep_alive(not_modified, moved, _ok(b"here")))
+        with pytest.raises(Unchanged):
+            client.fetcher(etag='"v1"').get(server.url + "/a")
+        assert client.fetcher().get(server.url + "/a").text == "here"
+    assert server.connections == 1
+
+
+def test_http_connection_closed_while_idle_is_replaced() -> None:
+    with Hostile() as server, _client() as client:
+        server.route("/a", _keep_alive(_ok(b"first")))  # then the server closes it
+        assert client.fetcher().get(server.url + "/a").text == "first"
+        time.sleep(0.1)
+        assert client.fetcher().get(server.url + "/a").text == "first"
+    assert server.connections == 2
+
+
+def test_http_chunked_body_is_decoded_and_trailers_skipped() -> None:
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6;name=value\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
+    with Hostile() as server, _client() as client:
+        server.route("/c", _keep_alive(answer, _ok(b"again")))
+        http = client.fetcher()
+        assert http.get(server.url + "/c").text == "hello world"
+        assert http.records[0].bytes == 11 and http.records[0].wire_bytes == len(answer)
+        assert client.fetcher().get(server.url + "/c").text == "again"
+    assert server.connections == 1
+
+
+def test_http_body_until_close_without_length() -> None:
+    answer = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it"
+    with Hostile() as server, _client() as client:
+        server.route("/old", _keep_alive(answer))
+        assert client.fetcher().get(server.url + "/old").text == "all of it"
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n", "chunk size"),
+        (b"ICY 200 OK\r\n\r\nstream", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n", "malformed header line"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello", "bad Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", "response head over"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nshort", "middle"),
+        (b"", "closed the connection without answering"),
+    ],
+    ids=["bad-chunk", "not-http", "bad-header", "two-lengths", "huge-head", "short", "silent"],
+)
+def test_http_broken_framing_is_a_temporary_error(answer: bytes, error: str) -> None:
+    with Hostile() as server, _client(retries=0) as client:
+        server.route("/x", _keep_alive(answer))
+        with pytest.raises(ResolverError) as caught:
+            client.fetcher().get(server.url + "/x")
+    assert caught.value.temporary and error in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Token": "a\r\nX-Evil: 1"}, {"Bad Name": "x"}, {"Host": "elsewhere.example"}],
+    ids=["line-break", "not-a-token", "client-header"],
+)
+def test_http_request_header_that_would_break_the_request_refused(
+    headers: dict[str, str],
+) -> None:
+    with Hostile() as server, _client() as client:
+        server.route("/a", _keep_alive(_ok(b"x")))
+        with pytest.raises(ResolverError) as caught:
+            client.fetcher().get(server.url + "/a", headers=headers)
+    assert not caught.value.temporary and server.connections == 0
+
+
+def test_http_kind_headers_replace_the_defaults(web: Loopback) -> None:
+    web.route("/a", "ok")
+    with _client() as client:
+        client.fetcher().get(web.url + "/a", headers={"Accept": "application/json"})
+    sent = web.seen[-1].headers
+    assert sent["Accept"] == "application/json" and sent["Host"] == web.url.split("//")[1]
+    assert sent["User-Agent"].startswith("forecast-tracker/")
