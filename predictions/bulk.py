@@ -27,6 +27,7 @@ refused, or skipped with ``skip_existing``.
 from __future__ import annotations
 
 import functools
+import gc
 import heapq
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +42,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from predictions import ledger, receipts
+from predictions.chain import estimate_json, register_json
 from predictions.clock import now as clock_now
 from predictions.errors import ImportProblems, InputError
 from predictions.formats.records import FileMeta, ForecastIn
@@ -137,14 +139,26 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _stamp(value: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffff`` of a naive-UTC datetime: :func:`ledger.iso` without the Z.
+
+    Both forms an import writes come from it by slicing: the ledger's ``stamp + "Z"`` and
+    SQLite's ``stamp[:10] + " " + stamp[11:]`` (what :func:`_sqlite_time` gives).
+    """
+    if value.tzinfo is not None:
+        value = value.replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds")
+
+
 class _Buffers:
     """Rows waiting for the next executemany, per table, as tuples in :data:`_COLUMNS` order.
 
-    Rows go to the driver through ``Connection.exec_driver_sql`` (one ``executemany`` per table
-    and batch), with values already in the form the column type would bind: on SQLite,
-    datetimes as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (what SQLAlchemy's DateTime writes) and
-    booleans as 0/1. Binding 100,000s of values one by one through the type system would cost
-    more than the insert itself.
+    Values are already in the form the column type would bind: on SQLite, datetimes as
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` text (what SQLAlchemy's DateTime writes) and booleans as 0/1.
+    Binding 100,000s of values one by one through the type system would cost more than the
+    insert itself. On SQLite the rows go straight to the driver connection's ``executemany``
+    (inside the session's transaction: the connection is the session's); on PostgreSQL through
+    ``Connection.exec_driver_sql``, which psycopg batches.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -160,6 +174,7 @@ class _Buffers:
         self.time: Callable[[datetime | None], Any] = _sqlite_time if self.sqlite else _same
         self.bool: Callable[[bool | None], Any] = _sqlite_bool if self.sqlite else _same
         self.checks: list[dict[str, Any]] = []
+        self._driver: Any = conn.connection.driver_connection if self.sqlite else None
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
 
@@ -172,10 +187,10 @@ class _Buffers:
     def flush(self, *, wait: bool = False) -> None:
         """Send the rows so far to the database.
 
-        The executemany runs on one writer thread while the caller builds the next batch (the
-        drivers release the GIL while the database works); at most one batch is in flight, and
-        batches run in order, parents before children, so foreign keys hold at every statement.
-        With ``wait`` the rows are written before this returns.
+        On PostgreSQL the executemany runs on one writer thread while the caller builds the next
+        batch (psycopg releases the GIL while the server works); at most one batch is in flight,
+        and batches run in order, parents before children, so foreign keys hold at every
+        statement. With ``wait``, and always on SQLite, the rows are written before this returns.
         """
         batch = {table: rows for table, rows in self.rows.items() if rows}
         checks = self.checks
@@ -184,7 +199,9 @@ class _Buffers:
         self.wait()
         if not batch and not checks:
             return
-        if wait:
+        if wait or self.sqlite:
+            # SQLite works under the GIL's eye (it is taken back after every row), so a writer
+            # thread there only adds switching; PostgreSQL works in its own process meanwhile.
             self._write(batch, checks)
             return
         if self._pool is None:
@@ -193,7 +210,10 @@ class _Buffers:
 
     def _write(self, batch: dict[str, list[tuple[Any, ...]]], checks: list[dict[str, Any]]) -> None:
         for table, rows in batch.items():
-            self.conn.exec_driver_sql(self.sql[table], rows)
+            if self._driver is not None:
+                self._driver.executemany(self.sql[table], rows)
+            else:
+                self.conn.exec_driver_sql(self.sql[table], rows)
         if checks:
             self.conn.execute(insert(Check), checks)
 
@@ -413,6 +433,102 @@ class _Importer:
         return value
 
     def _write(self, r: ForecastIn, checks: list[dict[str, Any]]) -> None:
+        if not self.restore and not r.amendments and r.status == "open":
+            # The common case of a bulk file: estimates in time order, no amendments, no ledger
+            # seqs to follow. Their entries are chained as they are read, without sorting.
+            estimates = r.estimates
+            for i in range(len(estimates) - 1):
+                if estimates[i].seq is not None or estimates[i + 1].at < estimates[i].at:
+                    break
+            else:
+                self._write_open(r, checks)
+                return
+        self._write_any(r, checks)
+
+    def _write_open(self, r: ForecastIn, checks: list[dict[str, Any]]) -> None:
+        """:meth:`_write_any` for an open forecast with ordered estimates, without amendments.
+
+        The hot loop of a bulk import: each time is formatted once, each payload is written as
+        canonical JSON directly (:func:`ledger.estimate_json`, the same bytes as
+        :func:`ledger.canonical`), and the rows go to the buffers as tuples.
+        """
+        rows = self.buffers.rows
+        add_ledger = rows["ledger"].append
+        add_estimate = rows["estimate"].append
+        sqlite = self.buffers.sqlite
+        link = self.builder.link
+        fid = self.next_id[Forecast]
+        self.next_id[Forecast] = fid + 1
+        created = _stamp(r.created_at)
+        due = _stamp(r.due)
+        created_at: Any = created[:10] + " " + created[11:] if sqlite else r.created_at
+        created_iso = created + "Z"
+        rows["forecast"].append(
+            (
+                fid,
+                r.title,
+                r.criteria,
+                due[:10] + " " + due[11:] if sqlite else r.due,
+                created_at,
+                r.author,
+                r.source,
+                r.ref,
+                "open",
+                self.buffers.bool(r.outcome),
+                self.buffers.time(r.resolved_at),
+                r.resolved_by,
+                r.resolution_note,
+                r.resolution_evidence,
+            )
+        )
+        tags = r.tags
+        if tags:
+            add_tag = rows["tag"].append
+            for name in tags:
+                add_tag((fid, name))
+            if len(tags) > 1:
+                tags = sorted(tags)
+        body = register_json(
+            fid, r.title, r.criteria, due + "Z", created_iso, r.author, r.source, r.ref, tags
+        )
+        seq, prev, digest = link("register", created_iso, body)
+        add_ledger((seq, created_at, "register", fid, body, prev, digest))
+        eid = self.next_id[Estimate]
+        for e in r.estimates:
+            if e.at is r.created_at:
+                at, made_at = created_iso, created_at
+            else:
+                stamp = _stamp(e.at)
+                at = stamp + "Z"
+                made_at = stamp[:10] + " " + stamp[11:] if sqlite else e.at
+            add_estimate((eid, fid, e.by, e.probability, made_at, e.note))
+            body = estimate_json(eid, fid, e.by, e.probability, at, e.note)
+            seq, prev, digest = link("estimate", at, body)
+            add_ledger((seq, made_at, "estimate", fid, body, prev, digest))
+            eid += 1
+        self.next_id[Estimate] = eid
+        self._add_checks(fid, checks)
+        s = self.summary
+        s.forecasts += 1
+        s.estimates += len(r.estimates)
+        s.checks += len(checks)
+
+    def _add_checks(self, fid: int, checks: list[dict[str, Any]]) -> None:
+        for spec in checks:
+            self.buffers.checks.append(
+                {
+                    "forecast_id": fid,
+                    "kind": spec["kind"],
+                    "params": spec["params"],
+                    "mode": spec["mode"],
+                    "enabled": True,
+                    "created_at": self.now,
+                    "next_check_at": self.now,
+                    "failures": 0,
+                }
+            )
+
+    def _write_any(self, r: ForecastIn, checks: list[dict[str, Any]]) -> None:
         s = self.summary
         add = self.buffers.add
         t = self.buffers.time
@@ -553,19 +669,7 @@ class _Importer:
                 )
             else:
                 events.append((r.resolution_seq or 0, at, kind, payload, at))
-        for spec in checks:
-            self.buffers.checks.append(
-                {
-                    "forecast_id": fid,
-                    "kind": spec["kind"],
-                    "params": spec["params"],
-                    "mode": spec["mode"],
-                    "enabled": True,
-                    "created_at": self.now,
-                    "next_check_at": self.now,
-                    "failures": 0,
-                }
-            )
+        self._add_checks(fid, checks)
         s.forecasts += 1
         s.estimates += len(r.estimates)
         s.amendments += len(r.amendments)
@@ -700,8 +804,15 @@ def import_records(
     _lock(session)
     importer = _Importer(session, summary, meta, validate_check, skip_existing, now or clock_now())
     summary.ledger_entries = importer.builder.seq
+    # An import allocates millions of short-lived objects and makes no reference cycles; the
+    # collector's passes over the whole heap (SQLAlchemy's objects included) would cost more than
+    # the writing itself, so it rests until the import is done.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         importer.run(records, progress)
     finally:
+        if collecting:
+            gc.enable()
         importer.buffers.close()
     return summary
