@@ -41,6 +41,10 @@ _PROB_EXPECTED = "a probability strictly between 0 and 1, written 0.7, 70% or 70
 _DUE_EXPECTED = "a date (2030-12-31, 2030-06 or 2030), a date-time, or +90d / in 3 months"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Anything require_text refuses in stripped text: control characters (with a line end for a
+# single line) and lone surrogates.
+_BAD_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+_BAD_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
 
 def parse_probability(value: object, field: str = "probability") -> float:
@@ -161,6 +165,16 @@ def require_text(
     value: object, field: str, *, optional: bool = False, multiline: bool = True
 ) -> str | None:
     """Strip, refuse empty (unless ``optional``), over-long or control-character text."""
+    if type(value) is str:
+        # The usual case, in one search: the checks below, passed at once (a failure of any of
+        # them, or an unusual value, goes the long way to name the problem).
+        text = value.strip()
+        if (
+            text
+            and len(text) <= MAX_TEXT.get(field, 20_000)
+            and not (_BAD_TEXT if multiline else _BAD_LINE).search(text)
+        ):
+            return text
     if value is None or (isinstance(value, str) and not value.strip()):
         if optional:
             return None

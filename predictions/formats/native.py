@@ -50,7 +50,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from predictions import ledger
-from predictions.formats.records import FileMeta, ForecastIn, ReadContext, forecast_from_mapping
+from predictions.formats.records import (
+    ESTIMATE_CELLS,
+    FORECAST_CELLS,
+    FileMeta,
+    ForecastIn,
+    ReadContext,
+    forecast_from_cells,
+    forecast_from_mapping,
+)
 from predictions.models import Amendment, Check, Estimate, Forecast, LedgerEntry, Tag
 
 __all__ = [
@@ -349,8 +357,17 @@ def _csv_json(value: str, field: str, where: str, problems: list[str]) -> Any:
         return None
 
 
+#: The CSV columns of an estimate's :data:`ESTIMATE_CELLS`, in their order.
+_FAST_ESTIMATE = tuple({v: k for k, v in _ESTIMATE_COLUMNS.items()}[c] for c in ESTIMATE_CELLS)
+
+
 def read_csv(fh: IO[str], ctx: ReadContext, meta: FileMeta) -> Iterator[ForecastIn]:
-    """Stream a tracker CSV file: a titled row starts a forecast, untitled rows add estimates."""
+    """Stream a tracker CSV file: a titled row starts a forecast, untitled rows add estimates.
+
+    The rows of one forecast are gathered, then read by :func:`forecast_from_cells` (the fast
+    path: an open forecast, no checks or amendments, nothing out of place) or, when that declines,
+    turned into a mapping for :func:`forecast_from_mapping`, which names every problem.
+    """
     skipped = 0
     first = fh.readline()
     while first.startswith("#"):
@@ -374,56 +391,97 @@ def read_csv(fh: IO[str], ctx: ReadContext, meta: FileMeta) -> Iterator[Forecast
     if "title" not in header:
         meta.problems.append(f"line {skipped + 1}: a title column is required")
         return
-    current: dict[str, Any] | None = None
-    where = ""
-    extra: list[str] = []
     width = len(header)
     title_at = header.index("title")
     estimate_at = [
         (i, _ESTIMATE_COLUMNS[h]) for i, h in enumerate(header) if h in _ESTIMATE_COLUMNS
     ]
     other_at = [i for i, h in enumerate(header) if h not in _ESTIMATE_COLUMNS]
+    # Fast path positions: an absent column reads as the empty cell at index ``width``.
+    column = {h: i for i, h in enumerate(header)}
+    fast_at = [column.get(h, width) for h in FORECAST_CELLS]
+    fast_estimate_at = [column.get(h, width) for h in _FAST_ESTIMATE]
+    status_at = column.get("status", width)
+    rest_at = [
+        i for i, h in enumerate(header) if h not in FORECAST_CELLS and h not in _FAST_ESTIMATE
+    ]
+    slow_at = [i for i in rest_at if i != status_at]
 
-    def done() -> ForecastIn:
-        assert current is not None
+    def slow(where: str, group: list[tuple[int, list[str]] | str]) -> ForecastIn:
+        """The record read the careful way, from the mapping of the group's cells."""
+        extra: list[str] = []
+        current: dict[str, Any] = {}
+        for n, item in enumerate(group):
+            if isinstance(item, str):  # a row of the wrong width
+                extra.append(item)
+                continue
+            line, row = item
+            if n == 0:  # the titled row
+                current = {header[i]: row[i] for i in other_at if row[i] != ""}
+                for key in ("checks", "amendments"):
+                    if key in current:
+                        parsed = _csv_json(current.pop(key), key, where, extra)
+                        if parsed is not None:
+                            current[key] = parsed
+                current["estimates"] = []
+            else:
+                others = [header[i] for i in other_at if row[i].strip()]
+                if others:
+                    extra.append(f"line {line}: {', '.join(others)} given on an estimate row")
+            estimate = {name: row[i] for i, name in estimate_at if row[i] != ""}
+            if estimate:
+                current["estimates"].append(estimate)
         record = forecast_from_mapping(current, where, ctx)
         record.problems[:0] = extra
         return record
 
+    def fast(where: str, group: list[tuple[int, list[str]] | str]) -> ForecastIn | None:
+        estimates = []
+        head: list[str] | None = None
+        for item in group:
+            if isinstance(item, str):
+                return None
+            row = item[1]
+            if head is None:
+                head = row
+                if any([row[i] for i in slow_at]) or row[status_at] not in ("", "open"):
+                    return None
+            elif any([row[i] for i in other_at]):
+                return None
+            cells = [row[i] or None for i in fast_estimate_at]
+            if any(cells):
+                estimates.append(cells)
+        assert head is not None
+        return forecast_from_cells(where, ctx, [head[i] or None for i in fast_at], estimates)
+
+    def done(where: str, group: list[tuple[int, list[str]] | str]) -> ForecastIn:
+        return fast(where, group) or slow(where, group)
+
+    where = ""
+    group: list[tuple[int, list[str]] | str] | None = None
     for row in reader:
         if not any(row):
             continue
         line = reader.line_num + skipped
         if len(row) != width:
             problem = f"line {line}: {len(row)} cells, the header has {width}"
-            if current is not None:
-                extra.append(problem)
+            if group is not None:
+                group.append(problem)
             else:
                 meta.problems.append(problem)
             continue
+        row.append("")  # the cell at index ``width``: an absent column, for the fast path
         if row[title_at].strip():
-            if current is not None:
-                yield done()
-            where, extra = f"line {line}", []
-            current = {header[i]: row[i] for i in other_at if row[i] != ""}
-            for key in ("checks", "amendments"):
-                if key in current:
-                    parsed = _csv_json(current.pop(key), key, where, extra)
-                    if parsed is not None:
-                        current[key] = parsed
-            current["estimates"] = []
-        elif current is None:
+            if group is not None:
+                yield done(where, group)
+            where = f"line {line}"
+            group = [(line, row)]
+        elif group is None:
             meta.problems.append(f"line {line}: an estimate row before any titled forecast row")
-            continue
         else:
-            others = [header[i] for i in other_at if row[i].strip()]
-            if others:
-                extra.append(f"line {line}: {', '.join(others)} given on an estimate row")
-        estimate = {name: row[i] for i, name in estimate_at if row[i] != ""}
-        if estimate:
-            current["estimates"].append(estimate)
-    if current is not None:
-        yield done()
+            group.append((line, row))
+    if group is not None:
+        yield done(where, group)
 
 
 def _csv_cell(value: Any) -> str:

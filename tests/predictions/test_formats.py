@@ -466,3 +466,95 @@ def test_formats_detect_format_from_name_and_content() -> None:
         detect_format_from("r.json", '{"question_set": "q", "resolutions": []}')
     with pytest.raises(InputError, match="one of toml, json, csv"):
         detect_format_from("x.bin", "\x00\x01")
+
+
+_CELL_VARIANTS: dict[str, list[str]] = {
+    "title": ["Q", "  Q  ", "", "   ", "a\nb", "x" * 501, "é 多个"],
+    "criteria": ["c", "", "line\nline", "bad\x00", "  c  "],
+    "due": ["2030-01-31", "2030", "2030-06", "2020-01-01", "+90d", "bad", "", "2030-01-31T12:00Z"],
+    "created_at": ["", "2025-01-01T00:00:00Z", "2025-01-01T01:02:03.5+02:00", "bad"],
+    "author": ["", "ann", "a\nb"],
+    "source": ["", "https://x", "  "],
+    "ref": ["", "r:1", "r" * 301, "  "],
+    "tags": ["", "a,b", "a b  C", "bad tag!"],
+    "id": ["", "5", "0", "x"],
+    "seq": ["", "3"],
+}
+_ESTIMATE_VARIANTS: dict[str, list[str]] = {
+    "probability": ["0.3", "70%", "0", "1", "1.5", "", "abc", "nan", " 0.25 "],
+    "at": ["", "2025-02-01T00:00:00Z", "2025-01-01T00:00:00Z", "bad"],
+    "by": ["", "ben"],
+    "note": ["", "n", "  ", "\x01"],
+    "id": ["", "9", "-1"],
+    "seq": ["", "4"],
+}
+
+
+def test_formats_csv_fast_path_reads_what_the_careful_path_reads() -> None:
+    """forecast_from_cells gives forecast_from_mapping's record, or declines (None)."""
+    import random
+
+    from predictions.formats.records import (
+        ESTIMATE_CELLS,
+        FORECAST_CELLS,
+        forecast_from_cells,
+        forecast_from_mapping,
+    )
+
+    rng = random.Random(2)
+    ctx = ReadContext(now=NOW, author="alice")
+    fast_reads = 0
+    for n in range(4000):
+        # Every other case from the valid values only, so the fast path is taken often.
+        pick = (lambda v: v[0] if v[0] else v[1]) if n % 2 else rng.choice
+        cells = {k: pick(v) for k, v in _CELL_VARIANTS.items()}
+        if n % 2:
+            cells["created_at"] = rng.choice(["", "2025-01-01T00:00:00Z"])
+        estimates = []
+        for _ in range(rng.randrange(4)):
+            e = {k: pick(v) for k, v in _ESTIMATE_VARIANTS.items()}
+            if n % 2:
+                e["at"] = rng.choice(["", "2025-02-01T00:00:00Z"])
+            if any(e.values()):
+                estimates.append(e)
+        mapping: dict[str, Any] = {k: v for k, v in cells.items() if v != ""}
+        mapping["estimates"] = [{k: v for k, v in e.items() if v != ""} for e in estimates]
+        careful = forecast_from_mapping(mapping, "line 2", ctx)
+        fast = forecast_from_cells(
+            "line 2",
+            ctx,
+            [cells[k] or None for k in FORECAST_CELLS],
+            [[e[k] or None for k in ESTIMATE_CELLS] for e in estimates],
+        )
+        if fast is not None:
+            fast_reads += 1
+            assert fast == careful, (cells, estimates)
+            assert not careful.problems
+    assert fast_reads > 1000
+
+
+def test_formats_csv_groups_read_the_same_on_either_path(tmp_path: Path) -> None:
+    """Open forecasts (fast path) and the rest (careful path) of one file, with their problems."""
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "title,criteria,due,created_at,status,outcome,resolved_at,probability,estimated_at,note\n"
+        "A,c,2030,2025-01-01T00:00:00Z,,,,0.2,2025-01-01T00:00:00Z,n\n"
+        ",,,,,,,0.3,2025-02-01T00:00:00Z,\n"
+        "B,c,2030,2025-01-01T00:00:00Z,resolved,yes,2025-06-01T00:00:00Z,0.4,,\n"
+        "C,c,2030,2025-01-01T00:00:00Z,open,,,0.5,,\n"
+        ",,,,,,,0.6\n"
+        ",x,,,,,,0.7,,\n",
+        encoding="utf-8",
+    )
+    ctx = ReadContext(now=NOW, author="alice")
+    with open_records(path, "csv", ctx) as (meta, records):
+        got = list(records)
+    assert [r.title for r in got] == ["A", "B", "C"]
+    assert [[e.probability for e in r.estimates] for r in got] == [[0.2, 0.3], [0.4], [0.5, 0.7]]
+    assert got[0].estimates[0].note == "n" and got[0].estimates[0].at == datetime(2025, 1, 1)
+    assert got[1].status == "resolved" and got[1].outcome is True
+    assert got[2].problems == [
+        "line 6: 8 cells, the header has 10",
+        "line 7: criteria given on an estimate row",
+    ]
+    assert not got[0].problems and not got[1].problems
