@@ -170,6 +170,11 @@ def read_forecastbench(
 def _common(q: Mapping[str, Any], where: str, ref: str, text: str) -> ForecastIn:
     created = parse_time(q["freeze_datetime"], "freeze_datetime")
     source = str(q["source"])
+    # The ref is stored as is: refuse what the database could not hold (control bytes, which
+    # PostgreSQL refuses in text, or more than the column's 300 characters).
+    ref = require_text(ref, "id", multiline=False) or ""
+    if len(ref) > 300:
+        raise InputError("id", q["id"], "an id short enough for a ref of at most 300 characters")
     r = ForecastIn(where=where, ref=ref, created_at=created, author=_AUTHOR)
     r.title = require_text(one_line_title(text.split("\n")[0]), "title", multiline=False) or ""
     r.tags = sorted({"forecastbench", parse_tag(source)})

@@ -8,12 +8,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from predictions import ledger, store
 from predictions.bulk import ImportSummary, import_records
 from predictions.db import read_session, write_session
+from predictions.errors import ImportProblems
 from predictions.formats import ReadContext, export, open_records
 from resolvers import validate_check
 
@@ -175,3 +177,33 @@ def test_examples_import_and_verify(engine: Engine) -> None:
         for f in store.list_forecasts(s, store.ForecastQuery(status="open", limit=None)):
             assert f.due.year >= 2027
             assert f.source and f.criteria and [t.name for t in f.tags]
+
+
+def test_forecastbench_ids_the_database_cannot_hold_are_problems(
+    engine: Engine, tmp_path: Path
+) -> None:
+    question = {
+        "source": "manifold",
+        "question": "Will it happen?",
+        "resolution_criteria": "Resolves to the outcome of the market.",
+        "market_info_close_datetime": "2026-01-01T04:59:00+00:00",
+        "freeze_datetime": "2025-10-16T00:00:00+00:00",
+        "freeze_datetime_value": "0.5",
+        "resolution_dates": "N/A",
+    }
+    path = tmp_path / "questions.json"
+    path.write_text(
+        json.dumps(
+            {
+                "forecast_due_date": "2025-10-16",
+                "question_set": "q",
+                "questions": [{**question, "id": "\x00"}, {**question, "id": "x" * 290}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportProblems) as caught:
+        _import(engine, path)
+    assert [p.split(": ", 1)[1][:3] for p in caught.value.problems] == ["id:", "id:"]
+    assert "control characters" in caught.value.problems[0]
+    assert "at most 300 characters" in caught.value.problems[1]
