@@ -26,9 +26,10 @@ is no Python loop per forecast.
 
 Findings rule: a calibration bin gets a sentence only when it holds at least
 :data:`FINDING_MIN_COUNT` forecasts and its mean forecast lies outside the Wilson 95% interval of
-its observed frequency; overall statements need at least :data:`FINDING_MIN_TOTAL` forecasts:
-a lean towards YES or NO when the mean forecast lies outside the Wilson 95% interval of the base
-rate, and a comparison with always saying 50% from the bootstrap interval of the Brier score.
+its observed frequency, and the two differ by at least :data:`FINDING_MIN_GAP` (5 points: with a
+big sample a smaller gap is significant but nothing to act on); overall statements need at least
+:data:`FINDING_MIN_TOTAL` forecasts: a lean towards YES or NO when the mean forecast lies outside
+the Wilson 95% interval of the base rate and 5 points from it, and a comparison with always saying 50% from the bootstrap interval of the Brier score.
 (Ten bins are ten tests: at 95% one in twenty well-calibrated bins is flagged by chance; the
 count and interval are printed with every finding so a reader can weigh it.)
 """
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINDING_MIN_COUNT",
+    "FINDING_MIN_GAP",
     "FINDING_MIN_TOTAL",
     "GROUP_BY",
     "HORIZONS",
@@ -84,6 +86,9 @@ HORIZONS: tuple[tuple[str, float], ...] = (
 )
 #: A calibration bin needs this many forecasts before the report says anything about it.
 FINDING_MIN_COUNT = 20
+#: A bin (or the overall lean) is named only when said and happened differ by at least this
+#: much: with a big sample a gap of a point is significant, but nothing to act on.
+FINDING_MIN_GAP = 0.05
 #: Overall statements (better than 50%? improving?) need this many scored forecasts.
 FINDING_MIN_TOTAL = 30
 _ROLLING = {"month": 12, "quarter": 4, "year": 3}
@@ -409,28 +414,35 @@ def _single_by_fetch(db: _Db, where: str, params: dict[str, Any]) -> _Single | N
     slower than numpy on the raw values).
 
     Every column comes back as a number, so a chunk becomes one float array in C: the forecaster
-    as its offset in one string of all names (``instr``), the resolution day as the Julian day of
-    its date part (exact), the horizon as ``julianday(due) - julianday(made_at)``. SQLite's
-    ``julianday`` keeps milliseconds, so a span within a few milliseconds of a bucket bound is
-    re-read as text and computed to the microsecond (:func:`_exact_horizons`). None when a name
-    holds the separator or a stored time cannot be read (then the caller groups in SQL instead).
+    as a code (a CASE over the names when there are few, else its offset in one string of all
+    names with ``instr``), the resolution month as YYYYMM from the stored text, the horizon as
+    ``julianday(due) - julianday(made_at)``. SQLite's ``julianday`` keeps milliseconds, so a
+    span within a few milliseconds of a bucket bound is re-read as text and computed to the
+    microsecond (:func:`_exact_horizons`). None when a name holds the separator or a stored time
+    cannot be read (then the caller groups in SQL instead).
     """
     assert db.raw is not None
     names = sorted(r[0] for r in db.all("SELECT DISTINCT forecaster FROM estimate"))
-    if any(_SEP in name for name in names):
-        return None
-    joined_names = _SEP + _SEP.join(names) + _SEP
-    offset_of = {joined_names.index(_SEP + v + _SEP) + 1: i for i, v in enumerate(names)}
+    extra: dict[str, Any] = {}
+    if len(names) <= _CASE_MAX_NAMES:
+        whens = " ".join(f"WHEN :report_n{i} THEN {i + 1}" for i in range(len(names)))
+        code = f"CASE e.forecaster {whens} ELSE 0 END" if names else "0"
+        extra = {f"report_n{i}": v for i, v in enumerate(names)}
+        index_of = {i + 1: i for i in range(len(names))}
+    else:
+        if any(_SEP in name for name in names):
+            return None
+        joined_names = _SEP + _SEP.join(names) + _SEP
+        index_of = {joined_names.index(_SEP + v + _SEP) + 1: i for i, v in enumerate(names)}
+        code = "instr(:report_names, :report_sep || e.forecaster || :report_sep)"
+        extra = {"report_names": joined_names, "report_sep": _SEP}
     sql = (
-        "SELECT e.id, e.probability, f.outcome,"
-        " instr(:report_names, :report_sep || e.forecaster || :report_sep),"
-        " julianday(substr(f.resolved_at, 1, 10)), julianday(f.due) - julianday(e.made_at)"
+        f"SELECT e.id, e.probability, f.outcome, {code},"
+        " substr(f.resolved_at, 1, 4) * 100 + substr(f.resolved_at, 6, 2),"
+        " julianday(f.due) - julianday(e.made_at)"
         f" FROM {_JOINED} WHERE {where}"
     )
-    assert db.raw is not None
-    parts = _read_range(
-        db.raw, sql, {**params, "report_names": joined_names, "report_sep": _SEP}, 6
-    )
+    parts = _read_range(db.raw, sql, {**params, **extra}, 6)
     if not parts:
         e_i = np.empty(0, dtype=np.int64)
         e_f = np.empty(0)
@@ -438,17 +450,18 @@ def _single_by_fetch(db: _Db, where: str, params: dict[str, Any]) -> _Single | N
     cols = np.concatenate(parts)
     if not np.all(np.isfinite(cols)):
         return None  # NULL from julianday(): a time SQLite cannot read
-    ids, p, y, offsets, resolved_jd, span_days = cols.T
+    ids, p, y, codes, yyyymm, span_days = cols.T
     p, y = np.ascontiguousarray(p), np.ascontiguousarray(y)
-    known = np.array(sorted(offset_of), dtype=np.int64)
-    offsets_i = offsets.astype(np.int64)
-    pos = np.searchsorted(known, offsets_i)
-    if np.any(pos >= known.size) or np.any(known[np.minimum(pos, known.size - 1)] != offsets_i):
+    known = np.array(sorted(index_of), dtype=np.int64)
+    codes_i = codes.astype(np.int64)
+    pos = np.searchsorted(known, codes_i)
+    if np.any(pos >= known.size) or np.any(known[np.minimum(pos, known.size - 1)] != codes_i):
         return None
-    who = np.array([offset_of[k] for k in known.tolist()], dtype=np.int64)[pos]
-    # Julian day of a date at midnight is n + 0.5 exactly; n + 0.5 - 2440588 is days since 1970.
-    day = (np.floor(resolved_jd + 0.5).astype(np.int64) - _UNIX_EPOCH_JDN).astype("datetime64[D]")
-    month_num = day.astype("datetime64[M]").astype(np.int64)
+    who = np.array([index_of[k] for k in known.tolist()], dtype=np.int64)[pos]
+    year, mon = np.divmod(yyyymm.astype(np.int64), 100)
+    if np.any((mon < 1) | (mon > 12) | (year < 1)):
+        return None  # not a stored time
+    month_num = (year - 1970) * 12 + mon - 1  # as numpy's datetime64[M] counts months
     uppers = np.array([upper for _, upper in HORIZONS if math.isfinite(upper)])
     horizon = np.searchsorted(uppers, span_days, side="right").astype(np.int64)
     nearest = np.rint(span_days)
@@ -678,8 +691,8 @@ def _merge_single(a: _Single, b: _Single) -> _Single:
 
 #: Count groups with bincount when the key range is at most this many times the number of rows.
 _BINCOUNT_FACTOR = 4
-#: Julian day number of 1970-01-01.
-_UNIX_EPOCH_JDN = 2_440_588
+#: Up to this many forecasters, a CASE gives each a code (cheaper per row than instr()).
+_CASE_MAX_NAMES = 32
 #: julianday() rounds each time to the millisecond: spans this close to a bound are re-read.
 _HORIZON_SLACK_DAYS = 1e-7
 
@@ -986,7 +999,7 @@ def _findings(overall: dict[str, Any], over_time: dict[str, Any]) -> list[str]:
         if b["count"] < FINDING_MIN_COUNT:
             continue
         mean, obs, lo, hi = b["mean_forecast"], b["observed"], b["ci_low"], b["ci_high"]
-        if lo <= mean <= hi:
+        if lo <= mean <= hi or abs(mean - obs) < FINDING_MIN_GAP:
             continue
         label = f"{_pct(b['low'])}-{_pct(b['high'])}"
         said = (
@@ -1009,7 +1022,7 @@ def _findings(overall: dict[str, Any], over_time: dict[str, Any]) -> list[str]:
     yes = round(overall["base_rate"] * n)
     lo, hi = (float(v) for v in scoring.wilson_interval(yes, n))
     said = overall["mean_forecast"]
-    if not lo <= said <= hi:
+    if not lo <= said <= hi and abs(said - overall["base_rate"]) >= FINDING_MIN_GAP:
         lean = "YES" if said > hi else "NO"
         found.append(
             f"On average you said {_pct(said)} and {_pct(overall['base_rate'])} came true "

@@ -262,6 +262,20 @@ def test_report_finds_overconfidence_only_where_the_sample_supports_it(engine: E
     assert not any("10%-20%" in f for f in findings)
 
 
+def test_report_names_no_bin_for_a_gap_too_small_to_act_on(engine: Engine) -> None:
+    led = Ledger(engine)
+    # 4000 forecasts at 65% of which 62% came true: far outside the Wilson interval (61-64%),
+    # but 3 points: significant, and nothing to act on.
+    for i in range(4000):
+        led.add([("alice", 0.65, _day(0))], due=_day(10 + i % 300), outcome=i % 50 < 31)
+    led.save()
+    r = _report(engine)
+    [bin_] = [b for b in r["overall"]["calibration"] if b["count"]]
+    assert not bin_["ci_low"] <= bin_["mean_forecast"] <= bin_["ci_high"]
+    assert not any("60%-70%" in f or "lean towards" in f for f in r["findings"])
+    assert r["findings"][0].startswith("No calibration bin with at least 20 forecasts")
+
+
 def test_report_states_no_finding_for_a_small_sample(engine: Engine) -> None:
     led = Ledger(engine)
     led.add([("alice", 0.9, _day(0))], due=_day(10), outcome=False)
