@@ -44,6 +44,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from itertools import chain
+from operator import itemgetter
 from typing import IO, Any
 
 from sqlalchemy import select
@@ -397,15 +398,19 @@ def read_csv(fh: IO[str], ctx: ReadContext, meta: FileMeta) -> Iterator[Forecast
         (i, _ESTIMATE_COLUMNS[h]) for i, h in enumerate(header) if h in _ESTIMATE_COLUMNS
     ]
     other_at = [i for i, h in enumerate(header) if h not in _ESTIMATE_COLUMNS]
-    # Fast path positions: an absent column reads as the empty cell at index ``width``.
+    # Fast path cells, taken by itemgetters; an absent column reads as the empty cell at index
+    # ``width`` that the loop below adds to every row.
     column = {h: i for i, h in enumerate(header)}
-    fast_at = [column.get(h, width) for h in FORECAST_CELLS]
-    fast_estimate_at = [column.get(h, width) for h in _FAST_ESTIMATE]
+    forecast_cells = itemgetter(*[column.get(h, width) for h in FORECAST_CELLS])
+    estimate_cells = itemgetter(*[column.get(h, width) for h in _FAST_ESTIMATE])
     status_at = column.get("status", width)
     rest_at = [
-        i for i, h in enumerate(header) if h not in FORECAST_CELLS and h not in _FAST_ESTIMATE
+        i
+        for i, h in enumerate(header)
+        if h not in FORECAST_CELLS and h not in _FAST_ESTIMATE and i != status_at
     ]
-    slow_at = [i for i in rest_at if i != status_at]
+    rest_cells = itemgetter(*rest_at) if rest_at else lambda row: ()
+    other_cells = itemgetter(*other_at)  # the title at least
 
     def slow(where: str, group: list[tuple[int, list[str]] | str]) -> ForecastIn:
         """The record read the careful way, from the mapping of the group's cells."""
@@ -436,23 +441,17 @@ def read_csv(fh: IO[str], ctx: ReadContext, meta: FileMeta) -> Iterator[Forecast
         return record
 
     def fast(where: str, group: list[tuple[int, list[str]] | str]) -> ForecastIn | None:
-        estimates = []
-        head: list[str] | None = None
-        for item in group:
-            if isinstance(item, str):
+        rows = [item[1] for item in group if not isinstance(item, str)]
+        if len(rows) < len(group):  # a row of the wrong width: a problem to name
+            return None
+        head = rows[0]
+        if any(rest_cells(head)) or head[status_at] not in ("", "open"):
+            return None
+        for row in rows[1:]:
+            if any(other_cells(row)):
                 return None
-            row = item[1]
-            if head is None:
-                head = row
-                if any([row[i] for i in slow_at]) or row[status_at] not in ("", "open"):
-                    return None
-            elif any([row[i] for i in other_at]):
-                return None
-            cells = [row[i] or None for i in fast_estimate_at]
-            if any(cells):
-                estimates.append(cells)
-        assert head is not None
-        return forecast_from_cells(where, ctx, [head[i] or None for i in fast_at], estimates)
+        estimates = [cells for cells in map(estimate_cells, rows) if any(cells)]
+        return forecast_from_cells(where, ctx, forecast_cells(head), estimates)
 
     def done(where: str, group: list[tuple[int, list[str]] | str]) -> ForecastIn:
         return fast(where, group) or slow(where, group)

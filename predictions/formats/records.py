@@ -472,19 +472,18 @@ def forecast_from_cells(
     """:func:`forecast_from_mapping` of an open forecast given as text cells, or None.
 
     ``cells`` holds the fields of :data:`FORECAST_CELLS` and each estimate those of
-    :data:`ESTIMATE_CELLS`, in that order, ``None`` for an empty cell. The fast path of a CSV
-    import (100,000s of rows): the same record that :func:`forecast_from_mapping` reads from
+    :data:`ESTIMATE_CELLS`, in that order, ``""`` or ``None`` for an empty cell. The fast path of
+    a CSV import (100,000s of rows): the same record that :func:`forecast_from_mapping` reads from
     ``{"title": ..., "estimates": [{"probability": ...}, ...]}`` (with the cells that are not
-    ``None``), read without building the mapping and without collecting problems. Anything wrong
-    or unusual returns None, and the caller reads the record the careful way, which names every
+    empty), read without building the mapping and without collecting problems. Anything wrong or
+    unusual returns None, and the caller reads the record the careful way, which names every
     problem.
     """
     title, criteria, due, created_at, author, source, ref, tags, id, seq = cells
     try:
-        history = created_at is not None
-        created = parse_time(created_at, "created_at") if history else ctx.now
+        created = parse_time(created_at, "created_at") if created_at else ctx.now
         due_ = _due(due, ctx)
-        if not history and due_ <= ctx.now:
+        if not created_at and due_ <= ctx.now:
             return None
         author_ = _name(author or ctx.author)
         record = ForecastIn(
@@ -495,24 +494,24 @@ def forecast_from_cells(
             created,
             author_,
         )
-        if source is not None:
+        if source:
             record.source = require_text(source, "source", optional=True)
-        if ref is not None:
+        if ref:
             record.ref = require_text(ref, "ref", optional=True, multiline=False)
             if record.ref is not None and len(record.ref) > 300:
                 return None
-        if tags is not None:
+        if tags:
             record.tags = _tags(tags)
-        if id is not None:
+        if id:
             record.id = _int_or_none(id, "id")
-        if seq is not None:
+        if seq:
             record.seq = _int_or_none(seq, "seq")
         default_by = author_ or ctx.author
         add = record.estimates.append
         for p_raw, at_raw, by, note, eid, eseq in estimates:
-            if p_raw is None:
+            if not p_raw:
                 return None
-            if history:
+            if created_at:  # history: 0 and 1 are kept
                 p = float(p_raw)
                 if not 0.0 <= p <= 1.0:
                     return None
@@ -522,10 +521,10 @@ def forecast_from_cells(
                 EstimateIn(
                     p,
                     _name(by or default_by),
-                    created if at_raw is None else parse_time(at_raw, "at"),
-                    None if note is None else require_text(note, "note", optional=True),
-                    None if eid is None else _int_or_none(eid, "id"),
-                    None if eseq is None else _int_or_none(eseq, "seq"),
+                    created if not at_raw or at_raw == created_at else parse_time(at_raw, "at"),
+                    require_text(note, "note", optional=True) if note else None,
+                    _int_or_none(eid, "id") if eid else None,
+                    _int_or_none(eseq, "seq") if eseq else None,
                 )
             )
     except (InputError, ValueError, TypeError, OverflowError):
