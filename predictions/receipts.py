@@ -33,7 +33,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
-from predictions.chain import GENESIS, ChainBuilder, ChainHead, canonical, chain_hash, iso
+from predictions.chain import GENESIS, ChainHead, canonical, chain_hash, iso
 from predictions.clock import now as clock_now
 from predictions.models import Check, Evidence, Outbox, Proposal, Receipt
 
@@ -45,15 +45,18 @@ __all__ = [
     "decision_payload",
     "delivery_payload",
     "evidence_digest",
+    "evidence_json",
     "evidence_payload",
     "head",
+    "proposal_json",
     "proposal_payload",
     "queue_payload",
     "verify",
 ]
 
-#: One entry to append: kind, payload, forecast id (or None), time.
-Entry = tuple[str, dict[str, Any], "int | None", datetime]
+#: One entry to append: kind, payload (a dict, or its :func:`canonical` text), forecast id (or
+#: None), time.
+Entry = tuple[str, "dict[str, Any] | str", "int | None", datetime]
 
 _PG_RECEIPT_LOCK = 7_274_210_002
 _RECEIPT = cast(Table, Receipt.__table__)
@@ -113,7 +116,10 @@ def evidence_digest(row: dict[str, Any]) -> str:
         elif name == "unchanged":
             value = bool(value)
         values.append(value)
-    return _sha(*values)
+    text = _json_list(values)
+    if text is None:
+        return _sha(*values)
+    return hashlib.sha256(f'{{"v":{text}}}'.encode()).hexdigest()
 
 
 def evidence_payload(evidence_id: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +131,50 @@ def evidence_payload(evidence_id: int, row: dict[str, Any]) -> dict[str, Any]:
         "verdict": row["verdict"],
         "digest": evidence_digest(row),
     }
+
+
+def evidence_json(evidence_id: int, row: dict[str, Any]) -> str:
+    """``canonical(evidence_payload(evidence_id, row))``, the same bytes without the dict: a sweep
+    writes one per check. :func:`append_many` takes it as an entry's payload."""
+    parts = _json_parts(
+        [row.get("check_id"), evidence_digest(row), row["forecast_id"], evidence_id, row["verdict"]]
+    )
+    if parts is None:
+        return canonical(evidence_payload(evidence_id, row))
+    check, digest, forecast, id_, verdict = parts  # the keys in sorted order
+    return (
+        f'{{"check":{check},"digest":{digest},"forecast":{forecast},"id":{id_},'
+        f'"verdict":{verdict}}}'
+    )
+
+
+# The string encoder canonical() uses (the C one, as ensure_ascii=False picks it).
+_string = json.encoder.encode_basestring
+
+
+def _json_parts(values: list[Any]) -> list[str] | None:
+    """The :func:`canonical` text of each value, for None, bool, int and str values (exactly its
+    bytes), or None when a value has another type (the caller then uses ``canonical`` itself)."""
+    parts = []
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            parts.append(_string(value))
+        elif value is None:
+            parts.append("null")
+        elif kind is bool:
+            parts.append("true" if value else "false")
+        elif kind is int:
+            parts.append(int.__repr__(value))
+        else:
+            return None
+    return parts
+
+
+def _json_list(values: list[Any]) -> str | None:
+    """``canonical`` text of a list (see :func:`_json_parts`), or None."""
+    parts = _json_parts(values)
+    return None if parts is None else "[" + ",".join(parts) + "]"
 
 
 def proposal_payload(
@@ -146,6 +196,33 @@ def proposal_payload(
         "verdict": verdict,
         "created_at": iso(created_at),
     }
+
+
+def proposal_json(
+    proposal_id: int,
+    forecast_id: int,
+    check_id: int | None,
+    evidence_id: int | None,
+    kind: str,
+    verdict: str,
+    created_at: datetime,
+) -> str:
+    """``canonical(proposal_payload(...))``, the same bytes without the dict (see
+    :func:`evidence_json`)."""
+    parts = _json_parts(
+        [check_id, iso(created_at), evidence_id, forecast_id, proposal_id, kind, verdict]
+    )
+    if parts is None:
+        return canonical(
+            proposal_payload(
+                proposal_id, forecast_id, check_id, evidence_id, kind, verdict, created_at
+            )
+        )
+    check, created, evidence, forecast, id_, kind_, verdict_ = parts  # the keys in sorted order
+    return (
+        f'{{"check":{check},"created_at":{created},"evidence":{evidence},"forecast":{forecast},'
+        f'"id":{id_},"kind":{kind_},"verdict":{verdict_}}}'
+    )
 
 
 def decision_payload(
@@ -210,8 +287,25 @@ def append_many(session: Session, entries: Iterable[Entry]) -> int:
     if not entries:
         return 0
     session.flush()
-    builder = ChainBuilder(head(session, lock=True))
-    rows = [builder.row(kind, payload, fid, at) for kind, payload, fid, at in entries]
+    start = head(session, lock=True)
+    seq, prev = start.seq, start.hash
+    rows = []
+    for kind, payload, fid, at in entries:
+        body = payload if isinstance(payload, str) else canonical(payload)
+        seq += 1
+        digest = chain_hash(prev, seq, at, kind, body)
+        rows.append(
+            {
+                "seq": seq,
+                "at": at,
+                "kind": kind,
+                "forecast_id": fid,
+                "payload": body,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
     session.execute(insert(_RECEIPT), rows)
     return len(rows)
 

@@ -52,7 +52,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from predictions import ledger, receipts, store
@@ -75,6 +75,12 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]
+
+# The tables, for Core statements: the hot paths of a sweep skip the ORM layer.
+_CHECK = cast(Table, Check.__table__)
+_FORECAST = cast(Table, Forecast.__table__)
+_EVIDENCE = cast(Table, Evidence.__table__)
+_PROPOSAL = cast(Table, Proposal.__table__)
 
 
 @dataclass(frozen=True)
@@ -317,57 +323,46 @@ def _run(job: _Job, client: HttpClient, conditional: bool = True) -> _Result:
     return result
 
 
+def _job_query() -> Any:
+    """The columns of a check and its forecast that a run needs, as a Core select (no ORM
+    layer: a sweep claims thousands)."""
+    c, f = _CHECK.c, _FORECAST.c
+    return select(
+        c.id,
+        c.kind,
+        c.params,
+        c.mode,
+        c.etag,
+        c.last_modified,
+        f.id,
+        f.title,
+        f.criteria,
+        f.due,
+        f.created_at,
+        f.status,
+        f.outcome,
+    ).join_from(_CHECK, _FORECAST, f.id == c.forecast_id)
+
+
+def _job(row: Sequence[Any]) -> _Job:
+    return _Job(
+        check_id=row[0],
+        kind=row[1],
+        params=dict(row[2] or {}),
+        mode=row[3],
+        etag=row[4],
+        last_modified=row[5],
+        forecast=ForecastInfo(*row[6:13]),
+    )
+
+
 def _jobs(session: Session, ids: Sequence[int]) -> list[_Job]:
-    rows = session.execute(
-        select(
-            Check.id,
-            Check.kind,
-            Check.params,
-            Check.mode,
-            Check.etag,
-            Check.last_modified,
-            Forecast.id,
-            Forecast.title,
-            Forecast.criteria,
-            Forecast.due,
-            Forecast.created_at,
-            Forecast.status,
-            Forecast.outcome,
-        )
-        .join(Forecast, Forecast.id == Check.forecast_id)
-        .where(Check.id.in_(ids))
-        .order_by(Check.next_check_at, Check.id)
-    ).all()
-    return [
-        _Job(
-            check_id=cid,
-            kind=kind,
-            params=dict(params or {}),
-            mode=mode,
-            etag=etag,
-            last_modified=last_modified,
-            forecast=ForecastInfo(fid, title, criteria, due, created_at, status, outcome),
-        )
-        for (
-            cid,
-            kind,
-            params,
-            mode,
-            etag,
-            last_modified,
-            fid,
-            title,
-            criteria,
-            due,
-            created_at,
-            status,
-            outcome,
-        ) in rows
-    ]
+    query = _job_query().where(_CHECK.c.id.in_(ids)).order_by(_CHECK.c.next_check_at, _CHECK.c.id)
+    return [_job(row) for row in session.connection().execute(query)]
 
 
 def _free(now: datetime) -> Any:
-    return or_(Check.claimed_until.is_(None), Check.claimed_until < now)
+    return or_(_CHECK.c.claimed_until.is_(None), _CHECK.c.claimed_until < now)
 
 
 def _claim(
@@ -378,32 +373,40 @@ def _claim(
     *,
     ids: Sequence[int] | None = None,
 ) -> list[_Job]:
-    """Claim up to ``n`` due checks (or exactly ``ids``, due or not) for ``worker``."""
+    """Claim up to ``n`` due checks (or exactly ``ids``, due or not) for ``worker``.
+
+    One select of the free rows with what their runs need (on PostgreSQL locking the checks'
+    rows, skipping those another worker holds), one update setting the lease, in one writing
+    transaction.
+    """
     now = clock_now()
+    c = _CHECK.c
     with write_session(engine) as session:
-        query = select(Check.id).where(Check.enabled.is_(True), _free(now))
+        conn = session.connection()
+        query = _job_query().where(c.enabled.is_(True), _free(now))
         if ids is None:
-            query = query.where(Check.next_check_at <= now).order_by(Check.next_check_at, Check.id)
+            query = query.where(c.next_check_at <= now).order_by(c.next_check_at, c.id)
         else:
-            query = query.where(Check.id.in_(ids)).order_by(Check.id)
+            query = query.where(c.id.in_(ids)).order_by(c.id)
         query = query.limit(n)
         if is_postgres(engine):
-            query = query.with_for_update(skip_locked=True)
-        chosen = list(session.scalars(query))
-        if not chosen:
+            query = query.with_for_update(skip_locked=True, of=_CHECK)
+        rows = conn.execute(query).all()
+        if not rows:
             return []
-        session.execute(
-            update(Check)
-            .where(Check.id.in_(chosen), _free(now))
+        chosen = [row[0] for row in rows]
+        claimed = conn.execute(
+            update(_CHECK)
+            .where(c.id.in_(chosen), _free(now))
             .values(claimed_by=worker, claimed_until=now + lease)
-            .execution_options(synchronize_session=False)
         )
-        mine = list(
-            session.scalars(
-                select(Check.id).where(Check.id.in_(chosen), Check.claimed_by == worker)
-            )
-        )
-        return _jobs(session, mine)
+        if claimed.rowcount != len(chosen):
+            # The rows were chosen in this very transaction (SQLite: the one writer; PostgreSQL:
+            # their locks held), so every one is claimed; were a database to disagree, only the
+            # rows marked with this worker's name are taken.
+            mine = set(conn.scalars(select(c.id).where(c.id.in_(chosen), c.claimed_by == worker)))
+            rows = [row for row in rows if row[0] in mine]
+        return [_job(row) for row in rows]
 
 
 def count_due(engine: Engine) -> int:
@@ -461,40 +464,35 @@ class _ForecastRow:
 
 
 def _known(
-    session: Session, check_ids: Sequence[int], forecast_ids: set[int], unchanged: list[int]
+    conn: Connection, check_ids: Sequence[int], forecast_ids: set[int], unchanged: list[int]
 ) -> _Known:
+    p, e = _PROPOSAL.c, _EVIDENCE.c
     pending: dict[tuple[int, str, str], int | None] = {
         (fid, kind, verdict): pid
-        for pid, fid, kind, verdict in session.execute(
-            select(Proposal.id, Proposal.forecast_id, Proposal.kind, Proposal.verdict).where(
-                Proposal.forecast_id.in_(forecast_ids), Proposal.status == "pending"
+        for pid, fid, kind, verdict in conn.execute(
+            select(p.id, p.forecast_id, p.kind, p.verdict).where(
+                p.forecast_id.in_(forecast_ids), p.status == "pending"
             )
         )
     }
     disputed = {
         (int(cid), verdict, sha): pid
-        for pid, cid, verdict, sha in session.execute(
-            select(Proposal.id, Proposal.check_id, Proposal.verdict, Evidence.sha256)
-            .join(Evidence, Evidence.id == Proposal.evidence_id)
-            .where(Proposal.check_id.in_(check_ids), Proposal.status == "disputed")
+        for pid, cid, verdict, sha in conn.execute(
+            select(p.id, p.check_id, p.verdict, e.sha256)
+            .join_from(_PROPOSAL, _EVIDENCE, e.id == p.evidence_id)
+            .where(p.check_id.in_(check_ids), p.status == "disputed")
         )
         if sha is not None and cid is not None
     }
     previous: dict[int, tuple[str, str | None, str | None, str | None]] = {}
     if unchanged:
         latest = (
-            select(func.max(Evidence.id))
-            .where(Evidence.check_id.in_(unchanged), Evidence.verdict != "error")
-            .group_by(Evidence.check_id)
+            select(func.max(e.id))
+            .where(e.check_id.in_(unchanged), e.verdict != "error")
+            .group_by(e.check_id)
         )
-        for cid, verdict, value, excerpt, sha in session.execute(
-            select(
-                Evidence.check_id,
-                Evidence.verdict,
-                Evidence.value,
-                Evidence.excerpt,
-                Evidence.sha256,
-            ).where(Evidence.id.in_(latest))
+        for cid, verdict, value, excerpt, sha in conn.execute(
+            select(e.check_id, e.verdict, e.value, e.excerpt, e.sha256).where(e.id.in_(latest))
         ):
             if cid is not None:
                 previous[int(cid)] = (verdict, value, excerpt, sha)
@@ -701,9 +699,6 @@ def _evidence_row(r: _Result, check: _CheckRow, known: _Known) -> dict[str, Any]
     return row
 
 
-_EVIDENCE = cast(Table, Evidence.__table__)
-_PROPOSAL = cast(Table, Proposal.__table__)
-_CHECK = cast(Table, Check.__table__)
 _CHECK_UPDATE = (
     "failures",
     "next_check_at",
@@ -726,43 +721,36 @@ def _record(
     estimates (rare) go row by row through the store and its ledger.
     """
     outcomes: list[CheckOutcome] = []
+    c, f, e = _CHECK.c, _FORECAST.c, _EVIDENCE.c
     with write_session(engine) as session:
-        ids = [r.job.check_id for r in results]
-        query = select(
-            Check.id,
-            Check.forecast_id,
-            Check.kind,
-            Check.params,
-            Check.mode,
-            Check.etag,
-            Check.last_modified,
-            Check.failures,
-        ).where(Check.id.in_(ids), Check.claimed_by == worker)
+        conn = session.connection()
+        jobs = {r.job.check_id: r.job for r in results}
+        # Each check with its forecast as they are now (a person may have resolved it since the
+        # claim); a check no longer claimed by this worker is not returned.
+        query = (
+            select(c.id, c.forecast_id, c.etag, c.last_modified, c.failures)
+            .add_columns(f.status, f.outcome, f.due)
+            .join_from(_CHECK, _FORECAST, f.id == c.forecast_id)
+            .where(c.id.in_(list(jobs)), c.claimed_by == worker)
+        )
         if is_postgres(engine):
-            query = query.with_for_update()
-        checks = {
-            row[0]: _CheckRow(
-                row[0], row[1], row[2], dict(row[3] or {}), row[4], row[5], row[6], row[7] or 0
+            query = query.with_for_update(of=_CHECK)
+        checks: dict[int, _CheckRow] = {}
+        forecasts: dict[int, _ForecastRow] = {}
+        for cid, fid, etag, last_modified, failures, status, outcome, due in conn.execute(query):
+            job = jobs[cid]
+            checks[cid] = _CheckRow(
+                cid, fid, job.kind, job.params, job.mode, etag, last_modified, failures or 0
             )
-            for row in session.execute(query)
-        }
+            forecasts[fid] = _ForecastRow(fid, status, outcome, due)
         mine = [r for r in results if r.job.check_id in checks]
         lost = len(results) - len(mine)
         if not mine:
             return outcomes, lost
-        forecast_ids = {c.forecast_id for c in checks.values()}
-        forecasts = {
-            fid: _ForecastRow(fid, status, outcome, due)
-            for fid, status, outcome, due in session.execute(
-                select(Forecast.id, Forecast.status, Forecast.outcome, Forecast.due).where(
-                    Forecast.id.in_(forecast_ids)
-                )
-            )
-        }
         known = _known(
-            session,
+            conn,
             list(checks),
-            forecast_ids,
+            set(forecasts),
             [r.job.check_id for r in mine if r.unchanged and r.error is None],
         )
         rows = [_evidence_row(r, checks[r.job.check_id], known) for r in mine]
@@ -770,14 +758,12 @@ def _record(
         # INSERT ... RETURNING, which SQLite runs row by row): a batch is hundreds of rows. The
         # new ids are read back: rows of these checks above the previous maximum id are ours,
         # since this transaction holds the checks' claims (and on PostgreSQL their row locks).
-        before = session.scalar(select(func.max(Evidence.id))) or 0
-        session.execute(insert(_EVIDENCE), rows)
+        before = conn.scalar(select(func.max(e.id))) or 0
+        conn.execute(insert(_EVIDENCE), rows)
         new_ids = {
             check_id: evidence_id
-            for check_id, evidence_id in session.execute(
-                select(Evidence.check_id, Evidence.id).where(
-                    Evidence.id > before, Evidence.check_id.in_(list(checks))
-                )
+            for check_id, evidence_id in conn.execute(
+                select(e.check_id, e.id).where(e.id > before, e.check_id.in_(list(checks)))
             )
         }
         evidence_ids = [new_ids[row["check_id"]] for row in rows]
@@ -835,7 +821,7 @@ def _record(
                 )
             )
         entries: list[receipts.Entry] = [
-            ("evidence", receipts.evidence_payload(row["id"], row), row["forecast_id"], now)
+            ("evidence", receipts.evidence_json(row["id"], row), row["forecast_id"], now)
             for row in rows
         ]
         entries.extend(
@@ -843,35 +829,35 @@ def _record(
             for pid, at, by in known.superseded
         )
         if queued:
-            before = session.scalar(select(func.max(Proposal.id))) or 0
-            session.execute(insert(_PROPOSAL), queued)
+            p = _PROPOSAL.c
+            before = conn.scalar(select(func.max(p.id))) or 0
+            conn.execute(insert(_PROPOSAL), queued)
             # One proposal per evidence row at most: the new ids are found by their evidence.
             made = dict(
-                session.execute(
-                    select(Proposal.evidence_id, Proposal.id).where(
-                        Proposal.id > before,
-                        Proposal.evidence_id.in_([p["evidence_id"] for p in queued]),
+                conn.execute(
+                    select(p.evidence_id, p.id).where(
+                        p.id > before, p.evidence_id.in_([q["evidence_id"] for q in queued])
                     )
                 ).all()
             )
             entries.extend(
                 (
                     "propose",
-                    receipts.proposal_payload(
-                        made[p["evidence_id"]],
-                        p["forecast_id"],
-                        p["check_id"],
-                        p["evidence_id"],
-                        p["kind"],
-                        p["verdict"],
-                        p["created_at"],
+                    receipts.proposal_json(
+                        made[q["evidence_id"]],
+                        q["forecast_id"],
+                        q["check_id"],
+                        q["evidence_id"],
+                        q["kind"],
+                        q["verdict"],
+                        q["created_at"],
                     ),
-                    p["forecast_id"],
+                    q["forecast_id"],
                     now,
                 )
-                for p in queued
+                for q in queued
             )
-        session.execute(
+        conn.execute(
             update(_CHECK)
             .where(_CHECK.c.id == bindparam("check_id"))
             .values({name: bindparam(name) for name in _CHECK_UPDATE}),
