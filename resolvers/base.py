@@ -185,8 +185,6 @@ class Resolver:
 
 # --- helpers for kinds ------------------------------------------------------------------------
 
-_SPACES = re.compile(r"\s+")
-
 
 def fold(text: str) -> str:
     """Case- and whitespace-folded text for matching: ``casefold`` plus runs of space -> one space.
@@ -196,7 +194,7 @@ def fold(text: str) -> str:
         >>> fold("  Loss  of\\nCONTROL ")
         'loss of control'
     """
-    return _SPACES.sub(" ", text.casefold()).strip()
+    return " ".join(text.casefold().split())  # split() cuts where the regex \s matches
 
 
 def excerpt_around(text: str, start: int, end: int, limit: int = EXCERPT_LIMIT) -> str:
@@ -213,7 +211,7 @@ def excerpt_around(text: str, start: int, end: int, limit: int = EXCERPT_LIMIT) 
     lo = max(0, start - room // 2)
     hi = min(len(text), end + (room - (start - lo)))
     lo = max(0, min(lo, hi - limit))
-    piece = _SPACES.sub(" ", text[lo:hi]).strip()
+    piece = " ".join(text[lo:hi].split())
     if len(piece) > limit:
         piece = piece[:limit]
     return ("…" if lo > 0 else "") + piece + ("…" if hi < len(text) else "")

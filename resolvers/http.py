@@ -52,13 +52,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from resolvers.base import ResolverError
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -474,6 +471,60 @@ def _parse_head(head: bytes) -> _Answer:
     return _Answer(status, _Headers(fields), length, chunked, keep, len(head) + 2)
 
 
+class _Url(NamedTuple):
+    """A parsed http(s) URL: its normal text, and what a request to it needs."""
+
+    text: str
+    scheme: str
+    host: str  # ASCII (IDNA-encoded), an IPv6 address without brackets
+    port: int | None  # None: the scheme's default
+    netloc: str  # the Host header
+    target: bytes  # path and query
+
+
+# An http(s) URL that is already in normal form: lower-case host name (or a dotted-quad IPv4
+# address), an explicit port other than the default, a path without dot segments, and only
+# characters that need no quoting. Such a URL is its own normal form, so it is parsed by this
+# one expression; any other goes through httpx's parser (quoting, IDNA, dot segments...).
+_NORMAL_URL = re.compile(
+    r"(https?)://"
+    r"((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z](?:[a-z0-9-]*[a-z0-9])?"
+    r"|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))"
+    r"(?::([1-9][0-9]{0,4}))?"
+    r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)"
+    r"(\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*)?"
+)
+
+
+def _parse_url(url: str, params: Mapping[str, Any] | None = None) -> _Url:
+    """Parse and normalise ``url`` (with ``params`` added to its query) as httpx does; raises
+    ``httpx.InvalidURL`` (or ValueError, TypeError) for a URL that is not one."""
+    match = None if params or len(url) > 65_536 else _NORMAL_URL.fullmatch(url)
+    if match is not None:
+        scheme, host, port_text, path, query = match.groups()
+        port = int(port_text) if port_text else None
+        dots = "." in path and any(part in (".", "..") for part in path.split("/"))
+        if not dots and port != _DEFAULT_PORTS[scheme]:
+            netloc = f"{host}:{port_text}" if port_text else host
+            return _Url(url, scheme, host, port, netloc, (path + (query or "")).encode("ascii"))
+    return _parse_any_url(url, params)
+
+
+def _parse_any_url(url: str, params: Mapping[str, Any] | None = None) -> _Url:
+    import httpx
+
+    parsed = httpx.URL(url, params=dict(params)) if params else httpx.URL(url)
+    return _Url(
+        str(parsed),
+        parsed.scheme,
+        parsed.raw_host.decode("ascii"),
+        parsed.port,
+        parsed.netloc.decode("ascii"),
+        parsed.raw_path,
+    )
+
+
 class HttpClient:
     """The client factory: one pool, per-host limits, the guard; hands out :class:`Fetcher` s.
 
@@ -649,10 +700,10 @@ class HttpClient:
         s = self.settings
         deadline = time.monotonic() + s.timeout
         try:
-            parsed = httpx.URL(url, params=dict(params)) if params else httpx.URL(url)
+            parsed = _parse_url(url, params)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
             raise ResolverError(f"invalid URL {url!r}: {exc}", temporary=False) from None
-        requested = current = str(parsed)
+        requested = current = parsed.text
         extra = self._request_headers(headers)
         seen: set[str] = set()
         hops = 0
@@ -669,8 +720,8 @@ class HttpClient:
                 raise ResolverError(f"redirect loop at {current}", temporary=False)
             seen.add(current)
             try:
-                if str(parsed) != current:
-                    parsed = httpx.URL(current)
+                if parsed.text != current:
+                    parsed = _parse_url(current)
                 status, resp_headers, body, wire = self._send(parsed, current, extra, deadline)
             except (httpx.InvalidURL, ValueError) as exc:
                 self._record(fetcher, requested, current, None, error="invalid URL")
@@ -752,17 +803,15 @@ class HttpClient:
         )
 
     def _send(
-        self, parsed: httpx.URL, url: str, extra: bytes, deadline: float
+        self, parsed: _Url, url: str, extra: bytes, deadline: float
     ) -> tuple[int, _Headers, bytes, int]:
         """One hop: (status, headers, body, wire bytes), with retries; a redirect's body is not
         kept. The connection goes back to the pool when the answer allows it."""
         s = self.settings
-        scheme = parsed.scheme
-        host = parsed.raw_host.decode("ascii")
+        scheme, host, netloc = parsed.scheme, parsed.host, parsed.netloc
         port = parsed.port or _DEFAULT_PORTS[scheme]
-        netloc = parsed.netloc.decode("ascii")
         request = b"".join(
-            (b"GET ", parsed.raw_path, b" HTTP/1.1\r\nHost: ", parsed.netloc, b"\r\n", extra)
+            (b"GET ", parsed.target, b" HTTP/1.1\r\nHost: ", netloc.encode(), b"\r\n", extra)
         )
         origin = (scheme, host, port)
         slot = self._host_slot(netloc.lower())

@@ -31,36 +31,39 @@ __all__ = [
     "regex_match",
 ]
 
-_HIDDEN_OPEN = re.compile(r"<!--|<(script|style|noscript|template|svg)\b", re.IGNORECASE)
+_HIDDEN = ("script", "style", "noscript", "template", "svg")
+# Tag names are ASCII (re.ASCII: "ſ" is not an "s" here, as in a browser).
+_HIDDEN_OPEN = re.compile(r"<(?:!--|(" + "|".join(_HIDDEN) + r")\b)", re.IGNORECASE | re.ASCII)
+_HIDDEN_CLOSE = {name: re.compile("</" + name, re.IGNORECASE | re.ASCII) for name in _HIDDEN}
 _BLOCK_TAG = re.compile(
     r"</?(?:p|div|br|li|ul|ol|tr|td|th|table|section|article|header|footer|h[1-6]|title"
     r"|blockquote|pre|hr|dd|dt|main|nav|aside)\b[^>]*>",
     re.IGNORECASE,
 )
 _TAG = re.compile(r"<[^>]*>")
-_SPACES = re.compile(r"\s+")
 
 
 def _drop_hidden(html: str) -> str:
     """Remove comments and script/style/noscript/template/svg elements, in one linear pass
     (an unclosed one hides the rest of the document, as a browser would)."""
-    lower = html.lower()
     out: list[str] = []
     pos = 0
     while True:
-        m = _HIDDEN_OPEN.search(lower, pos)
+        m = _HIDDEN_OPEN.search(html, pos)
         if m is None:
+            if not out:
+                return html
             out.append(html[pos:])
             break
         out.append(html[pos : m.start()])
         out.append(" ")
         if m.group(1) is None:  # a comment
-            end = lower.find("-->", m.end())
+            end = html.find("-->", m.end())
             pos = len(html) if end < 0 else end + 3
         else:
-            end = lower.find("</" + m.group(1), m.end())
-            close = -1 if end < 0 else lower.find(">", end)
-            pos = len(html) if close < 0 else close + 1
+            close = _HIDDEN_CLOSE[m.group(1).lower()].search(html, m.end())
+            gt = -1 if close is None else html.find(">", close.end())
+            pos = len(html) if gt < 0 else gt + 1
         if pos >= len(html):
             break
     return "".join(out)
@@ -79,7 +82,8 @@ def html_to_text(html: str) -> str:
 
 def normalize(text: str) -> str:
     """NFKC (full-width letters and digits become ASCII) and runs of whitespace -> one space."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    # str.split() cuts at exactly the characters the regex \s matches, several times faster.
+    return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,22 @@ import hashlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from resolvers.base import ResolverError
-from resolvers.http import HttpClient, HttpSettings, Unchanged
+from resolvers.http import (
+    _NORMAL_URL,
+    HttpClient,
+    HttpSettings,
+    Unchanged,
+    _parse_any_url,
+    _parse_url,
+)
 from tests.faults.hostile import Handler, Hostile
 from tests.resolvers.loopback import Loopback, Route
 
@@ -405,3 +415,57 @@ def test_http_kind_headers_replace_the_defaults(web: Loopback) -> None:
     sent = web.seen[-1].headers
     assert sent["Accept"] == "application/json" and sent["Host"] == web.url.split("//")[1]
     assert sent["User-Agent"].startswith("forecast-tracker/")
+
+
+# --- URLs: the fast path for URLs already in normal form agrees with httpx's parser -----------
+
+_labels = st.sampled_from(["a", "example", "Example", "x-1", "1a", "-a", "a-", "xn--fiqs8s", "9"])
+_hosts = st.one_of(
+    st.lists(_labels, min_size=1, max_size=3).map(".".join),
+    st.lists(
+        st.sampled_from(["0", "1", "01", "127", "255", "256", "00"]), min_size=4, max_size=4
+    ).map(".".join),
+    st.sampled_from(["[::1]", "例え.jp", "ExAmple.ORG", "localhost", ""]),
+)
+_ports = st.sampled_from(["", ":80", ":443", ":8080", ":080", ":0", ":65535", ":99999", ":x", ":"])
+_segments = st.lists(
+    st.sampled_from(["a", ".", "..", ".x", "%41", "%", "a b", "{}", "~!$&'()*+,;=:@", "é", ""]),
+    max_size=4,
+).map(lambda parts: "/" + "/".join(parts))
+_queries = st.sampled_from(["", "?", "?q=1&r=a/b?c", "?q=a b", "?%zz", "?x=é", "#frag"])
+
+
+@settings(max_examples=500)
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTP"]),
+    host=_hosts,
+    port=_ports,
+    path=_segments,
+    query=_queries,
+)
+def test_http_url_fast_path_agrees_with_httpx(
+    scheme: str, host: str, port: str, path: str, query: str
+) -> None:
+    url = f"{scheme}://{host}{port}{path}{query}"
+
+    def parse(parser: Callable[[str], object]) -> object:
+        try:
+            return parser(url)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            return type(exc)
+
+    assert parse(_parse_url) == parse(_parse_any_url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.5:41234/news/1234",
+        "https://www.sac.gov.cn/news",
+        "https://api.example.org/v1/stats?id=3&fields=a,b",
+        "http://example.org:8080/a/b.html?",
+    ],
+)
+def test_http_url_in_normal_form_takes_the_fast_path(url: str) -> None:
+    assert _NORMAL_URL.fullmatch(url) is not None
+    assert _parse_url(url) == _parse_any_url(url)
