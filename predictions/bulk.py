@@ -439,7 +439,7 @@ class _Importer:
         self._finish()
 
     def _one(self, r: ForecastIn, existing: set[str]) -> None:
-        problems = list(r.problems)
+        problems = list(r.problems) if r.problems else []
         if r.ref:
             if r.ref in self.refs_seen:
                 problems.append(f"{r.where}: ref {r.ref!r} appears twice in the file")
@@ -458,7 +458,7 @@ class _Importer:
         if self.restore:
             problems.extend(self._restore_problems(r))
         self.problems.extend(problems)
-        checks = self._checks(r)
+        checks = self._checks(r) if r.checks else []
         if self.problems:
             return  # keep reading to list every problem; write nothing more
         self._write(r, checks)
@@ -516,8 +516,8 @@ class _Importer:
                 r.source,
                 r.ref,
                 "open",
-                self.buffers.bool(r.outcome),
-                self.buffers.time(r.resolved_at),
+                None if r.outcome is None else self.buffers.bool(r.outcome),
+                None if r.resolved_at is None else self.buffers.time(r.resolved_at),
                 r.resolved_by,
                 r.resolution_note,
                 r.resolution_evidence,

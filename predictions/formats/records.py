@@ -132,17 +132,17 @@ class ReadContext:
 
 def parse_time(value: object, field: str = "time") -> datetime:
     """An ISO date-time (``Z`` or an offset; naive means UTC) or a date (its start) as naive UTC."""
-    if isinstance(value, datetime):
-        return to_utc_naive(value)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    if isinstance(value, str):
+    if isinstance(value, str):  # first: files hold text
         try:
             if value.endswith("Z"):  # the common case, and what exports write: UTC already
                 return datetime.fromisoformat(value[:-1])
             return to_utc_naive(datetime.fromisoformat(value.strip()))
         except ValueError:
             pass
+    elif isinstance(value, datetime):
+        return to_utc_naive(value)
+    elif isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
     raise InputError(field, value, "an ISO date-time such as 2025-03-01T12:00:00Z")
 
 
@@ -218,11 +218,13 @@ def _history_probability(value: object, field: str) -> float:
 
 
 def _due(value: object, ctx: ReadContext, field: str = "due") -> datetime:
-    if isinstance(value, datetime):
-        return to_utc_naive(value) if value.tzinfo else to_utc_naive(value.replace(tzinfo=ctx.tz))
-    if isinstance(value, date):
-        return end_of_day(value, ctx.tz)
     if not isinstance(value, str):
+        if isinstance(value, datetime):
+            if value.tzinfo:
+                return to_utc_naive(value)
+            return to_utc_naive(value.replace(tzinfo=ctx.tz))
+        if isinstance(value, date):
+            return end_of_day(value, ctx.tz)
         raise InputError(field, value, "a date such as 2030-12-31")
     text = value.strip()
     if text.endswith("Z") and "T" in text:
