@@ -114,7 +114,6 @@ def test_report_scores_last_estimate_before_due_and_resolution(engine: Engine) -
     assert r["counts"] == {
         "questions": 7,
         "resolved": 4,
-        "resolved_before_due": 1,
         "annulled": 1,
         "open": 2,
         "pending": 1,
