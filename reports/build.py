@@ -1050,8 +1050,8 @@ def _findings(overall: dict[str, Any], over_time: dict[str, Any]) -> list[str]:
     if not any("confident" in f for f in found):
         found.insert(
             0,
-            "No calibration bin with at least "
-            f"{FINDING_MIN_COUNT} forecasts is off by more than its 95% interval.",
+            f"No calibration bin with at least {FINDING_MIN_COUNT} forecasts is off both beyond "
+            "its 95% interval and by 5 points or more.",
         )
     return found
 

@@ -275,6 +275,21 @@ def test_report_names_no_bin_for_a_gap_too_small_to_act_on(engine: Engine) -> No
     assert r["findings"][0].startswith("No calibration bin with at least 20 forecasts")
 
 
+def test_text_report_shows_the_last_12_periods_and_says_so(engine: Engine) -> None:
+    from reports.render import render
+
+    led = Ledger(engine)
+    for month in range(15):  # resolved in 15 different months of 2025-2026
+        due = datetime(2025 + month // 12, month % 12 + 1, 15)
+        led.add([("alice", 0.7, due - timedelta(days=40))], due=due, outcome=month % 3 > 0)
+    led.save()
+    text = render(_report(engine, group_by="month"), "text")
+    assert "By month (the last 12 of 15; all of them in --format md, html or json):" in text
+    assert "2025-01 " not in text and "2025-03 " not in text
+    assert "2025-04 " in text and "2026-03 " in text
+    assert "2025-01" in render(_report(engine, group_by="month"), "md")
+
+
 def test_report_states_no_finding_for_a_small_sample(engine: Engine) -> None:
     led = Ledger(engine)
     led.add([("alice", 0.9, _day(0))], due=_day(10), outcome=False)
