@@ -43,6 +43,7 @@ import os
 import queue
 import re
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -899,23 +900,35 @@ def _drive(
     in batches (one transaction per batch) while the threads go on fetching."""
     batch = max(8, s.concurrency * 4)
     flush_every = max(32, s.concurrency * 8)
+    todo: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
     done: queue.SimpleQueue[_Result] = queue.SimpleQueue()
     in_flight = 0
     finished: list[_Result] = []
     exhausted = False
     last_flush = time.monotonic()
 
-    def submit(pool: ThreadPoolExecutor, job: _Job) -> None:
-        future = pool.submit(_run, job, client)
-        future.add_done_callback(lambda f: done.put(f.result()))
+    def work() -> None:
+        # Plain threads on two queues: a sweep hands out thousands of jobs, and an executor's
+        # futures cost more than the hand-over itself.
+        while (job := todo.get()) is not None:
+            try:
+                result = _run(job, client)
+            except Exception as exc:  # _run turns failures into results; this is a last resort
+                result = _Result(job, checked_at=clock_now(), error=f"{type(exc).__name__}: {exc}")
+            done.put(result)
 
-    with ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="check") as pool:
+    threads = [
+        threading.Thread(target=work, name=f"check-{i}", daemon=True) for i in range(s.concurrency)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
         while True:
             if not exhausted and in_flight < s.concurrency * 6:
                 jobs = claim(batch)
                 exhausted = not jobs
                 for job in jobs:
-                    submit(pool, job)
+                    todo.put(job)
                 in_flight += len(jobs)
             if not in_flight and not finished:
                 break
@@ -938,6 +951,16 @@ def _drive(
                 last_flush = time.monotonic()
                 if progress is not None:
                     progress(report.checked + report.lost, max(total, report.checked))
+    finally:
+        # Jobs not started are dropped (their claims expire); running ones end within their
+        # deadline.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                todo.get_nowait()
+        for _ in threads:
+            todo.put(None)
+        for thread in threads:
+            thread.join()
 
 
 def sweep(
