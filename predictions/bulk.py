@@ -487,7 +487,7 @@ class _Importer:
         """:meth:`_write_any` for an open forecast with ordered estimates, without amendments.
 
         The hot loop of a bulk import: each time is formatted once, each payload is written as
-        canonical JSON directly (:func:`ledger.estimate_json`, the same bytes as
+        canonical JSON directly (:func:`predictions.chain.estimate_json`, the same bytes as
         :func:`ledger.canonical`), and the rows go to the buffers as tuples.
         """
         rows = self.buffers.rows

@@ -135,7 +135,9 @@ def parse_time(value: object, field: str = "time") -> datetime:
     if isinstance(value, str):  # first: files hold text
         try:
             if value.endswith("Z"):  # the common case, and what exports write: UTC already
-                return datetime.fromisoformat(value[:-1])
+                parsed = datetime.fromisoformat(value[:-1])
+                if parsed.tzinfo is None:  # (an offset before the Z is refused below)
+                    return parsed
             return to_utc_naive(datetime.fromisoformat(value.strip()))
         except ValueError:
             pass

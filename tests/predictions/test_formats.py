@@ -559,3 +559,12 @@ def test_formats_csv_groups_read_the_same_on_either_path(tmp_path: Path) -> None
         "line 7: criteria given on an estimate row",
     ]
     assert not got[0].problems and not got[1].problems
+
+
+def test_formats_parse_time_reads_utc_and_offsets_but_not_both() -> None:
+    from predictions.formats.records import parse_time
+
+    assert parse_time("2025-01-01T12:00:00Z") == datetime(2025, 1, 1, 12)
+    assert parse_time("2025-01-01T12:00:00+02:00") == datetime(2025, 1, 1, 10)
+    with pytest.raises(InputError, match="ISO date-time"):
+        parse_time("2025-01-01T12:00:00+02:00Z")
