@@ -39,6 +39,7 @@ resolution creates a ``disagreement`` proposal, shown in ``tracker review``; not
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import queue
 import re
@@ -52,8 +53,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import Session
 
 from predictions import ledger, receipts, store
@@ -700,6 +701,31 @@ def _evidence_row(r: _Result, check: _CheckRow, known: _Known) -> dict[str, Any]
     return row
 
 
+_EVIDENCE_INSERT = (
+    "check_id",
+    "forecast_id",
+    "checked_at",
+    "kind",
+    "resolver_version",
+    "url",
+    "http_status",
+    "sha256",
+    "bytes",
+    "unchanged",
+    "excerpt",
+    "value",
+    "verdict",
+    "error",
+)
+_PROPOSAL_INSERT = (
+    "forecast_id",
+    "check_id",
+    "evidence_id",
+    "kind",
+    "verdict",
+    "created_at",
+    "status",
+)
 _CHECK_UPDATE = (
     "failures",
     "next_check_at",
@@ -709,6 +735,60 @@ _CHECK_UPDATE = (
     "claimed_by",
     "claimed_until",
 )
+
+
+# --- bulk statements ------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _bulk_sql(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], key: str | None
+) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
+    """An INSERT of ``columns`` (or, with ``key``, an UPDATE of them where ``key`` matches) in
+    the driver's own parameter style, and each parameter's bind processor: the columns' types,
+    as SQLAlchemy itself would bind them."""
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    names = [quote(name) for name in columns]
+    if key is None:
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(names)}) "
+            f"VALUES ({', '.join([mark] * len(names))})"
+        )
+        bound = columns
+    else:
+        sets = ", ".join(f"{name} = {mark}" for name in names)
+        sql = f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(key)} = {mark}"
+        bound = (*columns, key)
+    processors = tuple(
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in bound
+    )
+    return sql, processors
+
+
+def _bulk(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: str | None = None,
+) -> None:
+    """One executemany of ``rows`` (dicts holding at least ``columns`` and ``key``) straight to
+    the driver, each value bound by its column's type.
+
+    A Core ``executemany`` does the same but builds and processes a parameter dict per row,
+    which in a sweep costs more than the database's own work.
+    """
+    if not rows:
+        return
+    sql, processors = _bulk_sql(conn.dialect, table, columns, key)
+    names = (*columns, key) if key is not None else columns
+    plan = list(zip(names, processors, strict=True))
+    conn.exec_driver_sql(
+        sql,
+        [tuple(row[n] if p is None else p(row[n]) for n, p in plan) for row in rows],
+    )
 
 
 def _record(
@@ -760,7 +840,7 @@ def _record(
         # new ids are read back: rows of these checks above the previous maximum id are ours,
         # since this transaction holds the checks' claims (and on PostgreSQL their row locks).
         before = conn.scalar(select(func.max(e.id))) or 0
-        conn.execute(insert(_EVIDENCE), rows)
+        _bulk(conn, _EVIDENCE, _EVIDENCE_INSERT, rows)
         new_ids = {
             check_id: evidence_id
             for check_id, evidence_id in conn.execute(
@@ -792,7 +872,7 @@ def _record(
                 next_at = _next_check(forecast, now, s)
             updates.append(
                 {
-                    "check_id": check.id,
+                    "id": check.id,
                     "failures": failures,
                     "next_check_at": next_at,
                     "last_checked_at": now,
@@ -832,7 +912,7 @@ def _record(
         if queued:
             p = _PROPOSAL.c
             before = conn.scalar(select(func.max(p.id))) or 0
-            conn.execute(insert(_PROPOSAL), queued)
+            _bulk(conn, _PROPOSAL, _PROPOSAL_INSERT, queued)
             # One proposal per evidence row at most: the new ids are found by their evidence.
             made = dict(
                 conn.execute(
@@ -858,12 +938,7 @@ def _record(
                 )
                 for q in queued
             )
-        conn.execute(
-            update(_CHECK)
-            .where(_CHECK.c.id == bindparam("check_id"))
-            .values({name: bindparam(name) for name in _CHECK_UPDATE}),
-            updates,
-        )
+        _bulk(conn, _CHECK, _CHECK_UPDATE, updates, key="id")
         # The receipts chain's lock last, as every writer takes it (after the ledger's and any
         # table lock), so a sweep and an import never wait for each other in a cycle.
         receipts.append_many(session, entries)
