@@ -311,17 +311,19 @@ _CLIENT_HEADERS = frozenset(
 class _Connection:
     """One HTTP/1.1 connection: a socket (plain or TLS) and the bytes read past the last head.
 
-    Every read waits at most until the request's deadline, so a source trickling bytes slowly is
-    cut off when the deadline passes. ``wire`` counts the bytes received for the current answer.
+    Every wait ends by the request's deadline (to within 5 ms), so a source trickling bytes slowly
+    is cut off when the deadline passes. ``wire`` counts the bytes received for the current answer.
     """
 
-    __slots__ = ("buffer", "idle_since", "sock", "wire")
+    __slots__ = ("buffer", "idle_since", "sock", "timed_at", "timed_for", "wire")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = b""
         self.idle_since = 0.0
         self.wire = 0
+        self.timed_at = 0.0  # when the socket's timeout was last set, and for which deadline
+        self.timed_for = 0.0
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -339,19 +341,24 @@ class _Connection:
         except (OSError, ValueError):
             return False
 
-    def send(self, data: bytes, deadline: float) -> None:
-        left = deadline - time.monotonic()
-        if left <= 0:
+    def _time(self, deadline: float) -> None:
+        """Make the socket's next wait end by ``deadline``. Setting a timeout is a system call
+        (and a hand-over of Python's lock), so one set less than 5 ms ago for the same deadline
+        is kept: the wait then ends at most 5 ms late."""
+        now = time.monotonic()
+        if now >= deadline:
             raise _Late
-        self.sock.settimeout(left)
+        if self.timed_for != deadline or now - self.timed_at > 0.005:
+            self.sock.settimeout(deadline - now)
+            self.timed_at, self.timed_for = now, deadline
+
+    def send(self, data: bytes, deadline: float) -> None:
+        self._time(deadline)
         self.sock.sendall(data)
 
     def fill(self, deadline: float, want: int = _RECV) -> bytes:
         """Receive more bytes (at most ``want``); ``b""`` when the server closed."""
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise _Late
-        self.sock.settimeout(left)
+        self._time(deadline)
         data = self.sock.recv(want)
         self.wire += len(data)
         return data
@@ -587,15 +594,21 @@ class HttpClient:
         return not any(ip.version == net.version and ip in net for net in self._allowed)
 
     def _checkout(self, origin: tuple[str, str, int]) -> _Connection | None:
-        """A kept-alive connection to ``origin`` that is still open, or None."""
-        expired = time.monotonic() - 5.0
+        """A kept-alive connection to ``origin`` that is still open, or None.
+
+        One idle for more than a second is polled first (a server closing an idle connection,
+        perhaps with a last answer nobody asked for, does so after seconds); a fresher one is
+        used as is, and if it turns out closed the request moves to a new connection.
+        """
+        now = time.monotonic()
         while True:
             with self._lock:
                 conns = self._idle.get(origin)
                 conn = conns.pop() if conns else None
             if conn is None:
                 return None
-            if conn.idle_since > expired and conn.usable():
+            idle = now - conn.idle_since
+            if idle < 1.0 or (idle < 5.0 and conn.usable()):
                 return conn
             conn.close()
 

@@ -342,11 +342,28 @@ def test_http_304_and_redirect_keep_the_connection() -> None:
     assert server.connections == 1
 
 
-def test_http_connection_closed_while_idle_is_replaced() -> None:
+@pytest.mark.parametrize("idle", [0.1, 1.2], ids=["used-at-once", "polled-first"])
+def test_http_connection_closed_while_idle_is_replaced(idle: float) -> None:
     with Hostile() as server, _client() as client:
         server.route("/a", _keep_alive(_ok(b"first")))  # then the server closes it
         assert client.fetcher().get(server.url + "/a").text == "first"
-        time.sleep(0.1)
+        time.sleep(idle)
+        assert client.fetcher().get(server.url + "/a").text == "first"
+    assert server.connections == 2
+
+
+def test_http_unasked_answer_on_an_idle_connection_is_not_taken_for_the_next() -> None:
+    timeout = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+    def answer_then_time_out(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(_ok(b"first"))
+        stop.wait(1.1)
+        conn.sendall(timeout)
+
+    with Hostile() as server, _client() as client:
+        server.route("/a", answer_then_time_out)
+        assert client.fetcher().get(server.url + "/a").text == "first"
+        time.sleep(1.3)
         assert client.fetcher().get(server.url + "/a").text == "first"
     assert server.connections == 2
 
