@@ -417,9 +417,10 @@ def _single_by_fetch(db: _Db, where: str, params: dict[str, Any]) -> _Single | N
     """Read numeric columns in chunks and group with numpy (SQLite: its GROUP BY sorts every row,
     slower than numpy on the raw values).
 
-    Every column comes back as a number, so a chunk becomes one float array in C: the forecaster
-    as a code (a CASE over the names when there are few, else its offset in one string of all
-    names with ``instr``), the resolution month as YYYYMM from the stored text, the horizon as
+    Every column comes back as a number, so a chunk becomes one float array in C: the outcome,
+    the forecaster as a code (a CASE over the names when there are few, else its offset in one
+    string of all names with ``instr``) and the resolution month as YYYYMM from the stored text,
+    packed in one integer; the horizon as
     ``julianday(due) - julianday(made_at)``. SQLite's ``julianday`` keeps milliseconds, so a
     span within a few milliseconds of a bucket bound is re-read as text and computed to the
     microsecond (:func:`_exact_horizons`). None when a name holds the separator or a stored time
@@ -440,13 +441,16 @@ def _single_by_fetch(db: _Db, where: str, params: dict[str, Any]) -> _Single | N
         index_of = {joined_names.index(_SEP + v + _SEP) + 1: i for i, v in enumerate(names)}
         code = "instr(:report_names, :report_sep || e.forecaster || :report_sep)"
         extra = {"report_names": joined_names, "report_sep": _SEP}
+    # Outcome, forecaster code and YYYYMM packed in one integer (each Python object a row
+    # brings costs more than the arithmetic): outcome + 2 * (code + codes * YYYYMM), below 2**53.
+    codes = max(index_of, default=0) + 1
     sql = (
-        f"SELECT e.id, e.probability, f.outcome, {code},"
-        " substr(f.resolved_at, 1, 4) * 100 + substr(f.resolved_at, 6, 2),"
+        f"SELECT e.id, e.probability, f.outcome + 2 * ({code} + {codes} *"
+        " (substr(f.resolved_at, 1, 4) * 100 + substr(f.resolved_at, 6, 2))),"
         " julianday(f.due) - julianday(e.made_at)"
         f" FROM {_JOINED} WHERE {where}"
     )
-    parts = _read_range(db.raw, sql, {**params, **extra}, 6)
+    parts = _read_range(db.raw, sql, {**params, **extra}, 4)
     if not parts:
         e_i = np.empty(0, dtype=np.int64)
         e_f = np.empty(0)
@@ -454,15 +458,16 @@ def _single_by_fetch(db: _Db, where: str, params: dict[str, Any]) -> _Single | N
     cols = np.concatenate(parts)
     if not np.all(np.isfinite(cols)):
         return None  # NULL from julianday(): a time SQLite cannot read
-    ids, p, y, codes, yyyymm, span_days = cols.T
-    p, y = np.ascontiguousarray(p), np.ascontiguousarray(y)
+    ids, p, packed, span_days = cols.T
+    p = np.ascontiguousarray(p)
+    rest, y_i = np.divmod(packed.astype(np.int64), 2)
+    yyyymm, codes_i = np.divmod(rest, codes)
     known = np.array(sorted(index_of), dtype=np.int64)
-    codes_i = codes.astype(np.int64)
     pos = np.searchsorted(known, codes_i)
     if np.any(pos >= known.size) or np.any(known[np.minimum(pos, known.size - 1)] != codes_i):
         return None
     who = np.array([index_of[k] for k in known.tolist()], dtype=np.int64)[pos]
-    year, mon = np.divmod(yyyymm.astype(np.int64), 100)
+    year, mon = np.divmod(yyyymm, 100)
     if np.any((mon < 1) | (mon > 12) | (year < 1)):
         return None  # not a stored time
     month_num = (year - 1970) * 12 + mon - 1  # as numpy's datetime64[M] counts months
@@ -483,9 +488,9 @@ def _single_by_fetch(db: _Db, where: str, params: dict[str, Any]) -> _Single | N
     m_ix = (np.cumsum(present) - 1)[month_num - first_month]
     m_values = (np.flatnonzero(present) + first_month).astype("datetime64[M]")
     sizes = (p_values.size, 2, len(names), m_values.size, len(HORIZONS))
-    key = (
-        ((p_ix.astype(np.int64) * 2 + y.astype(np.int64)) * sizes[2] + who) * sizes[3] + m_ix
-    ) * sizes[4] + horizon
+    key = (((p_ix.astype(np.int64) * 2 + y_i) * sizes[2] + who) * sizes[3] + m_ix) * sizes[
+        4
+    ] + horizon
     if math.prod(sizes) <= _BINCOUNT_FACTOR * key.size:
         counts_all = np.bincount(key, minlength=math.prod(sizes))
         keys = np.flatnonzero(counts_all)
