@@ -268,9 +268,6 @@ class _Rows:
     names: list[str] = field(default_factory=list)
     months: list[str] = field(default_factory=list)
 
-    def subset(self, mask: NDArray[np.bool_]) -> tuple[Any, Any, Any, Any]:
-        return self.p[mask], self.y[mask], self.n[mask], self.tab[mask]
-
 
 def _codes(values: list[str]) -> tuple[list[str], NDArray[np.int64]]:
     names = sorted(set(values))
@@ -964,10 +961,11 @@ def _over_time(rows: _Rows, unit: str, query: ReportQuery) -> dict[str, Any]:
     n_per = np.bincount(per_row, weights=rows.n, minlength=len(labels))
     se_per = np.bincount(per_row, weights=se, minlength=len(labels))
     periods = []
+    codes, p, y, n, tab = _collapse(rows, per_row)
     for i, label in enumerate(labels):
-        mask = per_row == i
+        mask = codes == i
         entry: dict[str, Any] = {"key": label}
-        entry.update(_summary(*rows.subset(mask), query=query))
+        entry.update(_summary(p[mask], y[mask], n[mask], tab[mask], query=query))
         in_window = (index > index[i] - window) & (index <= index[i])
         rn = float(n_per[in_window].sum())
         entry["rolling_count"] = int(rn)
@@ -980,14 +978,34 @@ def _breakdown(
     rows: _Rows, codes: NDArray[np.int64], labels: list[str], query: ReportQuery
 ) -> list:
     out = []
+    codes, p, y, n, tab = _collapse(rows, codes)
     for i, label in enumerate(labels):
         mask = codes == i
         if not mask.any():
             continue
         entry: dict[str, Any] = {"key": label}
-        entry.update(_summary(*rows.subset(mask), query=query))
+        entry.update(_summary(p[mask], y[mask], n[mask], tab[mask], query=query))
         out.append(entry)
     return out
+
+
+def _collapse(rows: _Rows, codes: NDArray[np.int64]) -> tuple[Any, Any, Any, Any, Any]:
+    """The rows summed by (group code, probability, outcome): every summary of a group depends
+    on its rows only through these sums, and there are far fewer of them than rows (a row is a
+    (forecaster, month, horizon) group too)."""
+    p_values, p_ix = np.unique(rows.p, return_inverse=True)
+    key = (codes.astype(np.int64) * max(p_values.size, 1) + p_ix) * 2 + (rows.y > 0.5)
+    keys, inverse = np.unique(key, return_inverse=True)
+    n = np.bincount(inverse, weights=rows.n, minlength=keys.size)
+    tab = np.bincount(inverse, weights=rows.tab, minlength=keys.size)
+    pair = keys // 2
+    return (
+        pair // max(p_values.size, 1),
+        p_values[pair % max(p_values.size, 1)],
+        (keys % 2).astype(np.float64),
+        n,
+        tab,
+    )
 
 
 def _pct(x: float) -> str:
