@@ -532,6 +532,11 @@ def _parse_any_url(url: str, params: Mapping[str, Any] | None = None) -> _Url:
     )
 
 
+def _network_of(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """The address as a one-address network, the narrowest allow-list entry that admits it."""
+    return str(ipaddress.ip_network(ip))
+
+
 class HttpClient:
     """The client factory: one pool, per-host limits, the guard; hands out :class:`Fetcher` s.
 
@@ -635,7 +640,8 @@ class HttpClient:
             if self._refused(ip):
                 raise _Refused(
                     f"refused to connect to {host} ({ip}): a private, loopback or link-local "
-                    "address (set resolvers.allow_private to allow)"
+                    "address (to reach it, name its network in resolvers.allowed_networks, "
+                    f"e.g. `tracker config set resolvers.allowed_networks {_network_of(ip)}`)"
                 )
             addresses.append((family, sockaddr))
         if not addresses:

@@ -169,4 +169,5 @@ def test_ssrf_guard_on_by_default(cli: CliInvoke, web: Loopback) -> None:
     _add(cli, f"page:url={web.url}/n,contains=失控")
     result = cli("sweep")
     assert result.exit_code == 1 and "refused to connect to 127.0.0.1" in result.output
+    assert "tracker config set resolvers.allowed_networks 127.0.0.1/32" in result.output
     assert web.hits["/n"] == 0
