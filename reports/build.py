@@ -275,10 +275,15 @@ def _codes(values: list[str]) -> tuple[list[str], NDArray[np.int64]]:
     return names, np.array([index[v] for v in values], dtype=np.int64)
 
 
-def _single_where(db: _Db, query: ReportQuery) -> tuple[str, dict[str, Any], bool]:
+def _single_where(
+    db: _Db, query: ReportQuery, *, any_history: bool | None = None
+) -> tuple[str, dict[str, Any], bool]:
     """The conditions of the scored estimates of questions with one estimate, and whether any
-    question has an estimate history."""
+    question has an estimate history (looked up unless given)."""
     where, params = _scored_where(db, query)
+    if any_history is not None:
+        where = f"{where} AND e.forecast_id NOT IN ({_MULTI})" if any_history else where
+        return where, params, any_history
     # Is there any estimate history at all? (More estimates than questions with one: two counts
     # along the (forecast_id, made_at) index.) When not (a ledger of one estimate per question),
     # the history query and filter are skipped.
@@ -304,7 +309,7 @@ def _gather(
     # process when there are many); elsewhere grouped in the database.
     single: _Single | None = None
     if part is not None:
-        single = _single_halves(db, single_where, params, part)
+        single = _single_halves(db, single_where, params, any_history, part)
     elif db.sqlite:
         single = _single_by_fetch(db, single_where, params)
     if single is None:
@@ -410,7 +415,13 @@ _FETCH_CHUNK = 100_000
 _SEP = "\x1f"
 
 
-def _single_by_fetch(db: _Db, where: str, params: dict[str, Any]) -> _Single | None:
+def _forecasters(db: _Db) -> list[str]:
+    return sorted(r[0] for r in db.all("SELECT DISTINCT forecaster FROM estimate"))
+
+
+def _single_by_fetch(
+    db: _Db, where: str, params: dict[str, Any], names: list[str] | None = None
+) -> _Single | None:
     """Read numeric columns in chunks and group with numpy (SQLite: its GROUP BY sorts every row,
     slower than numpy on the raw values).
 
@@ -424,7 +435,8 @@ def _single_by_fetch(db: _Db, where: str, params: dict[str, Any]) -> _Single | N
     cannot be read (then the caller groups in SQL instead).
     """
     assert db.raw is not None
-    names = sorted(r[0] for r in db.all("SELECT DISTINCT forecaster FROM estimate"))
+    if names is None:
+        names = _forecasters(db)
     extra: dict[str, Any] = {}
     if len(names) <= _CASE_MAX_NAMES:
         whens = " ".join(f"WHEN :report_n{i} THEN {i + 1}" for i in range(len(names)))
@@ -533,6 +545,9 @@ _LEDGER_HEAD = "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1"
 #: Exit status of a part process that cannot help (another snapshot, unreadable values).
 PART_DECLINED = 3
 _PART_TIMEOUT_S = 600
+#: The part process's share of the ids: less than half, as it starts later (a new interpreter
+#: and numpy) while this one counts (balanced on the 1M bench).
+_PART_SHARE = 0.44
 
 
 @dataclass
@@ -541,6 +556,18 @@ class _Part:
 
     proc: subprocess.Popen[bytes]
     mid: int
+
+    def send(self, any_history: bool, names: list[str]) -> None:
+        """What this process found while the other one started: whether any question has an
+        estimate history, and the forecasters (the same snapshot, so the same answers)."""
+        if self.proc.stdin is None:
+            return
+        try:
+            self.proc.stdin.write(json.dumps({"history": any_history, "names": names}).encode())
+            self.proc.stdin.close()
+        except OSError:
+            pass  # it has gone: result() says so
+        self.proc.stdin = None
 
     def result(self) -> _Single | None:
         """Its grouped rows, or None when it declined or failed."""
@@ -586,7 +613,7 @@ def _start_part(db: _Db, query: ReportQuery) -> _Part | None:
     if low is None or high - low + 1 < max(query.split_rows, 2):
         return None
     head = db.raw.execute(_LEDGER_HEAD).fetchone()
-    mid = (low + high) // 2
+    mid = low + int((high - low) * (1 - _PART_SHARE))
     job = {
         "path": files[0],
         "head": list(head) if head else None,
@@ -599,7 +626,7 @@ def _start_part(db: _Db, query: ReportQuery) -> _Part | None:
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "reports.part", json.dumps(job)],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
@@ -621,9 +648,9 @@ def read_part(conn: sqlite3.Connection, job: dict[str, Any]) -> bytes | None:
         until=datetime.fromisoformat(job["until"]) if job["until"] else None,
     )
     db = _Db(conn)
-    where, params, _ = _single_where(db, query)
+    where, params, _ = _single_where(db, query, any_history=job["history"])
     single = _single_by_fetch(
-        db, f"{where} AND f.id > :report_mid", {**params, "report_mid": job["mid"]}
+        db, f"{where} AND f.id > :report_mid", {**params, "report_mid": job["mid"]}, job["names"]
     )
     if single is None:
         return None
@@ -642,17 +669,21 @@ def read_part(conn: sqlite3.Connection, job: dict[str, Any]) -> bytes | None:
     return buffer.getvalue()
 
 
-def _single_halves(db: _Db, where: str, params: dict[str, Any], part: _Part) -> _Single | None:
+def _single_halves(
+    db: _Db, where: str, params: dict[str, Any], any_history: bool, part: _Part
+) -> _Single | None:
     """The lower half read here, the upper half by ``part`` (or here, when it could not)."""
+    names = _forecasters(db)
+    part.send(any_history, names)
     mine = _single_by_fetch(
-        db, f"{where} AND f.id <= :report_mid", {**params, "report_mid": part.mid}
+        db, f"{where} AND f.id <= :report_mid", {**params, "report_mid": part.mid}, names
     )
     if mine is None:
         return None
     theirs = part.result()
     if theirs is None:
         theirs = _single_by_fetch(
-            db, f"{where} AND f.id > :report_mid", {**params, "report_mid": part.mid}
+            db, f"{where} AND f.id > :report_mid", {**params, "report_mid": part.mid}, names
         )
     return None if theirs is None else _merge_single(mine, theirs)
 

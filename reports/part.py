@@ -1,8 +1,9 @@
 """A part process of a calibration report: reads and groups the upper half of the questions of a
 big SQLite file in parallel with the report's own process (see ``reports.build``).
 
-It takes a JSON job as its one argument and writes an .npz file on stdout; exit status 3 when it declines
-(the database moved on, or values it cannot read), so that the report reads that half itself.
+It takes a JSON job as its one argument (and the rest of it on stdin, sent once the report knows
+it) and writes an .npz file on stdout; exit status 3 when it declines (the database moved on, or
+values it cannot read), so that the report reads that half itself.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from reports.build import PART_DECLINED, read_part
 
 def main() -> int:
     job = json.loads(sys.argv[1])
+    # The report sends the rest when it knows it (while this process was starting).
+    rest = sys.stdin.buffer.read()
+    if not rest:
+        return PART_DECLINED
+    job.update(json.loads(rest))
     conn = sqlite3.connect(job["path"], isolation_level=None)
     try:
         out = read_part(conn, job)

@@ -452,8 +452,10 @@ def test_report_read_by_two_processes_equals_one(engine: Engine) -> None:
 
     _mixed_ledger(engine)
     with read_session(engine) as session:
-        part = build._start_part(build._Db(session), ReportQuery(split_rows=2))
+        db = build._Db(session)
+        part = build._start_part(db, ReportQuery(split_rows=2))
         assert part is not None
+        part.send(build._single_where(db, ReportQuery())[2], build._forecasters(db))
         half = part.result()  # the other process did read its half
         assert half is not None and 0 < half.n.sum() < 400
     for filters in ({}, {"by": "alice"}, {"since": _day(300)}, {"group_by": "horizon"}):
@@ -477,7 +479,15 @@ def test_report_part_process_declines_another_snapshot(engine: Engine) -> None:
     import reports.build as build
 
     _mixed_ledger(engine)
-    job = {"path": engine.url.database, "head": [7, "0" * 64], "mid": 1, "by": None, "tag": None}
+    job = {
+        "path": engine.url.database,
+        "head": [7, "0" * 64],
+        "mid": 1,
+        "by": None,
+        "tag": None,
+        "history": True,
+        "names": ["Zoë", "alice", "bob", "市场"],
+    }
     conn = sqlite3.connect(str(engine.url.database), isolation_level=None)
     try:
         assert build.read_part(conn, {**job, "since": None, "until": None}) is None
