@@ -227,27 +227,38 @@ class _Db:
         return f"(CASE {whens} ELSE {last} END)"
 
 
-def _scored_where(db: _Db, query: ReportQuery) -> tuple[str, dict[str, Any]]:
-    """The scored estimates: of resolved questions, made before the due date and the resolution."""
-    conds = [
-        "f.status = 'resolved'",
-        "f.outcome IS NOT NULL",
-        "e.made_at < f.due",
-        "e.made_at < f.resolved_at",
-    ]
+def _filters(
+    db: _Db, query: ReportQuery, *, by: str, when: str
+) -> tuple[list[str], dict[str, Any]]:
+    """The conditions of ``--by`` (the SQL ``by``, with a :by parameter), ``--tag``, and
+    ``--since``/``--until`` (on the time ``when``)."""
+    conds: list[str] = []
     params: dict[str, Any] = {}
     if query.by:
-        conds.append("e.forecaster = :by")
+        conds.append(by)
         params["by"] = query.by
     if query.tag:
         conds.append("f.id IN (SELECT forecast_id FROM tag WHERE name = :tag)")
         params["tag"] = query.tag
     if query.since:
-        conds.append("f.resolved_at >= :since")
+        conds.append(f"{when} >= :since")
         params["since"] = db.time(query.since)
     if query.until:
-        conds.append("f.resolved_at <= :until")
+        conds.append(f"{when} <= :until")
         params["until"] = db.time(query.until)
+    return conds, params
+
+
+def _scored_where(db: _Db, query: ReportQuery) -> tuple[str, dict[str, Any]]:
+    """The scored estimates: of resolved questions, made before the due date and the resolution."""
+    conds, params = _filters(db, query, by="e.forecaster = :by", when="f.resolved_at")
+    conds = [
+        "f.status = 'resolved'",
+        "f.outcome IS NOT NULL",
+        "e.made_at < f.due",
+        "e.made_at < f.resolved_at",
+        *conds,
+    ]
     return " AND ".join(conds), params
 
 
@@ -267,12 +278,6 @@ class _Rows:
     horizon: NDArray[np.int64]
     names: list[str] = field(default_factory=list)
     months: list[str] = field(default_factory=list)
-
-
-def _codes(values: list[str]) -> tuple[list[str], NDArray[np.int64]]:
-    names = sorted(set(values))
-    index = {name: i for i, name in enumerate(names)}
-    return names, np.array([index[v] for v in values], dtype=np.int64)
 
 
 def _single_where(
@@ -861,22 +866,14 @@ def _tag_rows(
 def _counts(db: _Db, query: ReportQuery, now: datetime) -> dict[str, int]:
     """How many questions match the filters, by state (the date filter is on the resolution date
     of closed questions and the due date of open ones)."""
-    conds = ["1 = 1"]
-    params: dict[str, Any] = {"now": db.time(now)}
-    if query.by:
-        conds.append(
-            "(f.author = :by OR f.id IN (SELECT forecast_id FROM estimate WHERE forecaster = :by))"
-        )
-        params["by"] = query.by
-    if query.tag:
-        conds.append("f.id IN (SELECT forecast_id FROM tag WHERE name = :tag)")
-        params["tag"] = query.tag
-    if query.since:
-        conds.append("COALESCE(f.resolved_at, f.due) >= :since")
-        params["since"] = db.time(query.since)
-    if query.until:
-        conds.append("COALESCE(f.resolved_at, f.due) <= :until")
-        params["until"] = db.time(query.until)
+    conds, params = _filters(
+        db,
+        query,
+        by="(f.author = :by OR f.id IN (SELECT forecast_id FROM estimate WHERE forecaster = :by))",
+        when="COALESCE(f.resolved_at, f.due)",
+    )
+    conds.insert(0, "1 = 1")
+    params["now"] = db.time(now)
     where = " AND ".join(conds)
     # By status along the status index (no table rows read when there is no filter); the open
     # questions past due along the same index.
@@ -1124,10 +1121,10 @@ def build_report(
     query = query or ReportQuery()
     now = now or clock_now()
     db = _Db(source)
-    own = db.raw is not None and not db.raw.in_transaction
-    if own:
-        assert db.raw is not None
-        db.raw.execute("BEGIN")
+    # A bare connection in autocommit mode: every query in one read transaction of our own.
+    own = db.raw if db.raw is not None and not db.raw.in_transaction else None
+    if own is not None:
+        own.execute("BEGIN")
     part = None
     try:
         part = _start_part(db, query)
@@ -1136,9 +1133,8 @@ def build_report(
     finally:
         if part is not None:
             part.close()
-        if own:
-            assert db.raw is not None
-            db.raw.execute("ROLLBACK")
+        if own is not None:
+            own.execute("ROLLBACK")
     counts["scored"] = int(rows.n.sum())
     counts["forecasters"] = len({rows.names[i] for i in np.unique(rows.who)}) if rows.names else 0
     time_unit = query.group_by if query.group_by in _ROLLING else "quarter"
