@@ -38,6 +38,7 @@ from predictions.clock import now as clock_now
 from predictions.models import Check, Evidence, Outbox, Proposal, Receipt
 
 __all__ = [
+    "EVIDENCE_COLUMNS",
     "Entry",
     "ReceiptProblem",
     "append_many",
@@ -88,7 +89,9 @@ def check_payload(
     }
 
 
-_EVIDENCE_COLUMNS = (
+#: Every column of an evidence row but its id: what its receipt's digest covers, and what a
+#: sweep inserts.
+EVIDENCE_COLUMNS = (
     "check_id",
     "forecast_id",
     "checked_at",
@@ -109,7 +112,7 @@ _EVIDENCE_COLUMNS = (
 def evidence_digest(row: dict[str, Any]) -> str:
     """sha256 over every column of an evidence row (``row`` maps column names to values)."""
     values = []
-    for name in _EVIDENCE_COLUMNS:
+    for name in EVIDENCE_COLUMNS:
         value = row.get(name)
         if isinstance(value, datetime):
             value = iso(value)
@@ -531,7 +534,7 @@ def _compare_checks(session: Session, state: _State) -> str | None:
 
 
 def _compare_evidence(session: Session, state: _State) -> str | None:
-    columns = [getattr(Evidence, name) for name in _EVIDENCE_COLUMNS]
+    columns = [getattr(Evidence, name) for name in EVIDENCE_COLUMNS]
     expected = {
         k: {
             "check": p["check"],
@@ -546,7 +549,7 @@ def _compare_evidence(session: Session, state: _State) -> str | None:
         for eid, *values in session.execute(
             select(Evidence.id, *columns).order_by(Evidence.id).execution_options(yield_per=5000)
         ):
-            row = dict(zip(_EVIDENCE_COLUMNS, values, strict=True))
+            row = dict(zip(EVIDENCE_COLUMNS, values, strict=True))
             yield (
                 eid,
                 {

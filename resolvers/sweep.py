@@ -701,22 +701,6 @@ def _evidence_row(r: _Result, check: _CheckRow, known: _Known) -> dict[str, Any]
     return row
 
 
-_EVIDENCE_INSERT = (
-    "check_id",
-    "forecast_id",
-    "checked_at",
-    "kind",
-    "resolver_version",
-    "url",
-    "http_status",
-    "sha256",
-    "bytes",
-    "unchanged",
-    "excerpt",
-    "value",
-    "verdict",
-    "error",
-)
 _PROPOSAL_INSERT = (
     "forecast_id",
     "check_id",
@@ -840,7 +824,7 @@ def _record(
         # new ids are read back: rows of these checks above the previous maximum id are ours,
         # since this transaction holds the checks' claims (and on PostgreSQL their row locks).
         before = conn.scalar(select(func.max(e.id))) or 0
-        _bulk(conn, _EVIDENCE, _EVIDENCE_INSERT, rows)
+        _bulk(conn, _EVIDENCE, receipts.EVIDENCE_COLUMNS, rows)
         new_ids = {
             check_id: evidence_id
             for check_id, evidence_id in conn.execute(

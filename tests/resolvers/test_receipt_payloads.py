@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from predictions.chain import canonical, iso
 from predictions.receipts import (
-    _EVIDENCE_COLUMNS,
+    EVIDENCE_COLUMNS,
     _sha,
     evidence_digest,
     evidence_json,
@@ -49,7 +49,7 @@ def test_receipt_evidence_json_is_canonical(row: dict[str, Any], evidence_id: in
     values = [
         iso(row[name]) if name == "checked_at" else bool(row[name]) if name == "unchanged" else
         row[name]
-        for name in _EVIDENCE_COLUMNS
+        for name in EVIDENCE_COLUMNS
     ]  # fmt: skip
     assert evidence_digest(row) == _sha(*values)
     assert evidence_json(evidence_id, row) == canonical(evidence_payload(evidence_id, row))

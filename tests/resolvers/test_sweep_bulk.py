@@ -9,7 +9,8 @@ from sqlalchemy.engine import Engine
 
 from predictions.db import write_session
 from predictions.models import Check, Evidence, Forecast
-from resolvers.sweep import _CHECK, _EVIDENCE, _EVIDENCE_INSERT, _bulk
+from predictions.receipts import EVIDENCE_COLUMNS
+from resolvers.sweep import _CHECK, _EVIDENCE, _bulk
 
 
 def _evidence(check_id: int, n: int) -> dict[str, object]:
@@ -50,13 +51,13 @@ def test_sweep_bulk_writes_what_core_writes(engine: Engine) -> None:
         )  # fmt: skip
         conn = session.connection()
         conn.execute(insert(_EVIDENCE), [_evidence(1, 0), _evidence(1, 1)])
-        _bulk(conn, _EVIDENCE, _EVIDENCE_INSERT, [_evidence(2, 0), _evidence(2, 1)])
+        _bulk(conn, _EVIDENCE, EVIDENCE_COLUMNS, [_evidence(2, 0), _evidence(2, 1)])
         aware = datetime(2025, 5, 6, 9, 0, tzinfo=UTC) + timedelta(hours=-2)
         changes = {"failures": 3, "next_check_at": aware, "etag": '"v"', "claimed_by": None}
         conn.execute(update(_CHECK).where(_CHECK.c.id == 1).values(changes))
         _bulk(conn, _CHECK, tuple(changes), [{**changes, "id": 2}], key="id")
     with engine.connect() as conn:
-        columns = ", ".join(_EVIDENCE_INSERT)
+        columns = ", ".join(EVIDENCE_COLUMNS)
         raw = conn.exec_driver_sql(f"SELECT {columns} FROM evidence ORDER BY id").all()
         assert [r[1:] for r in raw[:2]] == [r[1:] for r in raw[2:]]
         checks = conn.execute(text("SELECT * FROM check_spec ORDER BY id")).all()
