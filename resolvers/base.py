@@ -253,6 +253,20 @@ def require_url(params: dict[str, Any], key: str = "url", *, optional: bool = Fa
     return url
 
 
+def refuse_unknown_params(kind: str, params: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """An :class:`InputError` naming the first param of ``params`` that ``kind`` does not know."""
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise InputError(f"{kind} check", unknown[0], "one of the params " + ", ".join(allowed))
+
+
+def base_url_param(params: dict[str, Any]) -> dict[str, str]:
+    """The optional ``base_url`` of a market kind (another server with the same API), without
+    its trailing slash, as ``{"base_url": ...}``; empty when not given."""
+    url = require_url(params, "base_url", optional=True)
+    return {"base_url": url.rstrip("/")} if url else {}
+
+
 def json_object(page: Fetched, label: str) -> dict[str, Any]:
     """The body of an API answer as a JSON object, or a permanent error saying what came instead.
 

@@ -59,8 +59,9 @@ from resolvers.base import (
     Resolver,
     ResolverError,
     Verdict,
+    base_url_param,
     json_object,
-    require_url,
+    refuse_unknown_params,
 )
 
 if TYPE_CHECKING:
@@ -84,11 +85,7 @@ class ManifoldResolver(Resolver):
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
         """Exactly one of ``id``, ``slug`` or ``url`` (turned into a slug); optional ``base_url``."""
-        unknown = sorted(set(params) - set(_PARAMS))
-        if unknown:
-            raise InputError(
-                "manifold check", unknown[0], "one of the params " + ", ".join(_PARAMS)
-            )
+        refuse_unknown_params("manifold", params, _PARAMS)
         given = [key for key in ("id", "slug", "url") if params.get(key) not in (None, "")]
         if len(given) != 1:
             raise InputError(
@@ -112,9 +109,7 @@ class ManifoldResolver(Resolver):
             out = {"slug": value}
         else:
             out = {"slug": _slug_from_url(value)}
-        base = require_url(params, "base_url", optional=True)
-        if base:
-            out["base_url"] = base.rstrip("/")
+        out.update(base_url_param(params))
         return out
 
     def check(

@@ -57,8 +57,9 @@ from resolvers.base import (
     Resolver,
     ResolverError,
     Verdict,
+    base_url_param,
     json_object,
-    require_url,
+    refuse_unknown_params,
 )
 
 if TYPE_CHECKING:
@@ -84,15 +85,9 @@ class MetaculusResolver(Resolver):
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
         """``post``: a post id (``35180``) or a question URL; optional ``base_url``."""
-        unknown = sorted(set(params) - set(_PARAMS))
-        if unknown:
-            raise InputError(
-                "metaculus check", unknown[0], "one of the params " + ", ".join(_PARAMS)
-            )
+        refuse_unknown_params("metaculus", params, _PARAMS)
         out: dict[str, Any] = {"post": _post_id(params.get("post"))}
-        base = require_url(params, "base_url", optional=True)
-        if base:
-            out["base_url"] = base.rstrip("/")
+        out.update(base_url_param(params))
         return out
 
     def check(

@@ -54,8 +54,9 @@ from resolvers.base import (
     Resolver,
     ResolverError,
     Verdict,
+    base_url_param,
     json_object,
-    require_url,
+    refuse_unknown_params,
 )
 
 if TYPE_CHECKING:
@@ -78,11 +79,7 @@ class PolymarketResolver(Resolver):
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
         """Exactly one of ``id`` (digits) or ``slug``; optional ``base_url``."""
-        unknown = sorted(set(params) - set(_PARAMS))
-        if unknown:
-            raise InputError(
-                "polymarket check", unknown[0], "one of the params " + ", ".join(_PARAMS)
-            )
+        refuse_unknown_params("polymarket", params, _PARAMS)
         given = [key for key in ("id", "slug") if params.get(key) not in (None, "")]
         if len(given) != 1:
             raise InputError(
@@ -104,9 +101,7 @@ class PolymarketResolver(Resolver):
                     "slug", value, "a Polymarket market slug (lower-case letters, digits, dashes)"
                 )
             out = {"slug": value.strip()}
-        base = require_url(params, "base_url", optional=True)
-        if base:
-            out["base_url"] = base.rstrip("/")
+        out.update(base_url_param(params))
         return out
 
     def check(

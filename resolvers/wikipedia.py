@@ -57,6 +57,7 @@ from resolvers.base import (
     Verdict,
     excerpt_around,
     json_object,
+    refuse_unknown_params,
     require_url,
 )
 from resolvers.text import match_terms, normalize, parse_how, parse_regex, parse_terms, regex_match
@@ -86,11 +87,7 @@ class WikipediaResolver(Resolver):
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
         """``title``; ``contains`` and/or ``regex``; ``match``; ``lang`` or ``api``."""
-        unknown = sorted(set(params) - set(_PARAMS))
-        if unknown:
-            raise InputError(
-                "wikipedia check", unknown[0], "one of the params " + ", ".join(_PARAMS)
-            )
+        refuse_unknown_params("wikipedia", params, _PARAMS)
         title = params.get("title")
         if not isinstance(title, str) or not title.strip() or len(title) > 255:
             raise InputError("title", title, "the title of a page (1 to 255 characters)")
