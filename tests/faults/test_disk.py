@@ -9,6 +9,7 @@ process gets ``PRAGMA max_page_count`` just above the file's size.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -80,12 +81,28 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+_SETPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
 def _unprivileged() -> list[str]:
     if os.geteuid() != 0:
         return []
     if shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv: file modes cannot be tested")
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    if not _unprivileged_can_run():
+        pytest.skip(
+            f"user 65534 cannot run {sys.executable} -m tracker: a folder above the checkout "
+            "or the venv is not readable by others (e.g. a clone inside `mktemp -d`)"
+        )
+    return _SETPRIV
+
+
+@functools.cache
+def _unprivileged_can_run() -> bool:
+    probe = subprocess.run(
+        [*_SETPRIV, sys.executable, "-c", "import tracker.cli"], capture_output=True, timeout=60
+    )
+    return probe.returncode == 0
 
 
 @pytest.fixture
