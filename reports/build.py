@@ -47,6 +47,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -166,6 +167,10 @@ def parse_until(value: str, tz: ZoneInfo | None = None) -> datetime:
 #: How SQLAlchemy stores a datetime on SQLite (see predictions.lite).
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 _JOINED = "estimate e JOIN forecast f ON f.id = e.forecast_id"
+#: The same join as one pass along the estimate table, each question looked up by its key: on
+#: SQLite the fastest plan when most questions are resolved (the planner would walk the status
+#: index and look every row up twice). The part process splits it by estimate id.
+_SCANNED = "estimate e CROSS JOIN forecast f ON f.id = e.forecast_id"
 #: Questions with more than one estimate (any forecaster): read estimate by estimate.
 _MULTI = "SELECT forecast_id FROM estimate GROUP BY forecast_id HAVING COUNT(id) > 1"
 
@@ -302,8 +307,10 @@ def _single_where(
 
 
 def _gather(
-    db: _Db, query: ReportQuery, part: _Part | None = None
+    db: _Db, query: ReportQuery, part: _Part | None = None, *, scan: bool = False
 ) -> tuple[_Rows, list[tuple[str, _Rows]]]:
+    """Every scored estimate, grouped; and by tag. ``scan``: read single-estimate questions in one
+    pass along the estimate table (on SQLite, when most questions are resolved)."""
     where, params = _scored_where(db, query)
     single_where, _, any_history = _single_where(db, query)
     month = db.month("f.resolved_at")
@@ -314,9 +321,9 @@ def _gather(
     # process when there are many); elsewhere grouped in the database.
     single: _Single | None = None
     if part is not None:
-        single = _single_halves(db, single_where, params, any_history, part)
+        single = _single_halves(db, single_where, params, any_history, scan, part)
     elif db.sqlite:
-        single = _single_by_fetch(db, single_where, params)
+        single = _single_by_fetch(db, single_where, params, joined=_SCANNED if scan else _JOINED)
     if single is None:
         single = _single_by_group(db, single_where, params, month, bucket)
 
@@ -421,23 +428,54 @@ _SEP = "\x1f"
 
 
 def _forecasters(db: _Db) -> list[str]:
-    return sorted(r[0] for r in db.all("SELECT DISTINCT forecaster FROM estimate"))
+    """Every forecaster's name, sorted: one step along the forecaster index per name (a skip scan;
+    DISTINCT would read every entry)."""
+    rows = db.all(
+        "WITH RECURSIVE n(name) AS (SELECT min(forecaster) FROM estimate UNION ALL"
+        " SELECT (SELECT min(forecaster) FROM estimate WHERE forecaster > n.name) FROM n"
+        " WHERE n.name IS NOT NULL) SELECT name FROM n WHERE name IS NOT NULL"
+    )
+    return sorted(r[0] for r in rows)
+
+
+def _scan_plan(db: _Db, query: ReportQuery) -> bool:
+    """Whether to read the estimates in one pass along the estimate table (SQLite, no tag filter,
+    at least half the questions resolved: cheaper than the planner's walk along the status index,
+    which looks every row up twice). Counts the other questions along the status index, and
+    stops at half."""
+    if not db.sqlite or query.tag:
+        return False
+    [(low, high)] = db.all("SELECT (SELECT MIN(id) FROM forecast), (SELECT MAX(id) FROM forecast)")
+    if low is None:
+        return False
+    half = (high - low + 1) // 2
+    [(others,)] = db.all(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM forecast WHERE status IN ('open', 'annulled')"
+        " LIMIT :half)",
+        {"half": half + 1},
+    )
+    return bool(others <= half)
 
 
 def _single_by_fetch(
-    db: _Db, where: str, params: dict[str, Any], names: list[str] | None = None
+    db: _Db,
+    where: str,
+    params: dict[str, Any],
+    names: list[str] | None = None,
+    *,
+    joined: str = _JOINED,
 ) -> _Single | None:
     """Read numeric columns in chunks and group with numpy (SQLite: its GROUP BY sorts every row,
     slower than numpy on the raw values).
 
-    Every column comes back as a number, so a chunk becomes one float array in C: the outcome,
-    the forecaster as a code (a CASE over the names when there are few, else its offset in one
-    string of all names with ``instr``) and the resolution month as YYYYMM from the stored text,
-    packed in one integer; the horizon as
-    ``julianday(due) - julianday(made_at)``. SQLite's ``julianday`` keeps milliseconds, so a
-    span within a few milliseconds of a bucket bound is re-read as text and computed to the
-    microsecond (:func:`_exact_horizons`). None when a name holds the separator or a stored time
-    cannot be read (then the caller groups in SQL instead).
+    Every column comes back as a number, so a chunk becomes one float array in C: the probability;
+    the outcome, the forecaster as a code (a CASE over the names when there are few, else its
+    offset in one string of all names with ``instr``) and the resolution month as YYYYMM from the
+    stored text, packed in one integer; the horizon as ``julianday(due) - julianday(made_at)``.
+    SQLite's ``julianday`` keeps milliseconds, so the spans within a few milliseconds of a bucket
+    bound are read again with their times as text and computed to the microsecond (see
+    :func:`_exact_spans`). None when a name holds the separator or a stored time cannot be read
+    (then the caller groups in SQL instead).
     """
     assert db.raw is not None
     if names is None:
@@ -458,13 +496,19 @@ def _single_by_fetch(
     # Outcome, forecaster code and YYYYMM packed in one integer (each Python object a row
     # brings costs more than the arithmetic): outcome + 2 * (code + codes * YYYYMM), below 2**53.
     codes = max(index_of, default=0) + 1
-    sql = (
-        f"SELECT e.id, e.probability, f.outcome + 2 * ({code} + {codes} *"
-        " (substr(f.resolved_at, 1, 4) * 100 + substr(f.resolved_at, 6, 2))),"
-        " julianday(f.due) - julianday(e.made_at)"
-        f" FROM {_JOINED} WHERE {where}"
+    packed = (
+        f"f.outcome + 2 * ({code} + {codes} *"
+        " (substr(f.resolved_at, 1, 4) * 100 + substr(f.resolved_at, 6, 2)))"
     )
-    parts = _read_range(db.raw, sql, {**params, **extra}, 4)
+    params = {**params, **extra}
+    parts = _read_range(
+        db.raw,
+        f"SELECT e.probability, {packed}, {_SPAN} FROM {joined} WHERE {where}",
+        params,
+        3,
+    )
+    if parts is None:
+        return None
     if not parts:
         e_i = np.empty(0, dtype=np.int64)
         e_f = np.empty(0)
@@ -472,9 +516,18 @@ def _single_by_fetch(
     cols = np.concatenate(parts)
     if not np.all(np.isfinite(cols)):
         return None  # NULL from julianday(): a time SQLite cannot read
-    ids, p, packed, span_days = cols.T
+    p, packed_v, span_days = cols.T
+    unsure = _unsure_spans(span_days)
+    if unsure.any():
+        again = _exact_spans(db, packed, joined, where, params)
+        if again is None or len(again[0]) != int(unsure.sum()):
+            return None
+        keep = ~unsure
+        p = np.concatenate([p[keep], again[0]])
+        packed_v = np.concatenate([packed_v[keep], again[1]])
+        span_days = np.concatenate([span_days[keep], again[2]])
     p = np.ascontiguousarray(p)
-    rest, y_i = np.divmod(packed.astype(np.int64), 2)
+    rest, y_i = np.divmod(packed_v.astype(np.int64), 2)
     yyyymm, codes_i = np.divmod(rest, codes)
     known = np.array(sorted(index_of), dtype=np.int64)
     pos = np.searchsorted(known, codes_i)
@@ -485,15 +538,7 @@ def _single_by_fetch(
     if np.any((mon < 1) | (mon > 12) | (year < 1)):
         return None  # not a stored time
     month_num = (year - 1970) * 12 + mon - 1  # as numpy's datetime64[M] counts months
-    uppers = np.array([upper for _, upper in HORIZONS if math.isfinite(upper)])
-    horizon = np.searchsorted(uppers, span_days, side="right").astype(np.int64)
-    nearest = np.rint(span_days)
-    unsure = np.isin(nearest, uppers) & (np.abs(span_days - nearest) < _HORIZON_SLACK_DAYS)
-    if unsure.any():
-        exact = _exact_horizons(db, ids[unsure].astype(np.int64).tolist())
-        if exact is None:
-            return None
-        horizon[unsure] = np.searchsorted(uppers, exact, side="right")
+    horizon = np.searchsorted(_UPPERS, span_days, side="right").astype(np.int64)
     # Group identical (probability, outcome, forecaster, month, horizon) with one integer key,
     # counted in one pass (no sort) when the key range is small, as it is for a real ledger.
     p_values, p_ix = np.unique(p, return_inverse=True)
@@ -526,12 +571,18 @@ def _single_by_fetch(
 
 def _read_range(
     conn: sqlite3.Connection, sql: str, params: dict[str, Any], width: int
-) -> list[NDArray[np.float64]]:
-    """Rows of ``width`` numbers, as float arrays of at most :data:`_FETCH_CHUNK` rows each."""
+) -> list[NDArray[np.float64]] | None:
+    """Rows of ``width`` numbers, as float arrays of at most :data:`_FETCH_CHUNK` rows each; None
+    when a value is not a number (a NULL: a time ``julianday()`` cannot read)."""
     cursor = conn.execute(sql, params)
     parts: list[NDArray[np.float64]] = []
     while rows := cursor.fetchmany(_FETCH_CHUNK):
-        parts.append(np.array(rows, dtype=np.float64).reshape(len(rows), width))
+        # (fromiter over the flattened rows: about twice as fast as np.array of the tuples)
+        try:
+            flat = np.fromiter(chain.from_iterable(rows), np.float64, count=width * len(rows))
+        except (TypeError, ValueError):
+            return None
+        parts.append(flat.reshape(len(rows), width))
     return parts
 
 
@@ -540,7 +591,8 @@ def _read_range(
 # Reading a million rows from SQLite costs about a microsecond of one core per row, and Python's
 # lock makes threads no help (the sqlite3 module releases it around every row, and handing it
 # back and forth costs more than it saves). So on a big file a second process reads the upper
-# half of the question ids while this one reads the lower half; each groups its half with numpy
+# part of the ids (of estimates when the read is a scan of the estimate table, else of questions)
+# while this one reads the lower part; each groups its rows with numpy
 # and the two small results are merged. The second process reads the same snapshot: it compares
 # the head of the ledger, which every change of a question, estimate or tag extends in the same
 # transaction, with this process's; when they differ (a write came between), or the process
@@ -557,18 +609,21 @@ _PART_SHARE = 0.44
 
 @dataclass
 class _Part:
-    """The upper half of the question ids (``> mid``), read by another process."""
+    """The upper part of the ids (``> mid``), read by another process."""
 
     proc: subprocess.Popen[bytes]
-    mid: int
+    mid: int = 0
 
-    def send(self, any_history: bool, names: list[str]) -> None:
+    def send(self, any_history: bool, names: list[str], scan: bool, mid: int) -> None:
         """What this process found while the other one started: whether any question has an
-        estimate history, and the forecasters (the same snapshot, so the same answers)."""
+        estimate history, the forecasters (the same snapshot, so the same answers), the plan and
+        where the other process's part begins."""
+        self.mid = mid
         if self.proc.stdin is None:
             return
+        job = {"history": any_history, "names": names, "scan": scan, "mid": mid}
         try:
-            self.proc.stdin.write(json.dumps({"history": any_history, "names": names}).encode())
+            self.proc.stdin.write(json.dumps(job).encode())
             self.proc.stdin.close()
         except OSError:
             pass  # it has gone: result() says so
@@ -618,11 +673,9 @@ def _start_part(db: _Db, query: ReportQuery) -> _Part | None:
     if low is None or high - low + 1 < max(query.split_rows, 2):
         return None
     head = db.raw.execute(_LEDGER_HEAD).fetchone()
-    mid = low + int((high - low) * (1 - _PART_SHARE))
     job = {
         "path": files[0],
         "head": list(head) if head else None,
-        "mid": mid,
         "by": query.by,
         "tag": query.tag,
         "since": query.since.isoformat() if query.since else None,
@@ -637,7 +690,7 @@ def _start_part(db: _Db, query: ReportQuery) -> _Part | None:
         )
     except OSError:
         return None
-    return _Part(proc, mid)
+    return _Part(proc)
 
 
 def read_part(conn: sqlite3.Connection, job: dict[str, Any]) -> bytes | None:
@@ -654,8 +707,13 @@ def read_part(conn: sqlite3.Connection, job: dict[str, Any]) -> bytes | None:
     )
     db = _Db(conn)
     where, params, _ = _single_where(db, query, any_history=job["history"])
+    joined, split = (_SCANNED, "e.id") if job["scan"] else (_JOINED, "f.id")
     single = _single_by_fetch(
-        db, f"{where} AND f.id > :report_mid", {**params, "report_mid": job["mid"]}, job["names"]
+        db,
+        f"{where} AND {split} > :report_mid",
+        {**params, "report_mid": job["mid"]},
+        job["names"],
+        joined=joined,
     )
     if single is None:
         return None
@@ -675,20 +733,35 @@ def read_part(conn: sqlite3.Connection, job: dict[str, Any]) -> bytes | None:
 
 
 def _single_halves(
-    db: _Db, where: str, params: dict[str, Any], any_history: bool, part: _Part
+    db: _Db, where: str, params: dict[str, Any], any_history: bool, scan: bool, part: _Part
 ) -> _Single | None:
-    """The lower half read here, the upper half by ``part`` (or here, when it could not)."""
+    """The lower part read here, the upper part by ``part`` (or here, when it could not)."""
+    assert db.raw is not None
     names = _forecasters(db)
-    part.send(any_history, names)
+    joined, split, table = (_SCANNED, "e.id", "estimate") if scan else (_JOINED, "f.id", "forecast")
+    # Two subqueries: each is one step along the primary key (together they scan the table).
+    low, high = db.raw.execute(
+        f"SELECT (SELECT MIN(id) FROM {table}), (SELECT MAX(id) FROM {table})"
+    ).fetchone()
+    mid = (low or 0) + int(((high or 0) - (low or 0)) * (1 - _PART_SHARE))
+    part.send(any_history, names, scan, mid)
     mine = _single_by_fetch(
-        db, f"{where} AND f.id <= :report_mid", {**params, "report_mid": part.mid}, names
+        db,
+        f"{where} AND {split} <= :report_mid",
+        {**params, "report_mid": mid},
+        names,
+        joined=joined,
     )
     if mine is None:
         return None
     theirs = part.result()
     if theirs is None:
         theirs = _single_by_fetch(
-            db, f"{where} AND f.id > :report_mid", {**params, "report_mid": part.mid}, names
+            db,
+            f"{where} AND {split} > :report_mid",
+            {**params, "report_mid": mid},
+            names,
+            joined=joined,
         )
     return None if theirs is None else _merge_single(mine, theirs)
 
@@ -735,25 +808,50 @@ def _merge_single(a: _Single, b: _Single) -> _Single:
 _BINCOUNT_FACTOR = 4
 #: Up to this many forecasters, a CASE gives each a code (cheaper per row than instr()).
 _CASE_MAX_NAMES = 32
+#: The days from estimate to due date as SQLite reads them (to the millisecond).
+_SPAN = "(julianday(f.due) - julianday(e.made_at))"
+#: The upper bounds of the horizon buckets, in days (every one a whole number).
+_UPPERS = np.array([upper for _, upper in HORIZONS if math.isfinite(upper)])
 #: julianday() rounds each time to the millisecond: spans this close to a bound are re-read.
 _HORIZON_SLACK_DAYS = 1e-7
+#: The same test in SQL, on the same doubles (SQLite's round() and numpy's rint() agree so close
+#: to a whole number).
+_UNSURE_SQL = (
+    f"abs({_SPAN} - round({_SPAN})) < {_HORIZON_SLACK_DAYS!r}"
+    f" AND round({_SPAN}) IN ({', '.join(repr(float(u)) for u in _UPPERS)})"
+)
 
 
-def _exact_horizons(db: _Db, ids: list[int]) -> NDArray[np.float64] | None:
-    """Days from estimate to due date of these estimates, to the microsecond, in ``ids`` order."""
-    spans: dict[int, float] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join(f":i{i}" for i in range(len(chunk)))
-        sql = f"SELECT e.id, f.due, e.made_at FROM {_JOINED} WHERE e.id IN ({marks})"
-        for eid, due, made in db.all(sql, {f"i{i}": v for i, v in enumerate(chunk)}):
-            if due is None or made is None:
-                return None
-            try:
-                spans[eid] = (_as_datetime(due) - _as_datetime(made)) / _ONE_DAY
-            except ValueError:
-                return None
-    return np.array([spans[i] for i in ids], dtype=np.float64)
+def _unsure_spans(span_days: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Which spans read by julianday() are too close to a bucket bound to trust."""
+    nearest = np.rint(span_days)
+    return np.isin(nearest, _UPPERS) & (np.abs(span_days - nearest) < _HORIZON_SLACK_DAYS)
+
+
+def _exact_spans(
+    db: _Db, packed: str, joined: str, where: str, params: dict[str, Any]
+) -> tuple[list[float], list[int], list[float]] | None:
+    """The probability, packed value and exact span (to the microsecond) of every row whose
+    julianday() span is unsure; None when a time cannot be read. (Selected by the same test, not
+    by id: the big read then needs no id column.)"""
+    rows = db.all(
+        f"SELECT e.probability, {packed}, f.due, e.made_at FROM {joined}"
+        f" WHERE {where} AND {_UNSURE_SQL}",
+        params,
+    )
+    p: list[float] = []
+    values: list[int] = []
+    spans: list[float] = []
+    for prob, value, due, made in rows:
+        if due is None or made is None:
+            return None
+        try:
+            spans.append((_as_datetime(due) - _as_datetime(made)) / _ONE_DAY)
+        except ValueError:
+            return None
+        p.append(prob)
+        values.append(value)
+    return p, values, spans
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -1128,8 +1226,8 @@ def build_report(
     part = None
     try:
         part = _start_part(db, query)
-        counts = _counts(db, query, now)
-        rows, tag_rows = _gather(db, query, part)
+        rows, tag_rows = _gather(db, query, part, scan=_scan_plan(db, query))
+        counts = _counts(db, query, now)  # after: the other process starts reading sooner
     finally:
         if part is not None:
             part.close()

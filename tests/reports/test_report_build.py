@@ -242,6 +242,8 @@ def test_report_horizon_and_month_exact_to_the_microsecond(engine: Engine) -> No
     ]
     months = _report(engine, group_by="month")["groups"]
     assert [(g["key"], g["count"]) for g in months] == [("2025-06", 6)]
+    # the same when a second process reads part of the rows (SQLite)
+    assert _report(engine, group_by="horizon", split_rows=2)["groups"] == horizon
 
 
 def test_report_finds_overconfidence_only_where_the_sample_supports_it(engine: Engine) -> None:
@@ -415,6 +417,7 @@ def _mixed_ledger(engine: Engine) -> None:
             due=due,
             outcome=bool(rng.random() < p),
             resolved_at=due + timedelta(days=float(rng.integers(0, 40))),
+            tags=["even"] if i % 2 == 0 else [],
         )
     # and a few questions with a history, read the other way
     led.add([("alice", 0.2, _day(1)), ("bob", 0.6, _day(2))], due=_day(30), outcome=True)
@@ -436,9 +439,11 @@ def test_report_sqlite_fetch_path_equals_sql_grouping(
     assert _report(engine, group_by="month") == fetched
     monkeypatch.setattr(build, "_BINCOUNT_FACTOR", 0)
     assert _report(engine, group_by="month") == fetched
-    monkeypatch.setattr(build, "_single_by_fetch", lambda *args: None)
+    by_tag = _report(engine, group_by="horizon", tag="even")  # along the status index
+    monkeypatch.setattr(build, "_single_by_fetch", lambda *args, **kwargs: None)
     grouped = _report(engine, group_by="month")
     assert fetched == grouped
+    assert by_tag == _report(engine, group_by="horizon", tag="even")
     assert fetched["counts"]["scored"] == 402
 
 
@@ -455,10 +460,19 @@ def test_report_read_by_two_processes_equals_one(engine: Engine) -> None:
         db = build._Db(session)
         part = build._start_part(db, ReportQuery(split_rows=2))
         assert part is not None
-        part.send(build._single_where(db, ReportQuery())[2], build._forecasters(db))
+        part.send(build._single_where(db, ReportQuery())[2], build._forecasters(db), True, 1)
         half = part.result()  # the other process did read its half
         assert half is not None and 0 < half.n.sum() < 400
-    for filters in ({}, {"by": "alice"}, {"since": _day(300)}, {"group_by": "horizon"}):
+    # (a tag filter reads along the status index and splits by question id; the rest scan the
+    # estimate table and split by estimate id)
+    filters: dict[str, Any]
+    for filters in (
+        {},
+        {"by": "alice"},
+        {"since": _day(300)},
+        {"group_by": "horizon"},
+        {"tag": "even", "group_by": "horizon"},
+    ):
         one = _report(engine, split_rows=0, **filters)
         assert _report(engine, split_rows=2, **filters) == one
     conn = lite.connect(Path(engine.url.database or ""))
@@ -483,6 +497,7 @@ def test_report_part_process_declines_another_snapshot(engine: Engine) -> None:
         "path": engine.url.database,
         "head": [7, "0" * 64],
         "mid": 1,
+        "scan": True,
         "by": None,
         "tag": None,
         "history": True,
