@@ -10,6 +10,7 @@ file by itself.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,10 +104,63 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 @contextlib.contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """A session in one writing transaction: committed on success, rolled back on any error."""
+def write_session(engine: Engine, *, bulk: bool = False) -> Iterator[Session]:
+    """A session in one writing transaction: committed on success, rolled back on any error.
+
+    ``bulk``: a write of many rows (an import). Into an empty SQLite file that no other connection
+    has open, it is written through a rollback journal and a large page cache instead of the WAL
+    (see :func:`_bulk_journal`).
+    """
+    if bulk and is_sqlite(engine):
+        with (
+            engine.connect() as conn,
+            _bulk_journal(conn),
+            Session(conn, expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session
+        return
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+#: The page cache of a bulk write into an empty SQLite file, in KiB (SQLite's default is 2 MB).
+_BULK_CACHE_KIB = 256 * 1024
+
+
+@contextlib.contextmanager
+def _bulk_journal(conn: Any) -> Iterator[None]:
+    """A bulk write into an empty SQLite file: a rollback journal and a big page cache.
+
+    Through the WAL every page is written twice (to the WAL, then by the checkpoint to the file)
+    and synced twice. Pages added to a file need no journal, so into an empty file a rollback
+    journal writes them once, and with a cache that holds them, once at commit (the 100,000
+    forecast bench: about 2 s less). Crash safety is the same: SQLite's atomic commit holds in
+    either mode, and an interrupted write is rolled back from the journal on the next open.
+
+    Only when the file holds no forecast and no other connection has it open (SQLite refuses to
+    leave WAL mode otherwise, and then nothing changes). Other processes that open the file
+    meanwhile wait for the write to end (the busy timeout), as they would for a schema upgrade;
+    with the file empty there was nothing for them to read. WAL mode is set back at the end.
+    """
+    raw = conn.connection.dbapi_connection  # sqlite3, in autocommit mode: PRAGMAs take effect
+    switched = False
+    if raw.execute("SELECT 1 FROM forecast LIMIT 1").fetchone() is None:
+        try:
+            mode = raw.execute("PRAGMA journal_mode=DELETE").fetchone()
+        except sqlite3.OperationalError:  # "database is locked": another connection has it open
+            mode = None
+        switched = bool(mode) and str(mode[0]).lower() == "delete"
+    if not switched:
+        yield
+        return
+    (cache,) = raw.execute("PRAGMA cache_size").fetchone()
+    raw.execute(f"PRAGMA cache_size=-{_BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size={int(cache)}")
+        raw.execute("PRAGMA journal_mode=WAL")
 
 
 @contextlib.contextmanager

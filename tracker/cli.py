@@ -70,11 +70,12 @@ class App:
         return make_engine(self.db_url)
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A session in one writing transaction (committed at the end of the block)."""
+    def write(self, *, bulk: bool = False) -> Iterator[Session]:
+        """A session in one writing transaction (committed at the end of the block); ``bulk``
+        for an import (see :func:`predictions.db.write_session`)."""
         from predictions.db import write_session
 
-        with write_session(self.engine) as session:
+        with write_session(self.engine, bulk=bulk) as session:
             yield session
 
     @contextmanager

@@ -104,7 +104,7 @@ def import_(
         with (
             open_records(file, fmt, ctx, resolutions=resolutions) as (meta, records),
             _progress(show, f"importing {file.name}") as progress,
-            app.write() as session,
+            app.write(bulk=True) as session,
         ):
             summary = import_records(
                 session,
