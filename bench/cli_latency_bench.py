@@ -21,6 +21,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from precompile import compile_project
+
 from predictions import ledger
 from predictions.db import make_engine, upgrade_schema
 
@@ -109,6 +111,7 @@ def main() -> None:
     parser.add_argument("--forecasts", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    compile_project()
     folder = Path(tempfile.mkdtemp(prefix="tracker-bench-"))
     try:
         db = folder / "bench.db"

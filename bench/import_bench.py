@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from precompile import compile_project
+
 TRACKER = [sys.executable, "-m", "tracker"]
 TABLES = {
     "forecast": "id, title, criteria, due, created_at, author, source, ref, status, outcome, "
@@ -170,6 +172,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--bare", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    compile_project()
     if args.bare:
         print(*_bare(*args.bare))
         return 0

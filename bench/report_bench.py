@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from precompile import compile_project
 
 from predictions.db import make_engine, upgrade_schema
 
@@ -116,6 +117,7 @@ def main() -> int:
     parser.add_argument("--db", type=Path, help="SQLite file to build (or reuse, if it exists)")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    compile_project()
     if args.build_only:
         build(args.db, args.forecasts)
         return 0

@@ -42,6 +42,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from precompile import compile_project
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -234,6 +236,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="the default, for the bound")
     parser.add_argument("--db", help="a PostgreSQL URL to use instead of a SQLite file (wiped)")
     args = parser.parse_args()
+    compile_project()
 
     ctx = multiprocessing.get_context("spawn")
     ports = ctx.Queue()
