@@ -501,11 +501,19 @@ def _single_by_fetch(
         " (substr(f.resolved_at, 1, 4) * 100 + substr(f.resolved_at, 6, 2)))"
     )
     params = {**params, **extra}
+    # The span joins the packed integer too, as a whole number of 1/scale days (a power of two:
+    # the scaling is exact, so the bucket of the truncated value is the bucket of the span), when
+    # there is room below 2**53; else it is a third column.
+    k = min(_SPAN_FRACTION_BITS, 52 - (2 * codes * 1_000_000).bit_length() - _SPAN_DAY_BITS)
+    scale = 1 << max(k, 0)
+    room = scale << _SPAN_DAY_BITS
+    quantum = f"CAST({_SPAN} * {scale} AS INTEGER)"
+    if k >= 0:
+        read, width = f"({packed}) * {room} + min({quantum}, {room - 1})", 2
+    else:
+        read, width = f"{packed}, {_SPAN}", 3
     parts = _read_range(
-        db.raw,
-        f"SELECT e.probability, {packed}, {_SPAN} FROM {joined} WHERE {where}",
-        params,
-        3,
+        db.raw, f"SELECT e.probability, {read} FROM {joined} WHERE {where}", params, width
     )
     if parts is None:
         return None
@@ -516,16 +524,34 @@ def _single_by_fetch(
     cols = np.concatenate(parts)
     if not np.all(np.isfinite(cols)):
         return None  # NULL from julianday(): a time SQLite cannot read
-    p, packed_v, span_days = cols.T
-    unsure = _unsure_spans(span_days)
+    if width == 2:
+        p, combined = cols.T
+        if np.any(combined >= 2.0**53) or np.any(combined < 0):
+            return None  # not stored times (no float holds such a value exactly)
+        packed_v, quanta = np.divmod(combined.astype(np.int64), room)
+        horizon: NDArray[np.int64] = np.asarray(
+            np.searchsorted(_UPPERS * scale, quanta, side="right"), dtype=np.int64
+        )
+        # julianday() keeps milliseconds: spans within one quantum of a bound are read again
+        edges = [int(u) * scale + d for u in _UPPERS for d in (-1, 0)]
+        unsure = np.isin(quanta, edges)
+        unsure_sql = f"{quantum} IN ({', '.join(map(str, edges))})"
+    else:
+        p, packed_v, span_days = cols.T
+        horizon = np.asarray(np.searchsorted(_UPPERS, span_days, side="right"), dtype=np.int64)
+        unsure = _unsure_spans(span_days)
+        unsure_sql = _UNSURE_SQL
     if unsure.any():
-        again = _exact_spans(db, packed, joined, where, params)
+        again = _exact_spans(db, packed, joined, f"{where} AND {unsure_sql}", params)
         if again is None or len(again[0]) != int(unsure.sum()):
             return None
         keep = ~unsure
         p = np.concatenate([p[keep], again[0]])
         packed_v = np.concatenate([packed_v[keep], again[1]])
-        span_days = np.concatenate([span_days[keep], again[2]])
+        horizon = np.concatenate(
+            [horizon[keep], np.searchsorted(_UPPERS, np.array(again[2]), side="right")]
+        )
+    horizon = horizon.astype(np.int64)
     p = np.ascontiguousarray(p)
     rest, y_i = np.divmod(packed_v.astype(np.int64), 2)
     yyyymm, codes_i = np.divmod(rest, codes)
@@ -538,7 +564,6 @@ def _single_by_fetch(
     if np.any((mon < 1) | (mon > 12) | (year < 1)):
         return None  # not a stored time
     month_num = (year - 1970) * 12 + mon - 1  # as numpy's datetime64[M] counts months
-    horizon = np.searchsorted(_UPPERS, span_days, side="right").astype(np.int64)
     # Group identical (probability, outcome, forecaster, month, horizon) with one integer key,
     # counted in one pass (no sort) when the key range is small, as it is for a real ledger.
     p_values, p_ix = np.unique(p, return_inverse=True)
@@ -814,6 +839,10 @@ _SPAN = "(julianday(f.due) - julianday(e.made_at))"
 _UPPERS = np.array([upper for _, upper in HORIZONS if math.isfinite(upper)])
 #: julianday() rounds each time to the millisecond: spans this close to a bound are re-read.
 _HORIZON_SLACK_DAYS = 1e-7
+#: The span packed with the other values: whole days below 2**_SPAN_DAY_BITS (a longer span is
+#: cut there, in the last bucket anyway), in 2**-_SPAN_FRACTION_BITS days at most (21 s).
+_SPAN_DAY_BITS = 11
+_SPAN_FRACTION_BITS = 12
 #: The same test in SQL, on the same doubles (SQLite's round() and numpy's rint() agree so close
 #: to a whole number).
 _UNSURE_SQL = (
@@ -831,13 +860,11 @@ def _unsure_spans(span_days: NDArray[np.float64]) -> NDArray[np.bool_]:
 def _exact_spans(
     db: _Db, packed: str, joined: str, where: str, params: dict[str, Any]
 ) -> tuple[list[float], list[int], list[float]] | None:
-    """The probability, packed value and exact span (to the microsecond) of every row whose
-    julianday() span is unsure; None when a time cannot be read. (Selected by the same test, not
-    by id: the big read then needs no id column.)"""
+    """The probability, packed value and exact span (to the microsecond) of every row of
+    ``where`` (the rows whose julianday() span is unsure, selected by the same test as in numpy,
+    not by id: the big read then needs no id column); None when a time cannot be read."""
     rows = db.all(
-        f"SELECT e.probability, {packed}, f.due, e.made_at FROM {joined}"
-        f" WHERE {where} AND {_UNSURE_SQL}",
-        params,
+        f"SELECT e.probability, {packed}, f.due, e.made_at FROM {joined} WHERE {where}", params
     )
     p: list[float] = []
     values: list[int] = []

@@ -439,6 +439,15 @@ def test_report_sqlite_fetch_path_equals_sql_grouping(
     assert _report(engine, group_by="month") == fetched
     monkeypatch.setattr(build, "_BINCOUNT_FACTOR", 0)
     assert _report(engine, group_by="month") == fetched
+    # the span packed in whole days (every span near a bound read again), or as its own column
+    for bits in (0, -100):
+        monkeypatch.setattr(build, "_SPAN_FRACTION_BITS", bits)
+        assert _report(engine, group_by="month") == fetched
+    monkeypatch.setattr(build, "_SPAN_FRACTION_BITS", 12)
+    # forecasters coded by their offset in one string of names (more than a CASE takes)
+    monkeypatch.setattr(build, "_CASE_MAX_NAMES", 1)
+    assert _report(engine, group_by="month") == fetched
+    monkeypatch.setattr(build, "_CASE_MAX_NAMES", 32)
     by_tag = _report(engine, group_by="horizon", tag="even")  # along the status index
     monkeypatch.setattr(build, "_single_by_fetch", lambda *args, **kwargs: None)
     grouped = _report(engine, group_by="month")
