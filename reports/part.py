@@ -2,13 +2,15 @@
 big SQLite file in parallel with the report's own process (see ``reports.build``).
 
 It takes a JSON job as its one argument (and the rest of it on stdin, sent once the report knows
-it) and writes an .npz file on stdout; exit status 3 when it declines (the database moved on, or
-values it cannot read), so that the report reads that half itself.
+it) and writes an .npz file on stdout, then closes it; when it declines (the database moved on, or
+values it cannot read) it writes nothing and exits with status 3, so that the report reads that
+part itself.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 
@@ -30,6 +32,11 @@ def main() -> int:
     if out is None:
         return PART_DECLINED
     sys.stdout.buffer.write(out)
+    sys.stdout.buffer.flush()
+    # Close the output now: the report reads up to its end and goes on while this interpreter
+    # tears down.
+    os.close(sys.stdout.fileno())
+    sys.stdout = None  # nothing left to flush at exit
     return 0
 
 
