@@ -160,7 +160,10 @@ def _bulk_journal(conn: Any) -> Iterator[None]:
         yield
     finally:
         raw.execute(f"PRAGMA cache_size={int(cache)}")
-        raw.execute("PRAGMA journal_mode=WAL")
+        # Back to WAL. Should another process hold the file just now, its own connection asked
+        # for WAL already (every connection of the tracker does), and the write stands either way.
+        with contextlib.suppress(sqlite3.OperationalError):
+            raw.execute("PRAGMA journal_mode=WAL")
 
 
 @contextlib.contextmanager
