@@ -499,7 +499,7 @@ class _Importer:
         link = self.builder.link
         fid = self.next_id[Forecast]
         self.next_id[Forecast] = fid + 1
-        created = _stamp(r.created_at)
+        created = r.stamp or _stamp(r.created_at)
         due = self._due_stamps.get(r.due)
         if due is None:  # files repeat their due dates
             if len(self._due_stamps) > 4096:
@@ -542,7 +542,7 @@ class _Importer:
             if e.at == r.created_at:
                 at, made_at = created_iso, created_at
             else:
-                stamp = _stamp(e.at)
+                stamp = e.stamp or _stamp(e.at)
                 at = stamp + "Z"
                 made_at = stamp[:10] + " " + stamp[11:] if sqlite else e.at
             add_estimate((eid, fid, e.by, e.probability, made_at, e.note))

@@ -63,6 +63,9 @@ class EstimateIn:
     note: str | None = None
     id: int | None = None
     seq: int | None = None
+    #: ``at`` as the ledger writes it (``YYYY-MM-DDTHH:MM:SS.ffffff``), when the file held it in
+    #: that form: the bulk import then need not format the time again.
+    stamp: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -109,6 +112,8 @@ class ForecastIn:
     seq: int | None = None
     resolution_seq: int | None = None
     problems: list[str] = field(default_factory=list)
+    #: ``created_at`` as the ledger writes it, when the file held it in that form (see EstimateIn).
+    stamp: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -467,6 +472,18 @@ FORECAST_CELLS = (
 ESTIMATE_CELLS = ("probability", "at", "by", "note", "id", "seq")
 
 
+#: A UTC time as the ledger writes it with a ``Z``, the fraction of a second given or not.
+_STAMPED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?Z")
+
+
+def _stamp_of(text: str) -> str | None:
+    """``text`` (a time :func:`parse_time` read) as ``iso()`` writes it without the ``Z``, when
+    it is already in that form or lacks only the fraction of a second; else None."""
+    if not _STAMPED.fullmatch(text):
+        return None
+    return text[:-1] if len(text) == 27 else text[:-1] + ".000000"
+
+
 def forecast_from_cells(
     where: str,
     ctx: ReadContext,
@@ -486,6 +503,7 @@ def forecast_from_cells(
     title, criteria, due, created_at, author, source, ref, tags, id, seq = cells
     try:
         created = parse_time(created_at, "created_at") if created_at else ctx.now
+        created_stamp = _stamp_of(created_at) if created_at else None
         due_ = _due(due, ctx)
         if not created_at and due_ <= ctx.now:
             return None
@@ -497,6 +515,7 @@ def forecast_from_cells(
             due_,
             created,
             author_,
+            stamp=created_stamp,
         )
         if source:
             record.source = require_text(source, "source", optional=True)
@@ -521,14 +540,19 @@ def forecast_from_cells(
                     return None
             else:
                 p = parse_probability(p_raw)
+            if not at_raw or at_raw == created_at:
+                at, stamp = created, created_stamp
+            else:
+                at, stamp = parse_time(at_raw, "at"), _stamp_of(at_raw)
             add(
                 EstimateIn(
                     p,
                     _name(by or default_by),
-                    created if not at_raw or at_raw == created_at else parse_time(at_raw, "at"),
+                    at,
                     require_text(note, "note", optional=True) if note else None,
                     _int_or_none(eid, "id") if eid else None,
                     _int_or_none(eseq, "seq") if eseq else None,
+                    stamp,
                 )
             )
     except (InputError, ValueError, TypeError, OverflowError):

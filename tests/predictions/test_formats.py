@@ -534,6 +534,36 @@ def test_formats_csv_fast_path_reads_what_the_careful_path_reads() -> None:
     assert fast_reads > 1000
 
 
+@pytest.mark.parametrize(
+    ("text", "stamp"),
+    [
+        ("2025-02-01T03:04:05Z", "2025-02-01T03:04:05.000000"),
+        ("2025-02-01T03:04:05.250000Z", "2025-02-01T03:04:05.250000"),
+        ("2025-02-01T03:04:05.000000Z", "2025-02-01T03:04:05.000000"),
+        ("2025-02-01T03:04:05.250Z", None),  # other forms are formatted from the time
+        ("2025-W05-6T03:04:05Z", None),
+        ("20250201T030405Z", None),
+        ("2025-02-01 03:04:05Z", None),
+        ("2025-02-01T03:04:05+00:00", None),
+    ],
+)
+def test_formats_csv_fast_path_keeps_the_ledger_form_of_a_time(
+    text: str, stamp: str | None
+) -> None:
+    """The fast path hands the bulk import a time's text only when it is exactly what the ledger
+    writes for the time it reads (so the import need not format it again)."""
+    from predictions.bulk import _stamp
+    from predictions.formats.records import forecast_from_cells
+
+    ctx = ReadContext(now=NOW, author="alice")
+    cells = ["T", "C", "2030-01-01", text, "", "", "", "", "", ""]
+    record = forecast_from_cells("line 2", ctx, cells, [["0.4", text, "", "", "", ""]])
+    assert record is not None
+    assert record.stamp == stamp and record.estimates[0].stamp == stamp
+    if stamp is not None:
+        assert stamp == _stamp(record.created_at) == _stamp(record.estimates[0].at)
+
+
 def test_formats_csv_groups_read_the_same_on_either_path(tmp_path: Path) -> None:
     """Open forecasts (fast path) and the rest (careful path) of one file, with their problems."""
     path = tmp_path / "mixed.csv"
