@@ -16,6 +16,10 @@ Each run:
    transaction, into another fresh file at the same schema and with the same connection settings
    (WAL, synchronous=NORMAL), reading them not timed.
 
+Into the empty file of step 2 the import writes through a rollback journal instead of the WAL
+(``predictions.db.write_session(bulk=True)``); the bare run keeps the WAL of the tracker's
+connection settings, as a plain program writing to the tracker's file would.
+
 Usage::
 
     .venv/bin/python bench/import_bench.py [--forecasts 100000] [--runs 3]
