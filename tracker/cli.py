@@ -8,6 +8,7 @@ and an exit code (2 bad input, 1 operational failure), never a traceback.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,8 +115,19 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
+#: What may not reach a terminal raw from an error message: line breaks and other control
+#: characters (escape sequences), and the bidirectional controls that reorder what is shown.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _printable(message: str) -> str:
+    """``message`` on one line, each unprintable character as its escape (``\\n``, ``\\x1b``):
+    click's own usage errors quote the arguments as given."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), message)
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
+    click.echo(f"Error: {_printable(message)}", err=True)
     sys.exit(code)
 
 

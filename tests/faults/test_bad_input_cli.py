@@ -129,6 +129,8 @@ def test_bad_input_cli_is_accepted_or_refused_cleanly(
         (("add", "t\udcff", "-p", "50%", "--due", "+1y", "--criteria", "c"), "title"),
         (("show", "99999999999999999999"), "forecast: got 99999999999999999999"),
         (("update", "2147483648", "-p", "50%"), "forecast: got 2147483648"),
+        # click's own usage error quotes the arguments: escaped, on one line (hypothesis found it)
+        (("resolve", "1", "--", "--note", "\n\x1f\u202e"), "argument (\\n\\x1f\\u202e)"),
     ],
 )
 def test_bad_input_cli_named_cases_are_refused_with_the_field(
