@@ -172,7 +172,8 @@ def require_text(
         if (
             text
             and len(text) <= MAX_TEXT.get(field, 20_000)
-            and not (_BAD_TEXT if multiline else _BAD_LINE).search(text)
+            # printable text holds neither control characters nor surrogates: no search needed
+            and (text.isprintable() or not (_BAD_TEXT if multiline else _BAD_LINE).search(text))
         ):
             return text
     if value is None or (isinstance(value, str) and not value.strip()):

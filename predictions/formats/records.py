@@ -476,6 +476,32 @@ ESTIMATE_CELLS = ("probability", "at", "by", "note", "id", "seq")
 _STAMPED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?Z")
 
 
+_fromisoformat = datetime.fromisoformat
+
+
+def _time_and_stamp(text: str, field: str) -> tuple[datetime, str | None]:
+    """``parse_time(text, field)`` and ``_stamp_of(text)``, the usual form read at once.
+
+    ``YYYY-MM-DDTHH:MM:SSZ``: with its separators in place, ``fromisoformat`` accepts nothing but
+    ASCII digits between them, so the text is in the stamp's form whenever it reads.
+    """
+    if (
+        len(text) == 20
+        and text[19] == "Z"
+        and text[10] == "T"
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[13] == ":"
+        and text[16] == ":"
+    ):
+        head = text[:19]
+        try:
+            return _fromisoformat(head), head + ".000000"
+        except ValueError:
+            pass  # (parse_time names the problem)
+    return parse_time(text, field), _stamp_of(text)
+
+
 def _stamp_of(text: str) -> str | None:
     """``text`` (a time :func:`parse_time` read) as ``iso()`` writes it without the ``Z``, when
     it is already in that form or lacks only the fraction of a second; else None."""
@@ -502,8 +528,10 @@ def forecast_from_cells(
     """
     title, criteria, due, created_at, author, source, ref, tags, id, seq = cells
     try:
-        created = parse_time(created_at, "created_at") if created_at else ctx.now
-        created_stamp = _stamp_of(created_at) if created_at else None
+        if created_at:
+            created, created_stamp = _time_and_stamp(created_at, "created_at")
+        else:
+            created, created_stamp = ctx.now, None
         due_ = _due(due, ctx)
         if not created_at and due_ <= ctx.now:
             return None
@@ -543,7 +571,7 @@ def forecast_from_cells(
             if not at_raw or at_raw == created_at:
                 at, stamp = created, created_stamp
             else:
-                at, stamp = parse_time(at_raw, "at"), _stamp_of(at_raw)
+                at, stamp = _time_and_stamp(at_raw, "at")
             add(
                 EstimateIn(
                     p,

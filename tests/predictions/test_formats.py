@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -562,6 +564,94 @@ def test_formats_csv_fast_path_keeps_the_ledger_form_of_a_time(
     assert record.stamp == stamp and record.estimates[0].stamp == stamp
     if stamp is not None:
         assert stamp == _stamp(record.created_at) == _stamp(record.estimates[0].at)
+
+
+_TIME_CHARS = "0123456789-:TZ. +\uff12\u0665z"
+
+
+def _mutated_time(case: tuple[datetime, int, str, str]) -> str:
+    when, at, how, char = case
+    text = when.replace(microsecond=0).isoformat() + "Z"
+    if how == "change":
+        return text[:at] + char + text[at + 1 :]
+    if how == "drop":
+        return text[:at] + text[at + 1 :]
+    if how == "add":
+        return text[:at] + char + text[at:]
+    return text
+
+
+@given(
+    st.one_of(
+        # a valid time with one character changed, dropped or added
+        st.tuples(
+            st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+            st.integers(0, 19),
+            st.sampled_from(["change", "drop", "add", "keep"]),
+            st.sampled_from(_TIME_CHARS),
+        ).map(_mutated_time),
+        st.text(alphabet=_TIME_CHARS, min_size=18, max_size=28),
+    )
+)
+@settings(max_examples=3000, deadline=None)
+def test_formats_a_time_and_its_stamp_read_at_once_as_apart(text: str) -> None:
+    """``_time_and_stamp`` (the CSV fast path's one step) gives what ``parse_time`` and
+    ``_stamp_of`` give, or fails as ``parse_time`` fails."""
+    from predictions.formats.records import _stamp_of, _time_and_stamp, parse_time
+
+    try:
+        expected: object = (parse_time(text, "at"), _stamp_of(text))
+    except InputError as exc:
+        expected = str(exc)
+    try:
+        got: object = _time_and_stamp(text, "at")
+    except InputError as exc:
+        got = str(exc)
+    assert got == expected
+
+
+def test_formats_bulk_ledger_entries_are_the_canonical_payloads_of_the_rows(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The bulk import writes each payload's JSON itself (the hot path): it is byte for byte
+    ``canonical(register_payload / estimate_payload)`` of the rows written, for names and notes
+    that JSON must escape, and the chain verifies."""
+    from predictions.models import Estimate, Forecast, LedgerEntry, Tag
+
+    path = tmp_path / "escapes.csv"
+    names = ['O"Brien', "back\\slash", "Zoë 多", "tab\tname", "emoji 🙂", "plain"]
+    notes = ["", 'say "hi"', "line\nbreak", "\\", "é", "🙂 ok"]
+    lines = ["title,criteria,due,created_at,author,tags,probability,estimated_at,forecaster,note"]
+    for i in range(24):
+        name, note = names[i % len(names)], notes[i % len(notes)]
+        lines.append(
+            f'"Q {i} ""quoted"" ✓","C {i}\nsecond line",2031-0{1 + i % 9}-15,'
+            f'2025-01-0{1 + i % 9}T10:00:00Z,"{names[(i + 1) % len(names)].replace(chr(34), chr(34) * 2)}",'
+            f'"t{i % 3},x",0.{10 + i},2025-01-0{1 + i % 9}T10:00:00Z,"{name.replace(chr(34), chr(34) * 2)}",'
+            f'"{note.replace(chr(34), chr(34) * 2)}"'
+        )
+        lines.append(f",,,,,,0.5,2025-03-0{1 + i % 9}T11:30:00.250000Z,plain,{i}")
+        lines.append(
+            f',,,,,,{i % 2},2025-04-0{1 + i % 9}T12:00:00Z,"{name.replace(chr(34), chr(34) * 2)}",'
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = _import(engine, path)
+    assert summary.forecasts == 24 and summary.estimates == 72
+    with read_session(engine) as session:
+        entries = {
+            (e.kind, json.loads(e.payload)["id"]): e.payload
+            for e in session.query(LedgerEntry).order_by(LedgerEntry.seq)
+        }
+        for f in session.query(Forecast):
+            tags = [t.name for t in session.query(Tag).filter_by(forecast_id=f.id)]
+            assert entries["register", f.id] == ledger.canonical(ledger.register_payload(f, tags))
+        estimates = session.query(Estimate).all()
+        assert len(estimates) == 72
+        assert {e.forecaster for e in estimates} >= set(names)
+        assert {f.author for f in session.query(Forecast)} == set(names)
+        for e in estimates:
+            assert entries["estimate", e.id] == ledger.canonical(ledger.estimate_payload(e))
+        assert ledger.verify(session).ok
 
 
 def test_formats_csv_groups_read_the_same_on_either_path(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from predictions.errors import InputError
 from predictions.validation import (
@@ -95,3 +97,29 @@ def test_require_text_refuses_empty_long_and_control_characters() -> None:
     with pytest.raises(InputError, match="control"):
         require_text("a\x00b", "criteria")
     assert require_text("多个省级人工智能集群", "title") == "多个省级人工智能集群"
+
+
+@given(st.text(max_size=40), st.booleans())
+@settings(max_examples=2000, deadline=None)
+def test_validation_require_text_refuses_exactly_control_characters_and_surrogates(
+    value: str, multiline: bool
+) -> None:
+    """The quick acceptance of printable text refuses nothing the full check accepts, and the
+    reverse: any text (surrogates and controls included) is judged by what it holds."""
+    import re
+
+    from predictions.validation import require_text
+
+    text = value.strip()
+    bad = (
+        "[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]"
+        if multiline
+        else "[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]"
+    )
+    acceptable = bool(text) and re.search(bad, text) is None
+    try:
+        got = require_text(value, "note", multiline=multiline)
+    except InputError:
+        assert not acceptable
+    else:
+        assert acceptable and got == text
