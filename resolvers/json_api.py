@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from predictions.errors import InputError
-from resolvers.base import ForecastInfo, Resolver, Verdict, require_url
+from resolvers.base import ForecastInfo, Resolver, Verdict, refuse_unknown_params, require_url
 from resolvers.http import Fetcher
 
 __all__ = ["JsonResolver", "parse_path", "pick"]
@@ -148,9 +148,7 @@ class JsonResolver(Resolver):
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
         """``url``, ``path``; ``op`` and ``threshold``."""
-        unknown = sorted(set(params) - set(_PARAMS))
-        if unknown:
-            raise InputError(unknown[0], params[unknown[0]], "one of " + ", ".join(_PARAMS))
+        refuse_unknown_params("json", params, _PARAMS)
         url = require_url(params, "url")
         path = params.get("path")
         parse_path(path)  # type: ignore[arg-type]

@@ -75,7 +75,7 @@ class PageResolver(Resolver):
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
         """``url``; ``contains`` and/or ``regex``; ``match`` any|all."""
-        return parse_text_params(params, _PARAMS)
+        return parse_text_params("page", params, _PARAMS)
 
     def check(
         self, forecast: ForecastInfo, params: dict[str, Any], http: Fetcher, now: datetime

@@ -17,7 +17,7 @@ from html import unescape
 from typing import Any
 
 from predictions.errors import InputError
-from resolvers.base import require_url
+from resolvers.base import refuse_unknown_params, require_url
 
 __all__ = [
     "TermMatch",
@@ -177,15 +177,15 @@ def parse_how(value: Any, field: str = "match") -> str:
     return str(value)
 
 
-def parse_text_params(params: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+def parse_text_params(
+    kind: str, params: dict[str, Any], allowed: tuple[str, ...]
+) -> dict[str, Any]:
     """Validate ``url`` with ``contains`` (and ``match`` any|all) and/or ``regex``.
 
     Shared by the kinds that fetch a URL and look for terms in its text (``page``, ``feed``): unknown
     params, no terms at all, and ``match`` without ``contains`` are refused by name.
     """
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise InputError(unknown[0], params[unknown[0]], "one of " + ", ".join(allowed))
+    refuse_unknown_params(kind, params, allowed)
     out: dict[str, Any] = {"url": require_url(params, "url")}
     if params.get("contains") is None and params.get("regex") is None:
         raise InputError("contains", None, "terms to look for (contains=...) or a regex")

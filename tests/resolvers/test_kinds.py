@@ -269,7 +269,7 @@ def test_deadline_none_before_due_no_after(client: HttpClient) -> None:
         ),
         (
             {"kind": "page", "url": "https://x.org", "contains": "x", "colour": 1},
-            "page check colour",
+            "page check",
         ),
         (
             {"kind": "page", "url": "https://x.org", "contains": "x", "mode": "yolo"},
@@ -299,7 +299,7 @@ def test_deadline_none_before_due_no_after(client: HttpClient) -> None:
         ),
         (
             {"kind": "feed", "url": "https://x.org", "colour": 1, "contains": "x"},
-            "feed check colour",
+            "feed check",
         ),
         ({"kind": "deadline", "url": "https://x.org"}, "deadline check"),
     ],
@@ -340,3 +340,28 @@ def test_parse_check_refuses_malformed_text(text: str) -> None:
         return
     with pytest.raises(InputError):
         parse_check(text)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"kind": "page", "url": "https://x.org", "contains": "x"},
+        {"kind": "feed", "url": "https://x.org", "contains": "x"},
+        {"kind": "json", "url": "https://x.org", "path": "a"},
+        {"kind": "wikipedia", "title": "Kyiv", "contains": "x"},
+        {"kind": "manifold", "id": "abc"},
+        {"kind": "metaculus", "id": 1},
+        {"kind": "polymarket", "slug": "x"},
+    ],
+    ids=lambda raw: raw["kind"],
+)
+def test_validate_check_words_an_unknown_param_alike_in_every_kind(raw: dict[str, Any]) -> None:
+    """``kind check: got 'colour', expected one of the params ...``: the unknown name is the value,
+    whichever kind it was given to."""
+    with pytest.raises(InputError) as caught:
+        validate_check({**raw, "colour": "red"})
+    kind = raw["kind"]
+    assert caught.value.field == f"{kind} check"
+    assert caught.value.value == "colour"
+    assert caught.value.expected.startswith("one of the params ")
+    assert str(caught.value).startswith(f"{kind} check: got 'colour', expected one of the params")
