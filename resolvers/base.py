@@ -268,17 +268,19 @@ def base_url_param(params: dict[str, Any]) -> dict[str, str]:
 
 
 def json_object(page: Fetched, label: str) -> dict[str, Any]:
-    """The body of an API answer as a JSON object, or a permanent error saying what came instead.
+    """The body of an API answer as a JSON object, or an error saying what came instead.
 
-    Shared by the kinds that read a JSON API (manifold, metaculus, polymarket, wikipedia): a
-    malformed body will not heal by retrying, so it is a permanent error naming the status.
+    Shared by the kinds that read a JSON API (manifold, metaculus, polymarket, wikipedia). A body
+    that is not JSON (a maintenance page, an answer cut short) is a temporary error, as in
+    :meth:`Fetched.json`: it passes, and a lasting one backs off as any failure does. JSON of
+    another shape than an object is permanent: the API answers something else than expected.
     """
     try:
         data = json.loads(page.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ResolverError(
             f"{label}: the API answered HTTP {page.status} with invalid JSON ({str(exc)[:80]})",
-            temporary=False,
+            temporary=True,
         ) from None
     if not isinstance(data, dict):
         raise ResolverError(

@@ -204,11 +204,11 @@ def test_wikipedia_not_found_api_endpoint_is_permanent(source: RecordedSource) -
     assert not caught.value.temporary
 
 
-def test_wikipedia_malformed_json_is_a_permanent_error(source: RecordedSource) -> None:
+def test_wikipedia_malformed_json_is_a_temporary_error(source: RecordedSource) -> None:
     source.route(API, b"<!DOCTYPE html><title>Wikimedia Error</title>", content_type="text/html")
     with pytest.raises(ResolverError) as caught:
         _check(source, title="15th Five-Year Plan", contains="AI Plus")
-    assert not caught.value.temporary
+    assert caught.value.temporary  # a maintenance page, a cut answer: they pass
     assert "invalid JSON" in str(caught.value)
 
 
