@@ -157,12 +157,17 @@ class Resolver:
     - ``name``: the kind, as written in specs (``page``, ``manifold``);
     - ``version``: bumped when the kind's reading of a source changes; stored with each evidence row;
     - ``default_mode``: the mode a spec gets when it names none (``propose`` for text matches;
-      structured sources may choose ``auto``, though ``propose`` is the safe default).
+      structured sources may choose ``auto``, though ``propose`` is the safe default);
+    - ``final_verdicts``: the verdicts the kind gives as final whenever it gives them (a
+      market's ``yes``, ``no`` and ``annul``; the json kind's ``yes``). A source that answers
+      304 is unchanged, so the runner carries its earlier verdict over, final when it is one of
+      these. Empty (the default): a carried-over verdict is never final.
     """
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
     default_mode: ClassVar[str] = "propose"
+    final_verdicts: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:

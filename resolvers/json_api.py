@@ -144,6 +144,7 @@ class JsonResolver(Resolver):
     name = "json"
     version = "1"
     default_mode = "propose"
+    final_verdicts = frozenset({"yes"})
 
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:

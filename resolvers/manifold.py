@@ -80,6 +80,7 @@ class ManifoldResolver(Resolver):
 
     name: ClassVar[str] = "manifold"
     version: ClassVar[str] = "1"
+    final_verdicts: ClassVar[frozenset[str]] = frozenset({"yes", "no", "annul"})
     base_url: ClassVar[str] = "https://api.manifold.markets"
 
     @classmethod

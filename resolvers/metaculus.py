@@ -80,6 +80,7 @@ class MetaculusResolver(Resolver):
 
     name: ClassVar[str] = "metaculus"
     version: ClassVar[str] = "1"
+    final_verdicts: ClassVar[frozenset[str]] = frozenset({"yes", "no", "annul"})
     base_url: ClassVar[str] = "https://www.metaculus.com"
 
     @classmethod

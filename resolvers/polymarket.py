@@ -74,6 +74,7 @@ class PolymarketResolver(Resolver):
 
     name: ClassVar[str] = "polymarket"
     version: ClassVar[str] = "1"
+    final_verdicts: ClassVar[frozenset[str]] = frozenset({"yes", "no", "annul"})
     base_url: ClassVar[str] = "https://gamma-api.polymarket.com"
 
     @classmethod

@@ -11,7 +11,8 @@ leaves its claims to expire (``lease``, default 10 minutes) and another worker p
 **Receipts.** Every check appends one ``evidence`` row, never overwritten: time, URL (the last
 fetch's final URL), HTTP status, sha256 and size of the body, excerpt, value, verdict (``yes``,
 ``no``, ``none``, ``annul`` or ``error``), error text, kind and kind version. A 304 answer records
-``unchanged`` and carries the previous verdict, value, excerpt and body hash.
+``unchanged`` and carries the previous verdict, value, excerpt and body hash; the verdict is final
+when the kind gives it only as final (``Resolver.final_verdicts``).
 
 **Errors** (timeouts, DNS, 4xx/5xx, invalid JSON or feed, body over the cap, redirect loops, a
 kind that crashes) are data: recorded, counted, never changing a forecast. The check backs off
@@ -617,7 +618,10 @@ def _apply(
     check's problem only.
     """
     actions: list[str] = []
-    final = bool(verdict and verdict.final)
+    if verdict is not None:
+        final = verdict.final
+    else:  # a 304: the source is unchanged, and so is its verdict, final as it was
+        final = evidence["unchanged"] and evidence["verdict"] in _final_verdicts(check.kind)
     url = (verdict.url if verdict else None) or evidence["url"]
     p = verdict.probability if verdict is not None else None
     if p is not None:
@@ -665,6 +669,14 @@ def _apply(
     elif decision.why:
         actions.append(f"({decision.why})")
     return "; ".join(actions)
+
+
+def _final_verdicts(kind: str) -> frozenset[str]:
+    """The verdicts ``kind`` gives as final (none if the kind is gone since)."""
+    try:
+        return get_kind(kind).final_verdicts
+    except InputError:
+        return frozenset()
 
 
 def _evidence_row(r: _Result, check: _CheckRow, known: _Known) -> dict[str, Any]:

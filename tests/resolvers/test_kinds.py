@@ -94,7 +94,10 @@ def client() -> Iterator[HttpClient]:
 
 def _run(kind: Any, client: HttpClient, **params: Any) -> Verdict:
     spec = validate_check({"kind": kind.name, **params})
-    return kind().check(FORECAST, spec["params"], client.fetcher(), NOW)
+    verdict = kind().check(FORECAST, spec["params"], client.fetcher(), NOW)
+    # what a 304 carries over (the sweep) holds for every answer the kind reads
+    assert verdict.final == (verdict.verdict in kind.final_verdicts)
+    return verdict
 
 
 # --- page ---------------------------------------------------------------------------------------

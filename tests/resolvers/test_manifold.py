@@ -30,7 +30,10 @@ def source() -> Iterator[RecordedSource]:
 
 def _check(source: RecordedSource, **params: Any) -> Verdict:
     spec = ManifoldResolver.validate({**params, "base_url": source.url})
-    return ManifoldResolver().check(FORECAST, spec, source.client().fetcher(), NOW)
+    verdict = ManifoldResolver().check(FORECAST, spec, source.client().fetcher(), NOW)
+    # what a 304 carries over (the sweep) holds for every answer the kind reads
+    assert verdict.final == (verdict.verdict in ManifoldResolver.final_verdicts)
+    return verdict
 
 
 def test_manifold_validate_accepts_id_slug_and_question_url() -> None:

@@ -31,7 +31,10 @@ def source(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordedSource]:
 
 def _check(source: RecordedSource, post: Any) -> Verdict:
     spec = MetaculusResolver.validate({"post": post, "base_url": source.url})
-    return MetaculusResolver().check(FORECAST, spec, source.client().fetcher(), NOW)
+    verdict = MetaculusResolver().check(FORECAST, spec, source.client().fetcher(), NOW)
+    # what a 304 carries over (the sweep) holds for every answer the kind reads
+    assert verdict.final == (verdict.verdict in MetaculusResolver.final_verdicts)
+    return verdict
 
 
 @pytest.mark.parametrize(

@@ -250,6 +250,47 @@ def test_sweep_unchanged_source_records_304_and_does_not_repeat_the_proposal(
     assert len(proposals) == 1
 
 
+@pytest.mark.parametrize(("kind", "flagged"), [("metaculus", True), ("json", False)])
+def test_sweep_a_304_carries_the_finality_of_the_earlier_verdict(
+    engine: Engine, web: Loopback, monkeypatch: pytest.MonkeyPatch, kind: str, flagged: bool
+) -> None:
+    """A market that resolved NO is unchanged (304) when a person has since resolved the forecast
+    YES: its NO is still final, so the disagreement is flagged at once (not from due + grace). The
+    json kind's NO (a value below its threshold) carried over by a 304 stays what it was: not
+    final, so it waits for due + grace."""
+    from resolvers.metaculus import TOKEN_ENV
+    from tests.resolvers.recorded_sources import fixture
+
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    if kind == "metaculus":
+        web.route(
+            "/api/posts/35181/",
+            fixture("metaculus", "post_resolved_no.json"),
+            content_type="application/json",
+            etag='"m1"',
+        )
+        spec: dict[str, Any] = {"kind": "metaculus", "post": "35181", "base_url": web.url}
+    else:
+        web.route("/api", '{"standards": 1}', content_type="application/json", etag='"j1"')
+        spec = {"kind": "json", "url": web.url + "/api", "path": "standards", "threshold": 2}
+    with freeze_time(T0) as clock:
+        fid = _forecast(engine, spec)
+        first = sweep(engine, settings=SETTINGS)
+        assert not first.errors
+        with write_session(engine) as session:
+            store.resolve(session, fid, True, by="alice", note="I read it otherwise")
+        [check] = _state(engine, fid)[1]
+        clock.move_to(check.next_check_at)
+        second = sweep(engine, settings=SETTINGS)
+    [outcome] = second.outcomes
+    assert outcome.unchanged and web.seen[-1].headers["If-None-Match"] in ('"m1"', '"j1"')
+    assert outcome.verdict == "no"
+    disagreements = [p for p in _state(engine, fid)[3] if p.kind == "disagreement"]
+    assert bool(disagreements) is flagged, outcome.action
+    forecast = _state(engine, fid)[0]
+    assert (forecast.status, forecast.outcome) == ("resolved", True)  # never flipped
+
+
 def test_sweep_resolved_forecast_that_disagrees_is_flagged_never_flipped(
     engine: Engine, web: Loopback
 ) -> None:
