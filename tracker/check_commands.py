@@ -92,16 +92,28 @@ def _echo_outcome(o: CheckOutcome) -> None:
 
 @click.command()
 @click.argument("forecast_id", metavar="ID")
+@click.option(
+    "--add",
+    "added",
+    multiple=True,
+    metavar="SPEC",
+    help="First attach a resolver check (repeatable): 'page:url=URL,contains=TERM' or JSON.",
+)
 @click.option("--dry-run", is_flag=True, help="Fetch and judge, but record nothing.")
 @json_option
 @pass_app
-def check(app: App, forecast_id: str, dry_run: bool, as_json: bool) -> int:
-    """Run one forecast's checks now; print each verdict and its receipt."""
+def check(app: App, forecast_id: str, added: tuple[str, ...], dry_run: bool, as_json: bool) -> int:
+    """Run one forecast's checks now; print each verdict and its receipt.
+
+    With --add, the checks are attached to the forecast first (as `tracker add --check` does at
+    registration), then run with the others.
+    """
     from resolvers.sweep import check_forecast
 
+    new_ids = _attach(app, forecast_id, added, dry_run, as_json) if added else []
     report = check_forecast(app.engine, forecast_id, dry_run=dry_run, settings=sweep_settings(app))
     if as_json:
-        emit_json(report.record())
+        emit_json({**report.record(), "added": new_ids} if added else report.record())
     elif not report.outcomes:
         click.echo(f"Forecast {forecast_id} has no checks.")
     else:
@@ -110,6 +122,32 @@ def check(app: App, forecast_id: str, dry_run: bool, as_json: bool) -> int:
         if dry_run:
             click.echo("(dry run: nothing recorded)")
     return 1 if report.errors else 0
+
+
+def _attach(
+    app: App, forecast_id: str, specs: tuple[str, ...], dry_run: bool, as_json: bool
+) -> list[int]:
+    """Validate every spec, then store them all on the forecast (each with its ``check``
+    receipt); nothing is stored if any is bad. Returns the new check ids."""
+    from predictions import store
+    from predictions.checks import add_checks
+    from predictions.errors import InputError
+    from resolvers import parse_check, validate_check
+
+    if dry_run:
+        raise InputError(
+            "--add", specs[0], "no --dry-run with it (a dry run records nothing, not even a check)"
+        )
+    valid = [validate_check(parse_check(spec)) for spec in specs]
+    with app.write() as session:
+        forecast = store.get_forecast(session, forecast_id)
+        stored = add_checks(session, forecast, valid)
+        session.flush()
+        ids = [c.id for c in stored]
+    if not as_json:
+        for cid, spec in zip(ids, valid, strict=True):
+            click.echo(f"Forecast {forecast.id}: added check {cid} ({spec['kind']}).")
+    return ids
 
 
 @contextmanager

@@ -171,3 +171,57 @@ def test_ssrf_guard_on_by_default(cli: CliInvoke, web: Loopback) -> None:
     assert result.exit_code == 1 and "refused to connect to 127.0.0.1" in result.output
     assert "tracker config set resolvers.allowed_networks 127.0.0.1/32" in result.output
     assert web.hits["/n"] == 0
+
+
+def test_check_add_attaches_a_check_to_a_registered_forecast_and_runs_it(
+    tracker: CliInvoke, web: Loopback
+) -> None:
+    web.route("/news", PAGE)
+    fid = _add(tracker)  # registered without checks
+    assert tracker("check", str(fid)).output.startswith(f"Forecast {fid} has no checks.")
+    result = tracker("check", str(fid), "--add", f"page:url={web.url}/news,contains=失控")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Forecast {fid}: added check 1 (page).\n")
+    assert "YES" in result.output and "proposed YES" in result.output
+    evidence = json.loads(tracker("evidence", str(fid), "--json").output)
+    assert [(e["kind"], e["verdict"]) for e in evidence] == [("page", "yes")]
+    # a second one, as JSON: the new id is in the report, and both checks run
+    report = json.loads(
+        tracker("check", str(fid), "--add", '{"kind": "deadline"}', "--json").output
+    )
+    assert report["added"] == [2]
+    assert sorted(o["kind"] for o in report["outcomes"]) == ["deadline", "page"]
+    verified = tracker("verify")  # each attached check has its receipt in the chain
+    assert verified.exit_code == 0 and "receipts verify" in verified.output, verified.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--add", "page:url=https://x.org,contains=x", "--add", "page:contains=x"],
+            "page check url",
+        ),
+        (["--add", "nope:url=https://x.org"], "check kind: got 'nope'"),
+        (["--add", '{"kind": "deadline"}', "--dry-run"], "--add: got"),
+    ],
+)
+def test_check_add_refuses_bad_specs_and_attaches_none(
+    tracker: CliInvoke, counts: Callable[[], dict[str, int]], args: list[str], message: str
+) -> None:
+    fid = _add(tracker)
+    before = counts()
+    result = tracker("check", str(fid), *args)
+    assert result.exit_code == 2 and result.output.startswith("Error: ")
+    assert message in result.output and "Traceback" not in result.output
+    assert counts() == before
+
+
+def test_check_add_to_an_unknown_forecast_is_refused(
+    tracker: CliInvoke, counts: Callable[[], dict[str, int]]
+) -> None:
+    before = counts()
+    result = tracker("check", "77", "--add", '{"kind": "deadline"}')
+    assert result.exit_code == 2
+    assert result.output == "Error: forecast: got 77, expected the id of an existing forecast\n"
+    assert counts() == before
