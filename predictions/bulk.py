@@ -422,12 +422,17 @@ class _Importer:
                     f"{where}: resolver checks cannot be validated here (no resolvers installed)"
                 )
                 continue
+            raw = dict(raw)
+            stopped = raw.pop("stopped", False)
+            if not isinstance(stopped, bool):
+                self.problems.append(f"{where}: stopped: got {stopped!r}, expected true or false")
+                continue
             try:
-                spec = self.validate_check(dict(raw))
+                spec = self.validate_check(raw)
             except InputError as exc:
                 self.problems.append(f"{where}: {exc}")
                 continue
-            valid.append(spec)
+            valid.append({**spec, "stopped": stopped})
         return valid
 
     # --- writing -------------------------------------------------------------------------------
@@ -591,7 +596,7 @@ class _Importer:
                     "kind": spec["kind"],
                     "params": spec["params"],
                     "mode": spec["mode"],
-                    "enabled": True,
+                    "enabled": not spec.get("stopped", False),
                     "created_at": self.now,
                     "next_check_at": self.now,
                     "failures": 0,
@@ -780,22 +785,22 @@ class _Importer:
     def _check_receipts(self) -> None:
         """A ``check`` receipt for every spec this import wrote, as :func:`add_checks` writes."""
         rows = self.session.execute(
-            select(Check.id, Check.forecast_id, Check.kind, Check.params, Check.mode)
+            select(Check.id, Check.forecast_id, Check.kind, Check.params, Check.mode, Check.enabled)
             .where(Check.id > self.checks_before)
             .order_by(Check.id)
-        )
-        receipts.append_many(
-            self.session,
-            (
-                (
-                    "check",
-                    receipts.check_payload(cid, fid, kind, params, mode, self.now),
-                    fid,
-                    self.now,
-                )
-                for cid, fid, kind, params, mode in rows
-            ),
-        )
+        ).all()
+        entries: list[receipts.Entry] = [
+            ("check", receipts.check_payload(cid, fid, kind, params, mode, self.now), fid, self.now)
+            for cid, fid, kind, params, mode, _ in rows
+        ]
+        # a check the file says is stopped: stopped by the import, after its registration
+        note = f"stopped in {self.summary.source}"
+        entries += [
+            ("stop", receipts.switch_payload(cid, "import", note), fid, self.now)
+            for cid, fid, *_, enabled in rows
+            if not enabled
+        ]
+        receipts.append_many(self.session, entries)
 
     def _ledger(self, kind: str, payload: dict[str, Any], fid: int, at: datetime) -> None:
         entry = self.builder.row(kind, payload, fid, at)

@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 
 from predictions import ledger, receipts
 from predictions.clock import now as clock_now
-from predictions.errors import InputError
+from predictions.errors import InputError, NotFoundError, StateError
 from predictions.models import Check, Evidence, Forecast, Proposal
 
 __all__ = [
     "add_checks",
+    "switch_check",
     "checks_of",
     "evidence_of",
     "evidence_record",
@@ -76,6 +77,48 @@ def add_checks(
         ],
     )
     return added
+
+
+def switch_check(
+    session: Session,
+    forecast_id: int,
+    check_id: int,
+    *,
+    stop: bool,
+    by: str,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Check:
+    """Stop a check of the forecast (sweeps and ``tracker check`` pass it by) or set it going
+    again (due at once), with a ``stop`` / ``resume`` entry in the receipts chain.
+
+    :class:`NotFoundError` if the forecast has no such check; :class:`StateError` if it is
+    stopped (or running) already.
+    """
+    check = session.get(Check, check_id)
+    if check is None or check.forecast_id != forecast_id:
+        raise NotFoundError(f"check of forecast {forecast_id}", check_id)
+    if check.enabled != stop:
+        state = "stopped" if stop else "running"
+        raise StateError(f"check {check_id} of forecast {forecast_id} is {state} already")
+    at = now or clock_now()
+    check.enabled = not stop
+    if not stop:
+        check.next_check_at = at
+        check.failures = 0
+    session.flush()
+    receipts.append_many(
+        session,
+        [
+            (
+                "stop" if stop else "resume",
+                receipts.switch_payload(check_id, by, note),
+                forecast_id,
+                at,
+            )
+        ],
+    )
+    return check
 
 
 def checks_of(session: Session, forecast_id: int) -> Sequence[Check]:

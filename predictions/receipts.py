@@ -6,6 +6,7 @@ rebuilds byte for byte. The resolvers' and the mailer's records live in a second
 payload)``), with one entry per append-only fact, written in the same transaction as the row:
 
 - ``check``: a resolver spec registered (id, forecast, kind, params, mode, created_at);
+- ``stop`` / ``resume``: a person stopped a check (the sweeps pass it by) or set it going again;
 - ``evidence``: one receipt of a check, with the sha256 of all its columns;
 - ``propose``: a proposal made by the runner; ``decide``: its decision (confirmed, disputed,
   acknowledged, superseded) with who, when and the note;
@@ -14,7 +15,8 @@ payload)``), with one entry per append-only fact, written in the same transactio
 
 Scheduling state (``next_check_at``, ``failures``, validators, claims, outbox attempts and retry
 times) changes all the time and is not chained. :func:`verify` walks the chain and compares the
-``check_spec``, ``evidence``, ``proposal`` and ``outbox`` tables with what it implies.
+``check_spec`` (a stopped check included), ``evidence``, ``proposal`` and ``outbox`` tables with
+what it implies.
 
 Writers append a batch at once with :func:`append_many` (one ``executemany``)::
 
@@ -44,6 +46,7 @@ __all__ = [
     "append_many",
     "check_payload",
     "decision_payload",
+    "switch_payload",
     "delivery_payload",
     "evidence_digest",
     "evidence_json",
@@ -87,6 +90,11 @@ def check_payload(
         "mode": mode,
         "created_at": iso(created_at),
     }
+
+
+def switch_payload(check_id: int, by: str, note: str | None) -> dict[str, Any]:
+    """Payload of a ``stop`` or ``resume`` entry: which check, who, why."""
+    return {"check": check_id, "by": by, "note": note}
 
 
 #: Every column of an evidence row but its id: what its receipt's digest covers, and what a
@@ -339,6 +347,7 @@ class ReceiptProblem:
 @dataclass
 class _State:
     checks: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    stopped: set[int] = field(default_factory=set)
     evidence: dict[int, dict[str, Any]] = field(default_factory=dict)
     proposals: dict[int, dict[str, Any]] = field(default_factory=dict)
     outbox: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -352,6 +361,23 @@ def _new(table: dict[int, Any], key: int, what: str) -> None:
 def _r_check(state: _State, p: dict[str, Any]) -> None:
     _new(state.checks, int(p["id"]), "check")
     state.checks[int(p["id"])] = (p["forecast"], p["kind"], p["params"], p["mode"], p["created_at"])
+
+
+def _switch(stop: bool) -> Callable[[_State, dict[str, Any]], None]:
+    def replay(state: _State, p: dict[str, Any]) -> None:
+        check = int(p["check"])
+        if check not in state.checks:
+            raise ValueError(
+                f"check {check} is {'stopped' if stop else 'resumed'} before it exists"
+            )
+        if (check in state.stopped) == stop:
+            raise ValueError(f"check {check} is {'stopped' if stop else 'resumed'} twice")
+        if stop:
+            state.stopped.add(check)
+        else:
+            state.stopped.discard(check)
+
+    return replay
 
 
 def _r_evidence(state: _State, p: dict[str, Any]) -> None:
@@ -399,6 +425,8 @@ def _outcome(name: str) -> Callable[[_State, dict[str, Any]], None]:
 
 _REPLAYERS: dict[str, Callable[[_State, dict[str, Any]], None]] = {
     "check": _r_check,
+    "stop": _switch(stop=True),
+    "resume": _switch(stop=False),
     "evidence": _r_evidence,
     "propose": _r_propose,
     "decide": _r_decide,
@@ -507,11 +535,20 @@ def _walk(
 
 
 def _compare_checks(session: Session, state: _State) -> str | None:
-    names = ("forecast", "kind", "params", "mode", "created_at")
-    expected = {k: dict(zip(names, v, strict=True)) for k, v in state.checks.items()}
+    names = ("forecast", "kind", "params", "mode", "created_at", "enabled")
+    expected = {
+        k: dict(zip(names, (*v, k not in state.stopped), strict=True))
+        for k, v in state.checks.items()
+    }
     rows = session.execute(
         select(
-            Check.id, Check.forecast_id, Check.kind, Check.params, Check.mode, Check.created_at
+            Check.id,
+            Check.forecast_id,
+            Check.kind,
+            Check.params,
+            Check.mode,
+            Check.created_at,
+            Check.enabled,
         ).order_by(Check.id)
     )
     return _walk(
@@ -522,12 +559,19 @@ def _compare_checks(session: Session, state: _State) -> str | None:
                 dict(
                     zip(
                         names,
-                        (fid, kind, json.loads(canonical(dict(params or {}))), mode, iso(at)),
+                        (
+                            fid,
+                            kind,
+                            json.loads(canonical(dict(params or {}))),
+                            mode,
+                            iso(at),
+                            bool(enabled),
+                        ),
                         strict=True,
                     )
                 ),
             )
-            for cid, fid, kind, params, mode, at in rows
+            for cid, fid, kind, params, mode, at, enabled in rows
         ),
         expected,
     )

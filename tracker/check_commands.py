@@ -99,29 +99,90 @@ def _echo_outcome(o: CheckOutcome) -> None:
     metavar="SPEC",
     help="First attach a resolver check (repeatable): 'page:url=URL,contains=TERM' or JSON.",
 )
+@click.option("--stop", "stop", type=int, metavar="CHECK", help="Stop one of its checks (no run).")
+@click.option(
+    "--resume", "resume", type=int, metavar="CHECK", help="Set a stopped check going (no run)."
+)
+@click.option("--note", help="Why, with --stop or --resume (kept in the receipt).")
 @click.option("--dry-run", is_flag=True, help="Fetch and judge, but record nothing.")
 @json_option
 @pass_app
-def check(app: App, forecast_id: str, added: tuple[str, ...], dry_run: bool, as_json: bool) -> int:
+def check(
+    app: App,
+    forecast_id: str,
+    added: tuple[str, ...],
+    stop: int | None,
+    resume: int | None,
+    note: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> int:
     """Run one forecast's checks now; print each verdict and its receipt.
 
     With --add, the checks are attached to the forecast first (as `tracker add --check` does at
-    registration), then run with the others.
+    registration), then run with the others. --stop and --resume change one check and run none:
+    a stopped check is passed by (sweeps, this command) until it is resumed.
     """
     from resolvers.sweep import check_forecast
 
+    if stop is not None or resume is not None:
+        _switch(app, forecast_id, stop, resume, note, bool(added) or dry_run, as_json)
+        return 0
     new_ids = _attach(app, forecast_id, added, dry_run, as_json) if added else []
     report = check_forecast(app.engine, forecast_id, dry_run=dry_run, settings=sweep_settings(app))
     if as_json:
         emit_json({**report.record(), "added": new_ids} if added else report.record())
     elif not report.outcomes:
-        click.echo(f"Forecast {forecast_id} has no checks.")
+        click.echo(f"Forecast {forecast_id} has no checks to run (none attached, or all stopped).")
     else:
         for outcome in report.outcomes:
             _echo_outcome(outcome)
         if dry_run:
             click.echo("(dry run: nothing recorded)")
     return 1 if report.errors else 0
+
+
+def _switch(
+    app: App,
+    forecast_id: str,
+    stop: int | None,
+    resume: int | None,
+    note: str | None,
+    other: bool,
+    as_json: bool,
+) -> None:
+    """``--stop`` / ``--resume``: one check changed, recorded in the receipts chain."""
+    from predictions import store
+    from predictions.checks import switch_check
+    from predictions.errors import InputError
+    from predictions.validation import require_text
+
+    if stop is not None and resume is not None:
+        raise InputError("--resume", resume, "either --stop or --resume, not both")
+    if other:
+        flag = "--stop" if stop is not None else "--resume"
+        raise InputError(
+            flag, stop if stop is not None else resume, "no --add or --dry-run with it"
+        )
+    check_id = stop if stop is not None else resume
+    assert check_id is not None
+    note = require_text(note, "note", optional=True)
+    with app.write() as session:
+        forecast = store.get_forecast(session, forecast_id)
+        switched = switch_check(
+            session, forecast.id, check_id, stop=stop is not None, by=app.forecaster, note=note
+        )
+        record = {
+            "forecast": forecast.id,
+            "check": switched.id,
+            "kind": switched.kind,
+            "running": switched.enabled,
+        }
+    if as_json:
+        emit_json(record)
+    else:
+        state = "running again (due now)" if record["running"] else "stopped"
+        click.echo(f"Forecast {record['forecast']}: check {check_id} ({record['kind']}) {state}.")
 
 
 def _attach(

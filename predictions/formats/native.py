@@ -22,8 +22,9 @@ All three carry the same records; an export from the tracker also carries every 
     contains = "Qwen4"
 
 An export adds ``created_at``, ``author``, ``status``, ``outcome``, ``resolved_*``, ``id``, ``seq``,
-``[[forecast.estimate]]`` and ``[[forecast.amendment]]`` tables, and a top-level ``[ledger]`` table
-with ``entries`` and ``head``.
+``[[forecast.estimate]]`` and ``[[forecast.amendment]]`` tables, ``stopped = true`` on a check a
+person stopped (an import keeps it stopped), and a top-level ``[ledger]`` table with ``entries``
+and ``head``.
 
 **JSON**: ``{"format": "forecast-tracker", "version": 1, "ledger": {...}, "forecasts": [...]}``,
 one forecast object per line (a bare list of forecast objects is read too). The file is read as a
@@ -599,14 +600,15 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
             )
         checks: dict[int, list[dict[str, Any]]] = {}
         for c in session.execute(
-            select(c_t.c.forecast_id, c_t.c.kind, c_t.c.mode, c_t.c.params)
+            select(c_t.c.forecast_id, c_t.c.kind, c_t.c.mode, c_t.c.params, c_t.c.enabled)
             .where(window(c_t))
             .order_by(c_t.c.id)
         ):
             params = c.params if isinstance(c.params, dict) else {}
-            checks.setdefault(c.forecast_id, []).append(
-                {"kind": c.kind, "mode": c.mode, **dict(sorted(params.items()))}
-            )
+            spec = {"kind": c.kind, "mode": c.mode, **dict(sorted(params.items()))}
+            if not c.enabled:
+                spec["stopped"] = True
+            checks.setdefault(c.forecast_id, []).append(spec)
         for f in forecasts:
             yield {
                 "id": f.id,

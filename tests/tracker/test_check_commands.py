@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
 
+from predictions.db import read_session
+from predictions.models import Check, Receipt
 from tests.conftest import CliInvoke
 from tests.resolvers.loopback import Loopback
 
@@ -178,7 +183,7 @@ def test_check_add_attaches_a_check_to_a_registered_forecast_and_runs_it(
 ) -> None:
     web.route("/news", PAGE)
     fid = _add(tracker)  # registered without checks
-    assert tracker("check", str(fid)).output.startswith(f"Forecast {fid} has no checks.")
+    assert tracker("check", str(fid)).output.startswith(f"Forecast {fid} has no checks to run")
     result = tracker("check", str(fid), "--add", f"page:url={web.url}/news,contains=失控")
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"Forecast {fid}: added check 1 (page).\n")
@@ -224,4 +229,101 @@ def test_check_add_to_an_unknown_forecast_is_refused(
     result = tracker("check", "77", "--add", '{"kind": "deadline"}')
     assert result.exit_code == 2
     assert result.output == "Error: forecast: got 77, expected the id of an existing forecast\n"
+    assert counts() == before
+
+
+def test_check_stop_and_resume_a_check_with_receipts(
+    tracker: CliInvoke, web: Loopback, engine: Engine
+) -> None:
+    web.route("/news", PAGE)
+    fid = _add(tracker, f"page:url={web.url}/news,contains=失控", '{"kind": "deadline"}')
+    result = tracker("check", str(fid), "--stop", "1", "--note", "the site moved")
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Forecast {fid}: check 1 (page) stopped.\n"
+    assert not web.seen  # --stop runs nothing
+    # a sweep and tracker check pass the stopped check by
+    sweep = json.loads(tracker("sweep", "--json").output)
+    assert [o["kind"] for o in sweep["outcomes"]] == ["deadline"]
+    report = json.loads(tracker("check", str(fid), "--json").output)
+    assert [o["kind"] for o in report["outcomes"]] == ["deadline"]
+    assert not web.seen
+    # the stop is in the receipts chain, with who and why
+    with read_session(engine) as session:
+        stop = session.scalars(select(Receipt).where(Receipt.kind == "stop")).one()
+    assert json.loads(stop.payload) == {"by": "alice", "check": 1, "note": "the site moved"}
+    assert tracker("verify").exit_code == 0
+    resumed = json.loads(tracker("check", str(fid), "--resume", "1", "--json").output)
+    assert resumed == {"forecast": fid, "check": 1, "kind": "page", "running": True}
+    sweep = json.loads(tracker("sweep", "--json").output)  # due at once again
+    assert [o["kind"] for o in sweep["outcomes"]] == ["page"]
+    assert tracker("verify").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stop", "9"], "check of forecast 1: got 9, expected the id of an existing check"),
+        (["--resume", "1"], "check 1 of forecast 1 is running already"),
+        (["--stop", "1", "--resume", "1"], "--resume: got 1, expected either --stop or --resume"),
+        (["--stop", "1", "--dry-run"], "--stop: got 1, expected no --add or --dry-run with it"),
+        (["--stop", "1", "--note", "a\x00b"], "note: got"),
+    ],
+)
+def test_check_stop_and_resume_refuse_bad_input_and_change_nothing(
+    tracker: CliInvoke, counts: Callable[[], dict[str, int]], args: list[str], message: str
+) -> None:
+    fid = _add(tracker, '{"kind": "deadline"}')
+    assert fid == 1
+    before = counts()
+    result = tracker("check", str(fid), *args)
+    assert result.exit_code == 2 and result.output.startswith("Error: "), result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert counts() == before
+
+
+def test_check_stopped_behind_the_tools_back_fails_verify(
+    tracker: CliInvoke, engine: Engine
+) -> None:
+    _add(tracker, '{"kind": "deadline"}')
+    with engine.begin() as conn:
+        conn.execute(update(Check).values(enabled=False))
+    result = tracker("verify")
+    assert result.exit_code == 1
+    assert "check 1: enabled is False in the table, the receipts chain says True" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["json", "toml", "csv"])
+def test_check_a_stopped_check_survives_export_and_import(
+    tracker: CliInvoke, tmp_path: Path, db_url: str, fmt: str
+) -> None:
+    fid = _add(tracker, '{"kind": "deadline"}', "page:url=https://example.org/a,contains=x")
+    assert tracker("check", str(fid), "--stop", "2").exit_code == 0
+    first = tmp_path / f"first.{fmt}"
+    assert tracker("export", "--format", fmt, "-o", str(first)).exit_code == 0
+    other = tmp_path / "other.db"
+    env = {"TRACKER_DB": f"sqlite:///{other}"}
+    imported = tracker("import", str(first), env=env)
+    assert imported.exit_code == 0, imported.output
+    second = tmp_path / f"second.{fmt}"
+    assert tracker("export", "--format", fmt, "-o", str(second), env=env).exit_code == 0
+    assert second.read_bytes() == first.read_bytes()
+    report = json.loads(tracker("check", "1", "--dry-run", "--json", env=env).output)
+    assert [o["kind"] for o in report["outcomes"]] == ["deadline"]  # the page check stays stopped
+    verified = tracker("verify", env=env)
+    assert verified.exit_code == 0, verified.output
+
+
+def test_check_an_import_refuses_a_stopped_flag_that_is_not_true_or_false(
+    tracker: CliInvoke, tmp_path: Path, counts: Callable[[], dict[str, int]]
+) -> None:
+    path = tmp_path / "f.toml"
+    path.write_text(
+        '[[forecast]]\ntitle = "T"\ncriteria = "C"\ndue = 2031-01-01\nprobability = 0.5\n'
+        '  [[forecast.check]]\n  kind = "deadline"\n  stopped = "yes"\n',
+        encoding="utf-8",
+    )
+    before = counts()
+    result = tracker("import", str(path))
+    assert result.exit_code == 2
+    assert "check 1: stopped: got 'yes', expected true or false" in result.output
     assert counts() == before
