@@ -222,11 +222,25 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
     Criteria, every estimate, amendments and the resolution.
     """
     from predictions import store
+    from predictions.chain import iso
+    from predictions.checks import checks_of
 
     now = clock_now()
     with app.read() as session:
         f = store.get_forecast(session, forecast_id)
         record = store.forecast_record(f, full=True)
+        record["checks"] = [
+            {
+                "id": c.id,
+                "kind": c.kind,
+                "mode": c.mode,
+                "params": dict(c.params or {}),
+                "running": c.enabled,
+                "last_checked_at": iso(c.last_checked_at),
+                "next_check_at": iso(c.next_check_at) if c.enabled else None,
+            }
+            for c in checks_of(session, f.id)
+        ]
         due_text = format_due(f.due, app.tz)
         when = relative(f.due, now, f.status)
     if as_json:
@@ -257,6 +271,16 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
                 f"    {a['at']}  {a['by']} changed {a['field']}: {a['old']!r} -> {a['new']!r}"
                 + (f"  - {a['note']}" if a["note"] else "")
             )
+    if record["checks"]:
+        click.echo("  checks:")
+        for c in record["checks"]:
+            state = (
+                f"running, next {c['next_check_at']}"
+                if c["running"]
+                else f"stopped (tracker check {record['id']} --resume {c['id']})"
+            )
+            last = f", last checked {c['last_checked_at']}" if c["last_checked_at"] else ""
+            click.echo(f"    {c['id']}  {c['kind']} ({c['mode']})  {state}{last}")
     if record["status"] != "open":
         click.echo(
             f"  {record['status']} at {record['resolved_at']} by {record['resolved_by']}"

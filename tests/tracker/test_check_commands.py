@@ -252,6 +252,15 @@ def test_check_stop_and_resume_a_check_with_receipts(
         stop = session.scalars(select(Receipt).where(Receipt.kind == "stop")).one()
     assert json.loads(stop.payload) == {"by": "alice", "check": 1, "note": "the site moved"}
     assert tracker("verify").exit_code == 0
+    # show lists the checks, with the stopped one and how to set it going again
+    shown = json.loads(tracker("show", str(fid), "--json").output)["checks"]
+    assert [(c["id"], c["kind"], c["running"]) for c in shown] == [
+        (1, "page", False),
+        (2, "deadline", True),
+    ]
+    assert shown[0]["next_check_at"] is None and shown[1]["last_checked_at"] is not None
+    text = tracker("show", str(fid)).output
+    assert f"    1  page (propose)  stopped (tracker check {fid} --resume 1)" in text
     resumed = json.loads(tracker("check", str(fid), "--resume", "1", "--json").output)
     assert resumed == {"forecast": fid, "check": 1, "kind": "page", "running": True}
     sweep = json.loads(tracker("sweep", "--json").output)  # due at once again
