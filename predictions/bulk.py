@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import functools
 import gc
-import hashlib
 import heapq
-import json
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -68,9 +66,6 @@ _flatten = chain.from_iterable
 #: (measured: a writer thread gained nothing at 5 ms, 16% of the import's time at 0.1 ms).
 _SWITCH_INTERVAL = 0.0001
 _ID_TABLES = (Forecast, Estimate, Amendment)
-_sha256 = hashlib.sha256
-#: The string encoder of canonical JSON (see predictions.chain).
-_json_string = json.encoder.encode_basestring
 
 
 @dataclass
@@ -380,8 +375,6 @@ class _Importer:
         self._registered = SimpleNamespace()
         self._due_stamps: dict[datetime, str] = {}
         self._estimate = SimpleNamespace()
-        #: forecaster names as JSON strings (bulk files repeat a few names)
-        self._name_json: dict[str, str] = {}
 
     # --- checks --------------------------------------------------------------------------------
 
@@ -523,6 +516,7 @@ class _Importer:
         add_estimate = rows["estimate"].append
         add_bare = rows["estimate_bare"].append
         sqlite = self.buffers.sqlite
+        link = self.builder.link
         fid = self.next_id[Forecast]
         self.next_id[Forecast] = fid + 1
         created = r.stamp or _stamp(r.created_at)
@@ -573,14 +567,9 @@ class _Importer:
         body = register_json(
             fid, r.title, r.criteria, due + "Z", created_iso, r.author, r.source, r.ref, tags
         )
-        # ChainBuilder.link, inline: the chain moves on four entries a forecast.
-        builder = self.builder
-        prev = builder.hash
-        seq = builder.seq + 1
-        digest = _sha256(f"{prev}|{seq}|{created_iso}|register|{body}".encode()).hexdigest()
+        seq, prev, digest = link("register", created_iso, body)
         add_ledger((seq, created_at, "register", fid, body, prev, digest))
         eid = self.next_id[Estimate]
-        names = self._name_json
         for e in r.estimates:
             if e.at == r.created_at:
                 at, made_at = created_iso, created_at
@@ -593,24 +582,10 @@ class _Importer:
                 add_bare((eid, fid, by, p, made_at))
             else:
                 add_estimate((eid, fid, by, p, made_at, note))
-            if type(p) is float and 0.0 <= p <= 1.0:
-                # estimate_json with what is known here: ``at`` is a stamp (digits and
-                # separators: its JSON is itself in quotes), the name's JSON is kept.
-                by_json = names.get(by)
-                if by_json is None:
-                    by_json = names[by] = _json_string(by)
-                body = (
-                    f'{{"at":"{at}","by":{by_json},"forecast":{fid},"id":{eid},'
-                    f'"note":{"null" if note is None else _json_string(note)},"p":{p!r}}}'
-                )
-            else:
-                body = estimate_json(eid, fid, by, p, at, note)
-            prev = digest
-            seq += 1
-            digest = _sha256(f"{prev}|{seq}|{at}|estimate|{body}".encode()).hexdigest()
+            body = estimate_json(eid, fid, by, p, at, note)
+            seq, prev, digest = link("estimate", at, body)
             add_ledger((seq, made_at, "estimate", fid, body, prev, digest))
             eid += 1
-        builder.seq, builder.hash = seq, digest
         self.next_id[Estimate] = eid
         self._add_checks(fid, checks)
         s = self.summary
