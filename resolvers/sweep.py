@@ -671,19 +671,24 @@ def _apply(
     return "; ".join(actions)
 
 
+def _kind_class(kind: str) -> type[Resolver] | None:
+    """The class of ``kind``, or None if the kind is gone (or broken) since the check was stored."""
+    try:
+        return get_kind(kind)
+    except InputError:
+        return None
+
+
 def _final_verdicts(kind: str) -> frozenset[str]:
     """The verdicts ``kind`` gives as final (none if the kind is gone since)."""
-    try:
-        return get_kind(kind).final_verdicts
-    except InputError:
-        return frozenset()
+    cls = _kind_class(kind)
+    return cls.final_verdicts if cls is not None else frozenset()
 
 
 def _evidence_row(r: _Result, check: _CheckRow, known: _Known) -> dict[str, Any]:
     last: FetchRecord | None = r.records[-1] if r.records else None
-    version = "?"
-    with contextlib.suppress(InputError):
-        version = get_kind(check.kind).version
+    cls = _kind_class(check.kind)
+    version = cls.version if cls is not None else "?"
     row: dict[str, Any] = {
         "check_id": check.id,
         "forecast_id": check.forecast_id,
