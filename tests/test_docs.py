@@ -37,6 +37,20 @@ def test_docs_every_command_has_help_and_is_in_the_readme(
     assert f"tracker {path}" in README, f"`tracker {path}` is not in README.md"
 
 
+_GROUPS = [("", main)] + [(p, c) for p, c in _commands(main) if isinstance(c, click.Group)]
+
+
+@pytest.mark.parametrize(("path", "group"), _GROUPS, ids=[p or "tracker" for p, _ in _GROUPS])
+def test_docs_a_group_without_a_command_prints_its_help(path: str, group: click.Group) -> None:
+    """Bare ``tracker`` (the first thing a new user types), ``tracker db``: help as help, exit 0."""
+    result = CliRunner().invoke(main, path.split(), prog_name="tracker", catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"Usage: tracker {path}".rstrip()), lines[:2]
+    assert "Error:" not in result.output and "\\n" not in result.output
+    assert len(lines) > 5 and "Commands:" in result.output or "Forecasts:" in result.output
+
+
 def _session() -> list[tuple[str, list[str]]]:
     """The ``$ tracker ...`` lines of the README's first console block, with their output."""
     block = re.search(r"## A session\s+```console\n(.*?)```", README, re.S)

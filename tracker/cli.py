@@ -170,6 +170,12 @@ SECTIONS = {
 }
 
 
+#: What click (8.2 and later) raises for a group given no command; click 8.1 printed the help.
+_NO_ARGS_IS_HELP: type[click.UsageError] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("_NeverRaised", (click.UsageError,), {})
+)
+
+
 class TrackerGroup(click.Group):
     """A click group that prints one ``Error:`` line for every failure and lists commands by task."""
 
@@ -213,6 +219,10 @@ class TrackerGroup(click.Group):
             result = super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
+        except _NO_ARGS_IS_HELP as exc:
+            # A group typed without a command (``tracker``, ``tracker db``): its help, as help.
+            click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+            sys.exit(0)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
         except click.Abort:
