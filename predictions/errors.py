@@ -7,22 +7,32 @@ The CLI turns each into an exit code and one ``Error: ...`` line; no traceback r
     │   ├── NotFoundError        an id that does not exist (exit 2)
     │   ├── StateError           an action the forecast's state forbids, e.g. resolving twice (exit 2)
     │   └── ImportProblems       a file that imports nothing, with every problem listed (exit 2)
-    └── OperationalError         the world failed: database, network, disk, SMTP (exit 1)
-        ├── SchemaError          the database is missing or not at the current schema (exit 1)
-        └── ChainError           the ledger does not verify; names the first bad entry (exit 1)
+    ├── OperationalError         the world failed: database, network, disk, SMTP (exit 1)
+    │   ├── SchemaError          the database is missing or not at the current schema (exit 1)
+    │   ├── ChainError           the ledger does not verify; names the first bad entry (exit 1)
+    │   ├── ResolverError        a check could not conclude: temporary or permanent (resolvers)
+    │   └── DeliveryError        a message could not be handed over: temporary or not (reports)
+    └── Unchanged                not a failure: a source answered 304 to a conditional request
+
+``ResolverError``, ``DeliveryError`` and ``Unchanged`` are raised and handled inside a sweep or a
+delivery (the runner records them and backs off); they are defined here so that every error the
+tracker raises on purpose has one home and one base. ``resolvers`` and ``reports`` re-export them.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ChainError",
+    "DeliveryError",
     "ImportProblems",
     "InputError",
     "NotFoundError",
     "OperationalError",
+    "ResolverError",
     "SchemaError",
     "StateError",
     "TrackerError",
+    "Unchanged",
 ]
 
 
@@ -92,6 +102,46 @@ class ChainError(OperationalError):
     def __init__(self, seq: int | None, message: str) -> None:
         self.seq = seq
         super().__init__(message)
+
+
+class ResolverError(OperationalError):
+    """A check that could not conclude. ``temporary``: trying later may help (timeouts, 5xx, 429);
+    permanent: it will not by itself (404, a page that is not a feed). ``retry_after``: seconds the
+    source asked us to wait, if it said. Either way the runner records it and backs off; no error
+    ever changes a forecast.
+    """
+
+    def __init__(self, message: str, temporary: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.temporary = temporary
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DeliveryError(OperationalError):
+    """A message could not be handed over. ``temporary`` ones are retried; ``connection`` ones
+    mean the server could not be reached at all, so the rest of the batch waits too."""
+
+    def __init__(self, text: str, *, temporary: bool, connection: bool = False) -> None:
+        super().__init__(text)
+        self.text = text
+        self.temporary = temporary
+        self.connection = connection
+
+
+class Unchanged(TrackerError):
+    """The source answered 304 Not Modified to a conditional request: nothing new to read.
+
+    Resolver kinds let it propagate; the runner records an "unchanged" evidence row carrying the
+    previous verdict.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"{url} is unchanged (304)")
+        self.url = url
 
 
 def _show(value: object) -> str:
