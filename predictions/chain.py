@@ -1,9 +1,15 @@
-"""The hash chain's pure parts: canonical JSON, entry hashes and event payloads (stdlib only).
+"""The hash chains: canonical JSON, entry hashes, and :class:`Chain` over plain SQL (stdlib only).
 
-Kept free of SQLAlchemy so that the fast SQLite path of ``tracker add`` (see
-:mod:`predictions.lite`) writes exactly the entries the store writes. Each entry's hash is
+Two chains are built alike: the ``ledger`` (every event that touches a score, what an export
+carries) and the ``receipt`` chain (the resolvers' and the mailer's records, see
+:mod:`predictions.receipts`). Each entry stores
 
-    sha256(prev_hash | seq | at | kind | canonical JSON payload)
+    hash = sha256(prev_hash | seq | at | kind | canonical JSON payload)
+
+:class:`Chain` reads the head, appends entries and walks the chain for ``verify``, through an
+:class:`Executor`: plain SQL with ``:name`` parameters, which a :mod:`sqlite3` connection
+(:class:`SQLiteExecutor`) and a SQLAlchemy connection (:func:`predictions.db.executor`) both run.
+It stays free of SQLAlchemy so that the fast SQLite path of the CLI writes through it too.
 
     >>> canonical({"b": 1, "a": "é"})
     '{"a":"é","b":1}'
@@ -14,23 +20,34 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from predictions.clock import to_utc_naive
+
 __all__ = [
     "GENESIS",
+    "LEDGER",
+    "RECEIPTS",
+    "Chain",
+    "ChainBroken",
     "ChainBuilder",
     "ChainHead",
+    "Entry",
+    "Executor",
+    "SQLiteExecutor",
     "canonical",
     "chain_hash",
     "estimate_json",
     "estimate_payload",
     "iso",
+    "loaded",
     "register_json",
     "register_payload",
+    "stored",
 ]
 
 GENESIS = "0" * 64
@@ -40,8 +57,7 @@ GENESIS = "0" * 64
 def iso(value: datetime | None) -> str | None:
     """Canonical text of a naive-UTC datetime, to the microsecond, with a ``Z``.
 
-    Cached: an entry's time appears in its payload and again in its hash, and a bulk import
-    writes hundreds of thousands of entries.
+    Cached: an entry's time appears in its payload and again in its hash.
     """
     if value is None:
         return None
@@ -50,87 +66,89 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="microseconds") + "Z"
 
 
-# One encoder for every entry: json.dumps with these options would build a new one per call,
-# which costs more than the encoding itself on a bulk import.
+# One encoder for every entry: json.dumps with these options would build a new one per call.
 _CANONICAL = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
 
 
-def canonical(payload: dict[str, Any]) -> str:
+def canonical(payload: Any) -> str:
     """Canonical JSON: sorted keys, compact separators, UTF-8 kept as is, no NaN."""
     return _CANONICAL.encode(payload)
 
 
-# The string encoder _CANONICAL uses for every string (the C one, as ensure_ascii=False picks it).
-_string = json.encoder.encode_basestring
-
-
-def _text_or_null(value: str | None) -> str:
-    return "null" if value is None else _string(value)
-
-
-def estimate_json(id: int, forecast: int, by: str, p: float, at: str, note: str | None) -> str:
-    """``canonical(estimate_payload(...))`` for an estimate whose time ``at`` is already :func:`iso` text.
-
-    The bulk import's hot path: the same bytes as :func:`canonical` (its keys in sorted order, the
-    same string, number and null encodings), written without building the dict. Values of any
-    other type than the expected ones go through :func:`canonical` itself.
-    """
-    if type(id) is int and type(forecast) is int and type(p) is float and math.isfinite(p):
-        # sorted keys: at, by, forecast, id, note, p
-        return (
-            f'{{"at":{_string(at)},"by":{_string(by)},"forecast":{forecast},"id":{id},'
-            f'"note":{_text_or_null(note)},"p":{p!r}}}'
-        )
-    return canonical({"id": id, "forecast": forecast, "by": by, "p": p, "at": at, "note": note})
-
-
-def register_json(
-    id: int,
-    title: str,
-    criteria: str,
-    due: str,
-    created_at: str,
-    author: str,
-    source: str | None,
-    ref: str | None,
-    tags: list[str],
-) -> str:
-    """``canonical(register_payload(...))`` with times already :func:`iso` text and tags sorted.
-
-    Like :func:`estimate_json`, the same bytes as :func:`canonical` without building the dict.
-    """
-    if type(id) is int:
-        # sorted keys: author, created_at, criteria, due, id, ref, source, tags, title
-        return (
-            f'{{"author":{_string(author)},"created_at":{_string(created_at)},'
-            f'"criteria":{_string(criteria)},"due":{_string(due)},"id":{id},'
-            f'"ref":{_text_or_null(ref)},"source":{_text_or_null(source)},'
-            f'"tags":[{",".join([_string(t) for t in tags])}],"title":{_string(title)}}}'
-        )
-    return canonical(
-        {
-            "id": id,
-            "title": title,
-            "criteria": criteria,
-            "due": due,
-            "created_at": created_at,
-            "author": author,
-            "source": source,
-            "ref": ref,
-            "tags": tags,
-        }
-    )
+def _digest(prev_hash: str, seq: int, at: str, kind: str, payload: str) -> str:
+    return hashlib.sha256(f"{prev_hash}|{seq}|{at}|{kind}|{payload}".encode()).hexdigest()
 
 
 def chain_hash(prev_hash: str, seq: int, at: datetime, kind: str, payload: str) -> str:
     """The hash of one entry, covering the previous hash and everything the entry says."""
-    material = f"{prev_hash}|{seq}|{iso(at)}|{kind}|{payload}"
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+    return _digest(prev_hash, seq, iso(at) or "", kind, payload)
 
 
-_sha256 = hashlib.sha256
+# --- plain SQL ------------------------------------------------------------------------------
+
+
+class Cursor(Protocol):
+    """What :meth:`Executor.execute` returns: rows as tuples."""
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Sequence[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Executor(Protocol):
+    """A database connection as the chain and the store use it.
+
+    ``execute(sql, params)`` runs plain SQL with ``:name`` parameters (a mapping), or once per
+    mapping when ``params`` is a list of them; datetimes go in as naive UTC and come back through
+    :func:`loaded`. ``dialect`` is ``"sqlite"`` or ``"postgresql"``.
+    """
+
+    dialect: str
+
+    def execute(
+        self, sql: str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
+    ) -> Cursor: ...
+
+
+def stored(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with each datetime as SQLite holds it (SQLAlchemy's form on SQLite):
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` text, naive UTC."""
+    return {
+        k: to_utc_naive(v).strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v
+        for k, v in params.items()
+    }
+
+
+def loaded(value: str | datetime | None) -> datetime | None:
+    """A datetime column as read back: SQLite gives text, PostgreSQL a datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+class SQLiteExecutor:
+    """An :class:`Executor` over a plain :mod:`sqlite3` connection."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(
+        self, sql: str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
+    ) -> sqlite3.Cursor:
+        if params is None:
+            return self.conn.execute(sql)
+        if isinstance(params, Mapping):
+            return self.conn.execute(sql, stored(params))
+        return self.conn.executemany(sql, [stored(p) for p in params])
+
+
+# --- the chain ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -141,41 +159,147 @@ class ChainHead:
     hash: str
 
 
+#: One entry to append: kind, payload (a dict, or its :func:`canonical` text), forecast id (or
+#: None), time.
+Entry = tuple[str, "dict[str, Any] | str", "int | None", datetime]
+
+
 class ChainBuilder:
-    """Builds ledger rows in memory for a bulk import, continuing from a given head."""
+    """Links entries in memory, continuing from a given head (what every append goes through)."""
 
     def __init__(self, start: ChainHead) -> None:
         self.seq = start.seq
         self.hash = start.hash
 
     def row(
-        self, kind: str, payload: dict[str, Any], forecast_id: int | None, at: datetime
+        self, kind: str, payload: dict[str, Any] | str, forecast_id: int | None, at: datetime
     ) -> dict[str, Any]:
-        """The next ledger row as a dict ready for an executemany insert."""
-        body = canonical(payload)
-        self.seq += 1
-        digest = chain_hash(self.hash, self.seq, at, kind, body)
-        row = {
-            "seq": self.seq,
+        """The next entry as a row (``seq, at, kind, forecast_id, payload, prev_hash, hash``)."""
+        body = payload if isinstance(payload, str) else canonical(payload)
+        prev = self.hash
+        seq, _, digest = self.link(kind, iso(at) or "", body)
+        return {
+            "seq": seq,
             "at": at,
             "kind": kind,
             "forecast_id": forecast_id,
             "payload": body,
-            "prev_hash": self.hash,
+            "prev_hash": prev,
             "hash": digest,
         }
-        self.hash = digest
-        return row
 
     def link(self, kind: str, at: str, body: str) -> tuple[int, str, str]:
-        """Chain the next entry given its :func:`iso` time text and canonical JSON ``body``.
-
-        Returns ``(seq, prev_hash, hash)``: :meth:`row` without the dict, for the bulk import.
-        """
+        """Chain the next entry given its :func:`iso` time text and canonical JSON ``body``;
+        returns ``(seq, prev_hash, hash)``."""
         prev = self.hash
-        seq = self.seq = self.seq + 1
-        self.hash = _sha256(f"{prev}|{seq}|{at}|{kind}|{body}".encode()).hexdigest()
-        return seq, prev, self.hash
+        self.seq += 1
+        self.hash = _digest(prev, self.seq, at, kind, body)
+        return self.seq, prev, self.hash
+
+
+class ChainBroken(Exception):
+    """The first entry where a chain does not hold (``seq``, and what is wrong)."""
+
+    def __init__(self, seq: int, problem: str) -> None:
+        super().__init__(problem)
+        self.seq = seq
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One hash chain kept in a table with columns ``seq, at, kind, forecast_id, payload,
+    prev_hash, hash``.
+
+    Writers are serialised: SQLite write transactions begin IMMEDIATE, and on PostgreSQL an
+    advisory transaction lock (``lock_key``) is taken before the head is read, so two workers
+    never fork the chain. ``noun`` and ``link_noun`` word the problems :meth:`walk` reports.
+    """
+
+    table: str
+    lock_key: int
+    noun: str
+    link_noun: str
+
+    def head(self, db: Executor, *, lock: bool = False) -> ChainHead:
+        """The chain's head. With ``lock`` on PostgreSQL, take its transaction lock first."""
+        if lock and db.dialect == "postgresql":
+            db.execute("SELECT pg_advisory_xact_lock(:k)", {"k": self.lock_key})
+        row = db.execute(f"SELECT seq, hash FROM {self.table} ORDER BY seq DESC LIMIT 1").fetchone()
+        return ChainHead(0, GENESIS) if row is None else ChainHead(int(row[0]), str(row[1]))
+
+    def append_many(self, db: Executor, entries: Iterable[Entry]) -> list[dict[str, Any]]:
+        """Append entries in the connection's transaction (one executemany); returns the rows."""
+        entries = list(entries)
+        if not entries:
+            return []
+        builder = ChainBuilder(self.head(db, lock=True))
+        rows = [builder.row(kind, payload, fid, at) for kind, payload, fid, at in entries]
+        self.insert(db, rows)
+        return rows
+
+    def append(
+        self,
+        db: Executor,
+        kind: str,
+        payload: dict[str, Any] | str,
+        *,
+        forecast_id: int | None,
+        at: datetime,
+    ) -> dict[str, Any]:
+        """Append one entry (see :meth:`append_many`) and return its row."""
+        return self.append_many(db, [(kind, payload, forecast_id, at)])[0]
+
+    def insert(self, db: Executor, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert rows already linked by a :class:`ChainBuilder` (a bulk import's batches)."""
+        db.execute(
+            f"INSERT INTO {self.table} (seq, at, kind, forecast_id, payload, prev_hash, hash) "
+            "VALUES (:seq, :at, :kind, :forecast_id, :payload, :prev_hash, :hash)",
+            rows,
+        )
+
+    def walk(self, db: Executor, batch: int = 5000) -> Iterator[tuple[int, str, str, str]]:
+        """Every entry in ``seq`` order as ``(seq, kind, payload, hash)``, its hash recomputed.
+
+        Raises :class:`ChainBroken` at the first entry that is missing, duplicated, does not link
+        to the one before or does not match its hash: an edited, deleted, inserted or reordered
+        row breaks the chain there.
+        """
+        prev, expected, last = GENESIS, 1, 0
+        while True:
+            rows = db.execute(
+                f"SELECT seq, at, kind, payload, prev_hash, hash FROM {self.table} "
+                "WHERE seq > :last ORDER BY seq LIMIT :n",
+                {"last": last, "n": batch},
+            ).fetchall()
+            if not rows:
+                return
+            for seq, at, kind, payload, prev_hash, digest in rows:
+                if seq != expected:
+                    what = "missing" if seq > expected else "duplicated"
+                    raise ChainBroken(expected, f"{self.noun} {expected} is {what}")
+                if prev_hash != prev:
+                    raise ChainBroken(
+                        seq,
+                        f"{self.noun} {seq} ({kind}) does not link to {self.link_noun} {seq - 1}",
+                    )
+                if chain_hash(prev, seq, loaded(at), kind, payload) != digest:  # type: ignore[arg-type]
+                    raise ChainBroken(
+                        seq, f"{self.noun} {seq} ({kind}): hash does not match its content"
+                    )
+                yield seq, kind, payload, digest
+                prev = digest
+                expected += 1
+            last = rows[-1][0]
+
+
+#: The forecast ledger (:mod:`predictions.ledger`).
+LEDGER = Chain("ledger", 7_274_210_001, "ledger entry", "entry")
+#: The receipts chain (:mod:`predictions.receipts`).
+RECEIPTS = Chain("receipt", 7_274_210_002, "receipt", "receipt")
+
+
+# --- payloads of the ledger's events --------------------------------------------------------
 
 
 class _ForecastLike(Protocol):
@@ -223,3 +347,35 @@ def estimate_payload(e: _EstimateLike) -> dict[str, Any]:
         "at": iso(e.made_at),
         "note": e.note,
     }
+
+
+def estimate_json(id: int, forecast: int, by: str, p: float, at: str, note: str | None) -> str:
+    """``canonical(estimate_payload(...))`` for an estimate whose time ``at`` is :func:`iso` text."""
+    return canonical({"id": id, "forecast": forecast, "by": by, "p": p, "at": at, "note": note})
+
+
+def register_json(
+    id: int,
+    title: str,
+    criteria: str,
+    due: str,
+    created_at: str,
+    author: str,
+    source: str | None,
+    ref: str | None,
+    tags: list[str],
+) -> str:
+    """``canonical(register_payload(...))`` with times already :func:`iso` text and tags sorted."""
+    return canonical(
+        {
+            "id": id,
+            "title": title,
+            "criteria": criteria,
+            "due": due,
+            "created_at": created_at,
+            "author": author,
+            "source": source,
+            "ref": ref,
+            "tags": tags,
+        }
+    )

@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, CursorResult, Engine, make_url
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.orm import Session
 
+from predictions.chain import Executor, stored
 from predictions.errors import InputError, SchemaError
 from predictions.revision import SCHEMA_REVISION
 
 __all__ = [
     "SCHEMA_REVISION",
     "ensure_schema",
+    "executor",
     "is_postgres",
     "is_sqlite",
     "make_engine",
@@ -174,6 +176,33 @@ def read_session(engine: Engine) -> Iterator[Session]:
     # read here stay usable after the block.
     with Session(bind, expire_on_commit=False) as session:
         yield session
+
+
+class _SQLAlchemyExecutor:
+    """An :class:`~predictions.chain.Executor` over a SQLAlchemy connection (``text()`` takes
+    the same ``:name`` parameters as :mod:`sqlite3`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    def execute(
+        self, sql: str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
+    ) -> CursorResult[Any]:
+        if self.dialect == "sqlite" and params is not None:  # datetimes as SQLAlchemy stores them
+            params = stored(params) if isinstance(params, Mapping) else [stored(p) for p in params]
+        return self.conn.execute(text(sql), params)
+
+
+def executor(bind: Session | Connection) -> Executor:
+    """The plain-SQL executor of a session's (or a connection's) current transaction.
+
+    A session is flushed first, so that the SQL sees what the session holds.
+    """
+    if isinstance(bind, Session):
+        bind.flush()
+        bind = bind.connection()
+    return _SQLAlchemyExecutor(bind)
 
 
 def schema_revision(engine: Engine) -> str | None:

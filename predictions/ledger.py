@@ -4,10 +4,10 @@ Each entry stores ``hash = sha256(prev_hash | seq | at | kind | payload)`` where
 event's canonical JSON (sorted keys, no spaces, UTF-8). Registration, estimate, amendment,
 resolution and annulment each append one entry in the same transaction as the change itself.
 
-:func:`verify` does two things:
+:func:`verify` does three things:
 
-1. walks the chain in ``seq`` order, recomputing every hash (an edited, deleted, inserted or
-   reordered ledger row breaks it at that row);
+1. walks the chain in ``seq`` order (:meth:`predictions.chain.Chain.walk`), recomputing every
+   hash (an edited, deleted, inserted or reordered ledger row breaks it at that row);
 2. replays the events into the state they imply and compares it with the ``forecast``, ``tag``,
    ``estimate`` and ``amendment`` tables, so a row changed behind the tracker's back is named too;
 3. does the same for the receipts chain (:mod:`predictions.receipts`), which covers the
@@ -22,17 +22,19 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from predictions import receipts
 from predictions.chain import (
     GENESIS,
+    LEDGER,
+    ChainBroken,
     ChainBuilder,
     ChainHead,
     canonical,
@@ -42,7 +44,8 @@ from predictions.chain import (
     register_payload,
 )
 from predictions.clock import now as clock_now
-from predictions.models import Amendment, Estimate, Forecast, LedgerEntry, Tag
+from predictions.db import executor
+from predictions.models import Amendment, Estimate, Forecast, Tag
 
 __all__ = [
     "GENESIS",
@@ -59,19 +62,10 @@ __all__ = [
     "verify",
 ]
 
-_PG_LEDGER_LOCK = 7_274_210_001
-
 
 def head(session: Session, *, lock: bool = False) -> ChainHead:
-    """The chain head. With ``lock`` on PostgreSQL, take the ledger's transaction lock first."""
-    if lock and session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LEDGER_LOCK})
-    row = session.execute(
-        select(LedgerEntry.seq, LedgerEntry.hash).order_by(LedgerEntry.seq.desc()).limit(1)
-    ).first()
-    if row is None:
-        return ChainHead(0, GENESIS)
-    return ChainHead(int(row[0]), str(row[1]))
+    """The ledger's head (:meth:`predictions.chain.Chain.head`)."""
+    return LEDGER.head(executor(session), lock=lock)
 
 
 def append(
@@ -81,29 +75,11 @@ def append(
     *,
     forecast_id: int | None = None,
     at: datetime | None = None,
-) -> LedgerEntry:
-    """Append one entry to the chain in the session's transaction and return it.
-
-    Writers are serialised: SQLite transactions begin IMMEDIATE, and on PostgreSQL an advisory
-    transaction lock is taken before the head is read, so two workers never fork the chain.
-    """
-    session.flush()
-    current = head(session, lock=True)
-    at = at or clock_now()
-    body = canonical(payload)
-    seq = current.seq + 1
-    entry = LedgerEntry(
-        seq=seq,
-        at=at,
-        kind=kind,
-        forecast_id=forecast_id,
-        payload=body,
-        prev_hash=current.hash,
-        hash=chain_hash(current.hash, seq, at, kind, body),
+) -> dict[str, Any]:
+    """Append one entry in the session's transaction (:meth:`predictions.chain.Chain.append`)."""
+    return LEDGER.append(
+        executor(session), kind, payload, forecast_id=forecast_id, at=at or clock_now()
     )
-    session.add(entry)
-    session.flush()
-    return entry
 
 
 # --- verification -----------------------------------------------------------------------------
@@ -225,52 +201,24 @@ REPLAYERS.update(
 )
 
 
-def _entries(session: Session, batch: int = 5000) -> Iterator[LedgerEntry]:
-    last = 0
-    while True:
-        rows = session.scalars(
-            select(LedgerEntry).where(LedgerEntry.seq > last).order_by(LedgerEntry.seq).limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1].seq
-        session.expunge_all()
-
-
 def verify(session: Session) -> VerifyReport:
     """Recompute the chain and compare the tables with what it implies; see the module docs."""
     report = VerifyReport()
     state = _State()
-    prev = GENESIS
-    expected_seq = 1
-    for entry in _entries(session):
-        if entry.seq != expected_seq:
-            what = "missing" if entry.seq > expected_seq else "duplicated"
-            return report.fail(expected_seq, f"ledger entry {expected_seq} is {what}")
-        if entry.prev_hash != prev:
-            return report.fail(
-                entry.seq,
-                f"ledger entry {entry.seq} ({entry.kind}) does not link to entry {entry.seq - 1}",
-            )
-        digest = chain_hash(prev, entry.seq, entry.at, entry.kind, entry.payload)
-        if digest != entry.hash:
-            return report.fail(
-                entry.seq,
-                f"ledger entry {entry.seq} ({entry.kind}): hash does not match its content",
-            )
-        try:
-            payload = json.loads(entry.payload)
-            replayer = REPLAYERS.get(entry.kind)
-            if replayer is None:
-                raise ValueError(f"unknown entry kind {entry.kind!r}")
-            replayer(state, payload)
-        except (ValueError, KeyError, TypeError) as exc:
-            return report.fail(entry.seq, f"ledger entry {entry.seq} ({entry.kind}): {exc}")
-        prev = entry.hash
-        expected_seq += 1
-    report.entries = expected_seq - 1
-    report.head = prev
+    entries, last = 0, GENESIS
+    try:
+        for seq, kind, body, digest in LEDGER.walk(executor(session)):
+            try:
+                replayer = REPLAYERS.get(kind)
+                if replayer is None:
+                    raise ValueError(f"unknown entry kind {kind!r}")
+                replayer(state, json.loads(body))
+            except (ValueError, KeyError, TypeError) as exc:
+                return report.fail(seq, f"ledger entry {seq} ({kind}): {exc}")
+            entries, last = seq, digest
+    except ChainBroken as broken:
+        return report.fail(broken.seq, broken.problem)
+    report.entries, report.head = entries, last
     for check in (
         _check_forecasts,
         _check_tags,

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from predictions.chain import GENESIS, ChainBuilder, ChainHead, estimate_payload, register_payload
+from predictions.chain import LEDGER, SQLiteExecutor, estimate_payload, register_payload
 from predictions.clock import now as clock_now
 from predictions.records import DUE_SOON, ForecastQuery
 from predictions.revision import SCHEMA_REVISION
@@ -194,13 +194,7 @@ def add_forecast(
         conn.executemany(
             "INSERT INTO tag (forecast_id, name) VALUES (?, ?)", [(row.id, t) for t in fields.tags]
         )
-        last = conn.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-        chain = ChainBuilder(
-            ChainHead(int(last[0]), str(last[1])) if last else ChainHead(0, GENESIS)
-        )
-        entries = [
-            chain.row("register", register_payload(row, fields.tags), row.id, fields.created_at)
-        ]
+        entries = [("register", register_payload(row, fields.tags), row.id, fields.created_at)]
         if estimate is not None:
             name, p, note_ = estimate
             cursor = conn.execute(
@@ -210,22 +204,8 @@ def add_forecast(
             assert cursor.lastrowid is not None
             e = EstimateRow(cursor.lastrowid, row.id, name, p, fields.created_at, note_)
             row.estimates.append(e)
-            entries.append(chain.row("estimate", estimate_payload(e), row.id, fields.created_at))
-        conn.executemany(
-            "INSERT INTO ledger (seq, at, kind, forecast_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r["seq"],
-                    _stored(r["at"]),
-                    r["kind"],
-                    r["forecast_id"],
-                    r["payload"],
-                    r["prev_hash"],
-                    r["hash"],
-                )
-                for r in entries
-            ],
-        )
+            entries.append(("estimate", estimate_payload(e), row.id, fields.created_at))
+        LEDGER.append_many(SQLiteExecutor(conn), entries)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

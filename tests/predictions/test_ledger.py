@@ -120,50 +120,6 @@ def test_ledger_hash_covers_previous_hash_and_content() -> None:
     assert ledger.canonical({"b": 1, "a": "é"}) == '{"a":"é","b":1}'
 
 
-_TEXTS = [
-    "plain",
-    "",
-    'quote " and backslash \\ and slash /',
-    "line\nbreak\ttab\rcarriage",
-    "control \x00\x01\x1f\x7f",
-    "é 多个省级 \u2028 \u2029 emoji 🚀",
-    "x" * 300,
-]
-
-
-def test_ledger_fast_payload_json_is_the_canonical_json() -> None:
-    from predictions.chain import estimate_json, register_json
-
-    at = ledger.iso(datetime(2025, 1, 2, 3, 4, 5, 6))
-    for text_ in _TEXTS:
-        for note in (None, text_):
-            for p in (0.35, 0.1, 1e-10, 0.30000000000000004, 5e-324, 0.0, 1.0, 2 / 3):
-                payload = {"id": 7, "forecast": 3, "by": text_, "p": p, "at": at, "note": note}
-                assert estimate_json(7, 3, text_, p, at, note) == ledger.canonical(payload)
-        for tags in ([], ["a"], ["a", "b-c", "é"]):
-            for maybe in (None, text_):
-                payload = {
-                    "id": 10**12,
-                    "title": text_,
-                    "criteria": text_ + "!",
-                    "due": at,
-                    "created_at": at,
-                    "author": text_,
-                    "source": maybe,
-                    "ref": maybe,
-                    "tags": tags,
-                }
-                assert register_json(
-                    10**12, text_, text_ + "!", at, at, text_, maybe, maybe, tags
-                ) == ledger.canonical(payload)
-    # Other types than the usual ones go through canonical() itself, NaN refused as there.
-    assert estimate_json(True, 3, "a", 1, at, None) == ledger.canonical(
-        {"id": True, "forecast": 3, "by": "a", "p": 1, "at": at, "note": None}
-    )
-    with pytest.raises(ValueError):
-        estimate_json(1, 3, "a", float("nan"), at, None)
-
-
 def test_ledger_chain_link_hashes_as_row() -> None:
     a = ledger.ChainBuilder(ledger.ChainHead(5, "f" * 64))
     b = ledger.ChainBuilder(ledger.ChainHead(5, "f" * 64))
