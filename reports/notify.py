@@ -24,21 +24,18 @@ switch to summer time it goes out at 06:00 UTC (08:00 CEST).
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from predictions.clock import now as clock_now
-from predictions.db import is_postgres, sqlite_path, write_session
+from predictions.db import write_session
 from predictions.models import Check, Estimate, Evidence, Forecast, Outbox, Proposal
 from reports import outbox
 from reports.mail import Rendered, make_message
@@ -49,7 +46,6 @@ __all__ = [
     "EvidenceFacts",
     "ForecastFacts",
     "LastReport",
-    "NotifyLock",
     "NotifyResult",
     "NotifySettings",
     "PlannedReport",
@@ -598,92 +594,3 @@ def run_notify(
         engine, transport, sender=settings.sender, worker=worker, now=now, lease=settings.lease
     )
     return NotifyResult(queued=queued, delivery=delivery)
-
-
-_LOCK_NAME = "tracker.notify"
-_LOCK_KEY = int.from_bytes(hashlib.sha256(_LOCK_NAME.encode()).digest()[:8], "big", signed=True)
-
-
-class NotifyLock:
-    """One notifier per database: ``pg_try_advisory_lock`` on PostgreSQL (held by a dedicated
-    connection), an ``fcntl`` lock on ``<database file>.notify.lock`` beside a SQLite file.
-
-    :meth:`acquire` never blocks; a daemon that does not hold the lock skips the notify job and
-    tries again at the next tick, so it takes over when the holder stops.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._conn: Connection | None = None
-        self._file: IO[bytes] | None = None
-
-    @property
-    def held(self) -> bool:
-        """True while this process holds the lock."""
-        return self._conn is not None or self._file is not None
-
-    @property
-    def path(self) -> Path | None:
-        """The lock file (SQLite only)."""
-        db = sqlite_path(self.engine)
-        return Path(db + ".notify.lock") if db else None
-
-    def acquire(self) -> bool:
-        """Take the lock if free (or keep it); True when held afterwards."""
-        if is_postgres(self.engine):
-            return self._acquire_pg()
-        return self._acquire_file()
-
-    def _acquire_pg(self) -> bool:
-        if self._conn is not None:
-            try:
-                self._conn.execute(text("SELECT 1"))
-                self._conn.commit()
-                return True
-            except Exception:
-                self._drop_pg()
-        conn = self.engine.connect()
-        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY}).scalar())
-        conn.commit()
-        if got:
-            self._conn = conn
-        else:
-            conn.close()
-        return got
-
-    def _drop_pg(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.invalidate()
-            finally:
-                self._conn = None
-
-    def _acquire_file(self) -> bool:
-        if self._file is not None:
-            return True
-        path = self.path
-        if path is None:
-            return True  # an in-memory database has one process by construction
-        handle = path.open("ab")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self._file = handle
-        return True
-
-    def release(self) -> None:
-        """Let go of the lock."""
-        if self._conn is not None:
-            try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
-                self._conn.commit()
-                self._conn.close()
-            except Exception:
-                self._drop_pg()
-            self._conn = None
-        if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from predictions import ledger, receipts
+from predictions import leases, ledger, receipts
 from predictions.clock import now as clock_now
 from predictions.db import is_postgres, read_session, write_session
 from predictions.errors import InputError
@@ -55,8 +55,8 @@ __all__ = [
 OUTBOX_STATUSES = ("queued", "sent", "failed", "all")
 #: A message still undelivered this long after it was queued is marked failed.
 GIVE_UP_AFTER = timedelta(days=7)
-_FIRST_RETRY_S = 60
-_MAX_RETRY_S = 3600
+_FIRST_RETRY = timedelta(minutes=1)
+_MAX_RETRY = timedelta(hours=1)
 #: Replies that mean the server wants TLS or authentication first (RFC 3207, RFC 4954): a
 #: problem of the set-up, not of the message, so the message stays queued.
 _SETUP_CODES = frozenset({530, 534, 535, 538})
@@ -328,40 +328,24 @@ def queue(
 
 
 def backoff(attempts: int) -> timedelta:
-    """The wait before retry number ``attempts``: 1, 2, 4 ... minutes, at most an hour."""
-    seconds = _FIRST_RETRY_S * 2 ** max(0, min(attempts - 1, 16))
-    return timedelta(seconds=min(seconds, _MAX_RETRY_S))
+    """The wait before retry number ``attempts``: 1, 2, 4 ... minutes, at most an hour
+    (:func:`predictions.leases.backoff`)."""
+    return leases.backoff(attempts, base=_FIRST_RETRY, cap=_MAX_RETRY)
 
 
-def _ready(now: datetime) -> tuple[Any, ...]:
-    return (
-        Outbox.sent_at.is_(None),
-        Outbox.failed_at.is_(None),
-        Outbox.next_attempt_at <= now,
-        or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now),
-    )
+_OUTBOX = cast(Table, Outbox.__table__)
 
 
 def _claim(engine: Engine, worker: str, now: datetime, lease: timedelta, limit: int) -> list[int]:
-    with write_session(engine) as session:
-        stmt = select(Outbox.id).where(*_ready(now)).order_by(Outbox.id).limit(limit)
-        if is_postgres(engine):
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list(session.scalars(stmt))
-        if not ids:
-            return []
-        session.execute(
-            update(Outbox)
-            .where(Outbox.id.in_(ids), *_ready(now))
-            .values(claimed_by=worker, claimed_until=now + lease)
-        )
-        return list(
-            session.scalars(
-                select(Outbox.id)
-                .where(Outbox.id.in_(ids), Outbox.claimed_by == worker)
-                .order_by(Outbox.id)
-            )
-        )
+    """Lease up to ``limit`` unsent messages whose retry time has come, oldest first."""
+    o = _OUTBOX.c
+    ready = (
+        select(o.id)
+        .where(o.sent_at.is_(None), o.failed_at.is_(None), o.next_attempt_at <= now)
+        .order_by(o.id)
+    )
+    rows = leases.claim(engine, _OUTBOX, ready, worker=worker, lease=lease, limit=limit, now=now)
+    return [row[0] for row in rows]
 
 
 def email_for(row: Outbox, sender: str) -> EmailMessage:
@@ -453,12 +437,11 @@ def _record(
     report: DeliveryReport,
 ) -> None:
     with write_session(engine) as session:
-        row = session.get(Outbox, row_id, with_for_update=True)
-        if row is None or row.claimed_by != worker or row.sent_at or row.failed_at:
+        if not leases.held(session, _OUTBOX, [row_id], worker):
             return  # the lease ran out and another worker took the row over
+        row = session.get_one(Outbox, row_id)
         row.attempts += 1
-        row.claimed_by = None
-        row.claimed_until = None
+        leases.release(session, _OUTBOX, [row_id], worker)
         if isinstance(outcome, dict):
             row.sent_at = at
             row.last_error = (

@@ -4,26 +4,41 @@ Two jobs with fixed ids on an in-memory job store: ``notify`` every ``notify.int
 (queue the reports due, deliver the outbox) and ``sweep`` every ``resolvers.interval_minutes``.
 Each runs once at start-up, then on its interval; a missed tick is coalesced into one run and
 never dropped (``misfire_grace_time=None``), and since the work is decided by the database, a
-restart loses nothing. Only the daemon holding the notify lock of the database runs the notify
-job (:class:`reports.notify.NotifyLock`); sweeps may run in any number of daemons, as the runner
-leases each check. SIGTERM and SIGINT let the job in hand finish, then the daemon exits 0.
+restart loses nothing. Any number of daemons may share a database: a report is queued once
+(the outbox's UNIQUE dedupe key), and messages and checks are leased
+(:mod:`predictions.leases`), so none is sent or run twice. SIGTERM and SIGINT let the job in hand
+finish, then the daemon exits 0.
 
 Every job run logs one line to stderr.
+
+Also the translations from configuration to the notify library, which ``tracker notify`` shares:
+:func:`notify_settings` and :func:`make_transport` (SMTP when ``smtp.host`` is set, else ``.eml``
+files in a folder).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
+from predictions.errors import InputError
+from predictions.leases import worker_name
 from tracker.cli import App
 
-__all__ = ["Daemon", "run_daemon"]
+if TYPE_CHECKING:
+    from reports.notify import NotifySettings
+    from reports.outbox import Transport
+
+__all__ = ["Daemon", "make_transport", "notify_settings", "outbox_dir", "run_daemon"]
 
 NOTIFY_JOB = "notify"
 SWEEP_JOB = "sweep"
@@ -36,27 +51,78 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def outbox_dir(app: App) -> Path:
+    """Where ``.eml`` files go: ``email.outbox_dir``, else ``outbox`` in the user data dir."""
+    configured = app.config.get("email.outbox_dir")
+    if configured:
+        return Path(configured).expanduser()
+    folder = os.environ.get("TRACKER_DATA_DIR")
+    if not folder:
+        import platformdirs
+
+        folder = platformdirs.user_data_dir("tracker")
+    return Path(folder).expanduser() / "outbox"
+
+
+def notify_settings(app: App) -> NotifySettings:
+    """Recipients, sender, time zone and send time from the configuration.
+
+    With ``smtp.host`` set, ``email.to`` is required; ``.eml`` files may go without one.
+    """
+    from reports.mail import parse_addresses
+    from reports.notify import NotifySettings
+
+    recipients = parse_addresses(app.config.get("email.to"), "email.to")
+    if app.config.get("smtp.host") and not recipients:
+        raise InputError(
+            "email.to", None, "an address to send reports to: tracker config set email.to ADDRESS"
+        )
+    senders = parse_addresses(app.config.get("email.from"), "email.from")
+    if len(senders) != 1:
+        raise InputError("email.from", app.config.get("email.from"), "one email address")
+    hours, minutes = (int(part) for part in str(app.config.get("notify.time")).split(":"))
+    lease = app.config.get("email.lease_seconds")
+    return NotifySettings(
+        recipients=tuple(recipients),
+        sender=senders[0],
+        tz=app.tz,
+        send_at=clock_time(hours, minutes),
+        overdue_interval_days=int(app.config.get("notify.overdue_interval_days")),
+        lease=timedelta(seconds=lease) if lease else None,
+    )
+
+
+def make_transport(app: App) -> Transport:
+    """SMTP when ``smtp.host`` is set (password from ``$TRACKER_SMTP_PASSWORD``), else .eml files."""
+    from reports.outbox import EmlTransport, SmtpTransport
+
+    host = app.config.get("smtp.host")
+    if not host:
+        return EmlTransport(outbox_dir(app))
+    return SmtpTransport(
+        host,
+        int(app.config.get("smtp.port")),
+        security=app.config.get("smtp.security"),
+        username=app.config.get("smtp.username"),
+        password=app.config.smtp_password,
+        timeout=float(app.config.get("smtp.timeout")),
+        cafile=app.config.get("smtp.cafile"),
+    )
+
+
 class Daemon:
     """The jobs of one daemon process, callable directly (tests call them with a frozen clock)."""
 
     def __init__(self, app: App, worker: str | None = None) -> None:
-        from reports.notify import NotifyLock
-        from tracker.mail_commands import worker_id
-
         self.app = app
-        self.worker = worker or worker_id()
-        self.lock = NotifyLock(app.engine)
+        self.worker = worker or worker_name()
 
     def notify_job(self) -> None:
-        """Queue the reports due now and deliver the outbox, if this daemon holds the lock."""
+        """Queue the reports due now and deliver the outbox."""
         from reports.notify import run_notify
-        from tracker.mail_commands import make_transport, notify_settings
 
         started = time.monotonic()
         try:
-            if not self.lock.acquire():
-                log.info("notify: skipped, another daemon holds the notify lock of this database")
-                return
             result = run_notify(
                 self.app.engine,
                 notify_settings(self.app),
@@ -99,8 +165,7 @@ class Daemon:
         )
 
     def close(self) -> None:
-        """Release the notify lock and the database connections."""
-        self.lock.release()
+        """Release the database connections."""
         self.app.engine.dispose()
 
 

@@ -1,97 +1,25 @@
-"""Commands for email reports and the daemon: notify, outbox, run.
-
-Also the two translations from configuration to the library: :func:`notify_settings` and
-:func:`make_transport` (SMTP when ``smtp.host`` is set, else ``.eml`` files in a folder).
-"""
+"""Commands for email reports and the daemon: notify, outbox, run. The translations from
+configuration to the library live in :mod:`tracker.daemon`, which the daemon's jobs share."""
 
 from __future__ import annotations
 
-import os
-from datetime import time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from predictions.clock import now as clock_now
-from predictions.errors import InputError
+from predictions.leases import worker_name
 from tracker.cli import App, pass_app
+from tracker.daemon import make_transport, notify_settings, run_daemon
 from tracker.display import emit_json, table
 
 if TYPE_CHECKING:
     from reports.notify import NotifySettings
-    from reports.outbox import Transport
 
-__all__ = ["COMMANDS", "make_transport", "notify_settings", "outbox_dir", "worker_id"]
+__all__ = ["COMMANDS"]
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-
-
-def outbox_dir(app: App) -> Path:
-    """Where ``.eml`` files go: ``email.outbox_dir``, else ``outbox`` in the user data dir."""
-    configured = app.config.get("email.outbox_dir")
-    if configured:
-        return Path(configured).expanduser()
-    folder = os.environ.get("TRACKER_DATA_DIR")
-    if not folder:
-        import platformdirs
-
-        folder = platformdirs.user_data_dir("tracker")
-    return Path(folder).expanduser() / "outbox"
-
-
-def notify_settings(app: App) -> NotifySettings:
-    """Recipients, sender, time zone and send time from the configuration.
-
-    With ``smtp.host`` set, ``email.to`` is required; ``.eml`` files may go without one.
-    """
-    from reports.mail import parse_addresses
-    from reports.notify import NotifySettings
-
-    recipients = parse_addresses(app.config.get("email.to"), "email.to")
-    if app.config.get("smtp.host") and not recipients:
-        raise InputError(
-            "email.to", None, "an address to send reports to: tracker config set email.to ADDRESS"
-        )
-    senders = parse_addresses(app.config.get("email.from"), "email.from")
-    if len(senders) != 1:
-        raise InputError("email.from", app.config.get("email.from"), "one email address")
-    hours, minutes = (int(part) for part in str(app.config.get("notify.time")).split(":"))
-    lease = app.config.get("email.lease_seconds")
-    return NotifySettings(
-        recipients=tuple(recipients),
-        sender=senders[0],
-        tz=app.tz,
-        send_at=time(hours, minutes),
-        overdue_interval_days=int(app.config.get("notify.overdue_interval_days")),
-        lease=timedelta(seconds=lease) if lease else None,
-    )
-
-
-def make_transport(app: App) -> Transport:
-    """SMTP when ``smtp.host`` is set (password from ``$TRACKER_SMTP_PASSWORD``), else .eml files."""
-    from reports.outbox import EmlTransport, SmtpTransport
-
-    host = app.config.get("smtp.host")
-    if not host:
-        return EmlTransport(outbox_dir(app))
-    return SmtpTransport(
-        host,
-        int(app.config.get("smtp.port")),
-        security=app.config.get("smtp.security"),
-        username=app.config.get("smtp.username"),
-        password=app.config.smtp_password,
-        timeout=float(app.config.get("smtp.timeout")),
-        cafile=app.config.get("smtp.cafile"),
-    )
-
-
-def worker_id() -> str:
-    """``host:pid:random``: who holds an outbox lease."""
-    import socket
-    import uuid
-
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 @click.command()
@@ -140,7 +68,7 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
             click.echo("")
         return 0
     transport = make_transport(app)
-    result = notify_lib.run_notify(app.engine, settings, transport, worker=worker_id())
+    result = notify_lib.run_notify(app.engine, settings, transport, worker=worker_name())
     delivery = result.delivery
     written = [str(p) for p in getattr(transport, "written", [])]
     if as_json:
@@ -271,11 +199,9 @@ def outbox(app: App, status: str, limit: int, as_json: bool) -> None:
 def run(app: App, notify_every: float | None, sweep_every: float | None) -> int:
     """Run the daemon: reports and resolver sweeps on a schedule.
 
-    SIGTERM or SIGINT lets the job in hand finish, then exits 0. One daemon per database sends
-    reports (a lock decides); any number may run.
+    SIGTERM or SIGINT lets the job in hand finish, then exits 0. Any number may run on one
+    database: each report is queued once and each message sent once.
     """
-    from tracker.daemon import run_daemon
-
     return run_daemon(app, notify_seconds=notify_every, sweep_seconds=sweep_every)
 
 

@@ -1,4 +1,5 @@
-"""``tracker run``: a real daemon in a subprocess, its jobs called with a frozen clock, the lock."""
+"""``tracker run``: a real daemon in a subprocess, its jobs called with a frozen clock, and two
+daemons on one database sending each report once."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from predictions.clock import now as clock_now
 from predictions.db import make_engine, read_session
 from predictions.models import Evidence, Outbox
-from reports.notify import NotifyLock
 from tests.conftest import CliInvoke
 from tests.mailserver import MailServer
 
@@ -181,40 +184,96 @@ def test_daemon_sweeps_due_checks_on_its_interval(
     assert (receipt.kind, receipt.verdict) == ("deadline", "none")
 
 
-def test_notify_lock_one_holder_per_database(db_url: str) -> None:
-    first_engine, second_engine = make_engine(db_url), make_engine(db_url)
-    first, second = NotifyLock(first_engine), NotifyLock(second_engine)
-    try:
-        assert first.acquire() and first.acquire()  # held, and kept
-        assert not second.acquire()
-        first.release()
-        assert second.acquire()
-        assert not first.acquire()
-    finally:
-        first.release()
-        second.release()
-        first_engine.dispose()
-        second_engine.dispose()
+def _smtp_config(cli: CliInvoke, server: MailServer) -> None:
+    for key, value in {
+        "notify.time": "00:00",
+        "email.to": "me@example.org",
+        "smtp.host": "127.0.0.1",
+        "smtp.port": str(server.port),
+        "smtp.security": "none",
+    }.items():
+        assert cli("config", "set", key, value).exit_code == 0
 
 
-def test_daemon_second_instance_skips_notify_while_the_first_holds_the_lock(
-    cli: CliInvoke, tracker_env: dict[str, str], db_url: str
+def _received_ids(server: MailServer) -> list[str]:
+    return sorted(str(r.message["Message-ID"]) for r in server.received)
+
+
+def test_daemon_two_daemons_send_one_email_per_report(
+    cli: CliInvoke, tracker_env: dict[str, str], engine: Engine
 ) -> None:
+    _add(cli, "alice")
+    _add(cli, "bob")
+    with MailServer() as server:
+        _smtp_config(cli, server)
+        procs = [_start(tracker_env, "--notify-every", "0.3") for _ in range(2)]
+        try:
+            assert _wait_for(lambda: len(server.received) >= 2), "no reports within 30 s"
+            time.sleep(1.5)  # several more ticks of both daemons
+        finally:
+            stopped = [_stop(proc) for proc in procs]
+    for code, err in stopped:
+        assert code == 0 and "Traceback" not in err, err
+        assert " notify: failed" not in err, err
+    with read_session(engine) as session:
+        rows = session.execute(select(Outbox.dedupe_key, Outbox.message_id)).all()
+    assert sorted(k.split(":")[1] for k, _m in rows) == ["alice", "bob"]
+    assert _received_ids(server) == sorted(m for _k, m in rows)
+    assert _sent_keys(engine) == sorted(k for k, _m in rows)
+
+
+def _race(apps: list[Any], at: datetime) -> int:
+    """Each app's notify run (queue, then deliver) in its own thread, released at one instant;
+    returns how many finished."""
+    from reports.notify import run_notify
+    from tracker.daemon import make_transport, notify_settings
+
+    gate = threading.Barrier(len(apps))
+    finished: list[object] = []
+
+    def notify(app: Any, worker: str) -> None:
+        settings, transport = notify_settings(app), make_transport(app)
+        gate.wait()
+        finished.append(run_notify(app.engine, settings, transport, worker=worker, now=at))
+
+    threads = [
+        threading.Thread(target=notify, args=(app, f"daemon-{i}")) for i, app in enumerate(apps)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return len(finished)
+
+
+def test_daemon_two_notifiers_racing_queue_and_send_each_report_once(
+    cli: CliInvoke, db_url: str
+) -> None:
+    """Two daemons' notify runs released at the same instant, on three days: the second insert
+    of a dedupe key creates no message (ON CONFLICT DO NOTHING, on both databases), and the
+    outbox lease sends each queued message once."""
+    from tracker.cli import App
+
+    _add(cli, "alice")
+    start = clock_now()
+    with MailServer() as server:
+        _smtp_config(cli, server)
+        apps = [App(db_url), App(db_url)]
+        try:
+            for day in range(3):
+                assert _race(apps, start + timedelta(days=day)) == 2, "a notifier failed"
+        finally:
+            for app in apps:
+                app.engine.dispose()
     engine = make_engine(db_url)
-    holder = NotifyLock(engine)
-    assert holder.acquire()
     try:
-        assert cli("config", "set", "notify.time", "00:00").exit_code == 0
-        _add(cli)
-        proc = _start(tracker_env, "--notify-every", "0.3")
-        assert _wait_for(lambda: proc.logged("notify: skipped")), proc.lines
-        code, err = _stop(proc)
+        with read_session(engine) as session:
+            rows = session.execute(select(Outbox.dedupe_key, Outbox.message_id)).all()
     finally:
-        holder.release()
         engine.dispose()
-    assert code == 0, err
-    assert "notify: skipped, another daemon holds the notify lock" in err
-    assert _sent_keys(make_engine(db_url)) == []
+    keys = [k for k, _m in rows]
+    assert len(keys) == 3 and len(set(keys)) == 3, keys
+    assert _received_ids(server) == sorted(m for _k, m in rows)
 
 
 def test_daemon_notify_job_with_a_frozen_clock_logs_one_line(
