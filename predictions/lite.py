@@ -26,9 +26,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from predictions.chain import LEDGER, SQLiteExecutor, estimate_payload, register_payload
+from predictions.chain import LEDGER, SQLiteExecutor, estimate_payload, register_payload, stored
 from predictions.clock import now as clock_now
-from predictions.records import DUE_SOON, ForecastQuery
+from predictions.records import ForecastQuery, forecast_where
 from predictions.revision import SCHEMA_REVISION
 from predictions.validation import check_estimate, check_registration
 
@@ -213,27 +213,11 @@ def add_forecast(
     return row
 
 
-def _where(query: ForecastQuery, now: datetime) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.status in ("open", "resolved", "annulled"):
-        clauses.append("status = ?")
-        params.append(query.status)
-    elif query.status == "due":
-        clauses.append("status = 'open' AND due > ? AND due <= ?")
-        params += [_stored(now), _stored(now + DUE_SOON)]
-    elif query.status == "overdue":
-        clauses.append("status = 'open' AND due <= ?")
-        params.append(_stored(now))
-    if query.tag:
-        clauses.append("id IN (SELECT forecast_id FROM tag WHERE name = ?)")
-        params.append(query.tag.lower())
-    if query.by:
-        clauses.append(
-            "(author = ? OR id IN (SELECT forecast_id FROM estimate WHERE forecaster = ?))"
-        )
-        params += [query.by, query.by]
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+def _where(query: ForecastQuery, now: datetime) -> tuple[str, dict[str, Any]]:
+    where, params = forecast_where(
+        alias="forecast", status=query.status, tag=query.tag, by=query.by, now=now
+    )
+    return " WHERE " + where, stored(params)
 
 
 def list_forecasts(
@@ -243,15 +227,9 @@ def list_forecasts(
     where, params = _where(query, now or clock_now())
     order = "resolved_at DESC, id DESC" if query.status in ("resolved", "annulled") else "due, id"
     sql = f"SELECT {_FORECAST_COLUMNS} FROM forecast{where} ORDER BY {order}"
-    if query.limit:
-        sql += " LIMIT ?"
-        params.append(query.limit)
-        if query.offset:
-            sql += " OFFSET ?"
-            params.append(query.offset)
-    elif query.offset:
-        sql += " LIMIT -1 OFFSET ?"
-        params.append(query.offset)
+    if query.limit or query.offset:
+        sql += " LIMIT :limit OFFSET :offset"
+        params.update(limit=query.limit or -1, offset=query.offset)
     rows = []
     for r in conn.execute(sql, params):
         rows.append(

@@ -1,8 +1,5 @@
-"""Plain views of forecasts: the list filter, the latest estimate and the JSON record (stdlib only).
-
-Shared by the store (ORM objects) and the fast SQLite path (:mod:`predictions.lite`, plain rows
-with the same attribute names), so both print exactly the same records.
-"""
+"""Plain views of forecasts: the forecast filter, the latest estimate and the JSON record
+(stdlib only, so the CLI's fast path uses them without SQLAlchemy)."""
 
 from __future__ import annotations
 
@@ -20,6 +17,7 @@ __all__ = [
     "LIST_STATUSES",
     "ForecastQuery",
     "forecast_record",
+    "forecast_where",
     "latest_estimate",
 ]
 
@@ -91,6 +89,81 @@ class ForecastQuery:
             raise InputError("limit", self.limit, "a whole number >= 0 (0 for no limit)")
         for name in ("tag", "by"):  # text no database could compare with is bad input
             require_text(getattr(self, name), name, optional=True, multiline=False)
+
+
+def forecast_where(
+    *,
+    alias: str = "f",
+    status: str = "all",
+    tag: str | None = None,
+    by: str | None = None,
+    by_estimate: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    when: str | None = None,
+    now: datetime | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The one forecast filter, as plain SQL: ``(conditions, params)`` for ``WHERE conditions``.
+
+    The conditions read the ``forecast`` table under ``alias`` (``FROM forecast AS f``) and use
+    ``:name`` placeholders, filled by ``params`` (names used: ``status``, ``now``, ``soon``,
+    ``tag``, ``by``, ``since``, ``until``; a caller adding its own must pick others). They are
+    ``1 = 1`` when nothing filters, so ``WHERE {conditions} AND ...`` always reads.
+
+    - ``status``: one of :data:`LIST_STATUSES`; ``due`` is open and falling due within
+      :data:`DUE_SOON` of ``now``, ``overdue`` open and past due (both need ``now``), ``all``
+      any.
+    - ``tag``: forecasts carrying this tag (tags are stored lower-case; the name is lowered).
+    - ``by``: forecasts this person registered or estimated; with ``by_estimate``, the alias of
+      an ``estimate`` row joined to the forecast, that estimate's forecaster instead (a report
+      scores each person's own estimates).
+    - ``since`` / ``until``: the SQL expression ``when`` (default ``{alias}.resolved_at``) at
+      or after / at or before these times.
+
+    Datetime params are naive-UTC ``datetime`` objects: run the SQL through an
+    :class:`~predictions.chain.Executor` (or convert them with :func:`predictions.chain.stored`
+    on SQLite), which stores them as the tables hold them.
+
+    For example, ``forecast_where(status="open", tag="China")`` gives
+    ``"f.status = :status AND f.id IN (SELECT forecast_id FROM tag WHERE name = :tag)"`` with
+    ``{"status": "open", "tag": "china"}``.
+    """
+    f = alias
+    conds: list[str] = []
+    params: dict[str, Any] = {}
+    if status in ("open", "resolved", "annulled"):
+        conds.append(f"{f}.status = :status")
+        params["status"] = status
+    elif status in ("due", "overdue"):
+        if now is None:
+            raise ValueError(f"status {status!r} needs now")
+        params["now"] = now
+        if status == "overdue":
+            conds.append(f"{f}.status = 'open' AND {f}.due <= :now")
+        else:
+            conds.append(f"{f}.status = 'open' AND {f}.due > :now AND {f}.due <= :soon")
+            params["soon"] = now + DUE_SOON
+    elif status != "all":
+        raise InputError("status", status, "one of " + ", ".join(LIST_STATUSES))
+    if tag:
+        conds.append(f"{f}.id IN (SELECT forecast_id FROM tag WHERE name = :tag)")
+        params["tag"] = tag.lower()
+    if by:
+        conds.append(
+            f"{by_estimate}.forecaster = :by"
+            if by_estimate
+            else f"({f}.author = :by OR {f}.id IN "
+            "(SELECT forecast_id FROM estimate WHERE forecaster = :by))"
+        )
+        params["by"] = by
+    when = when or f"{f}.resolved_at"
+    if since is not None:
+        conds.append(f"{when} >= :since")
+        params["since"] = since
+    if until is not None:
+        conds.append(f"{when} <= :until")
+        params["until"] = until
+    return " AND ".join(conds) or "1 = 1", params
 
 
 def latest_estimate(forecast: _ForecastLike, forecaster: str | None = None) -> _EstimateLike | None:

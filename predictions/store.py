@@ -11,18 +11,19 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from predictions import ledger
+from predictions.chain import stored
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, NotFoundError, StateError
 from predictions.models import Amendment, Estimate, Forecast, Tag
 from predictions.records import (
-    DUE_SOON,
     LIST_STATUSES,
     ForecastQuery,
     forecast_record,
+    forecast_where,
     latest_estimate,
 )
 from predictions.validation import check_estimate, check_registration, require_text
@@ -289,26 +290,13 @@ def annul(
     return forecast
 
 
-def _filtered(query: ForecastQuery, now: datetime) -> Any:
-    stmt = select(Forecast)
-    if query.status in ("open", "resolved", "annulled"):
-        stmt = stmt.where(Forecast.status == query.status)
-    elif query.status == "due":
-        stmt = stmt.where(
-            Forecast.status == "open", Forecast.due > now, Forecast.due <= now + DUE_SOON
-        )
-    elif query.status == "overdue":
-        stmt = stmt.where(Forecast.status == "open", Forecast.due <= now)
-    if query.tag:
-        stmt = stmt.where(
-            Forecast.id.in_(select(Tag.forecast_id).where(Tag.name == query.tag.lower()))
-        )
-    if query.by:
-        stmt = stmt.where(
-            (Forecast.author == query.by)
-            | Forecast.id.in_(select(Estimate.forecast_id).where(Estimate.forecaster == query.by))
-        )
-    return stmt
+def _filtered(session: Session, query: ForecastQuery, now: datetime) -> Any:
+    where, params = forecast_where(
+        alias="forecast", status=query.status, tag=query.tag, by=query.by, now=now
+    )
+    if session.get_bind().dialect.name == "sqlite":
+        params = stored(params)
+    return select(Forecast).where(text(where).bindparams(**params))
 
 
 def list_forecasts(
@@ -316,7 +304,7 @@ def list_forecasts(
 ) -> Sequence[Forecast]:
     """Forecasts matching ``query``, soonest due first (resolved ones: latest resolved first)."""
     now = now or clock_now()
-    stmt = _filtered(query, now)
+    stmt = _filtered(session, query, now)
     if query.status in ("resolved", "annulled"):
         stmt = stmt.order_by(Forecast.resolved_at.desc(), Forecast.id.desc())
     else:
@@ -330,7 +318,7 @@ def list_forecasts(
 
 def count_forecasts(session: Session, query: ForecastQuery, *, now: datetime | None = None) -> int:
     """How many forecasts match ``query`` (ignoring its limit)."""
-    stmt = _filtered(query, now or clock_now()).with_only_columns(
+    stmt = _filtered(session, query, now or clock_now()).with_only_columns(
         func.count(), maintain_column_froms=True
     )
     return int(session.scalar(stmt) or 0)
