@@ -20,15 +20,22 @@ Two modes:
   and the rebuilt head must equal the head the file states; so ``export -> import into an empty
   database -> export`` gives the same bytes, and a file changed after export is refused.
 
-A ``ref`` (``predictionbook:123``) may be imported once: a second import of the same ref is
-refused, or skipped with ``skip_existing``.
+A forecast is imported once. A record is already in the database when its ``ref``
+(``predictionbook:123``) is, or when its registration is: everything the ledger's registration
+entry says but the id (title, criteria and due as first registered, created_at to the
+microsecond, author, source, ref, tags), which an export carries and no two forecasts share. So
+``export`` then ``import`` of the file into the same database (or into one that imported it
+before) finds every forecast already there. Such records refuse the file, or are skipped with
+``skip_existing``.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import heapq
+import json
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -46,9 +53,9 @@ from sqlalchemy.orm import Session
 from predictions import ledger, receipts
 from predictions.chain import estimate_json, register_json
 from predictions.clock import now as clock_now
-from predictions.errors import ImportProblems, InputError
+from predictions.errors import ImportProblems, InputError, StateError
 from predictions.formats.records import FileMeta, ForecastIn
-from predictions.models import Amendment, Check, Estimate, Forecast
+from predictions.models import Amendment, Check, Estimate, Forecast, LedgerEntry
 
 __all__ = ["CheckValidator", "ImportSummary", "import_records"]
 
@@ -314,6 +321,12 @@ def _original(record: ForecastIn) -> tuple[str, str, datetime]:
     return title, criteria, due
 
 
+def _registration_key(payload: dict[str, Any]) -> bytes:
+    """A registration payload without its id, as a digest: the same forecast in any database."""
+    body = ledger.canonical({**payload, "id": 0})
+    return hashlib.blake2b(body.encode(), digest_size=16).digest()
+
+
 def _lock(session: Session) -> None:
     """Serialise writers: SQLite already holds BEGIN IMMEDIATE; PostgreSQL locks the id tables."""
     if session.get_bind().dialect.name == "postgresql":
@@ -365,6 +378,11 @@ class _Importer:
         self.empty = start.seq == 0 and self.next_id[Forecast] == 1
         self.restore: bool | None = None
         self.refs_seen: set[str] = set()
+        #: the registration key of every forecast in the database (see _registered_key), loaded
+        #: when the first record is read into a database that holds forecasts
+        self.registrations: dict[bytes, int] | None = {} if self.empty else None
+        #: records already in the database: where in the file, and what matched
+        self.already: list[str] = []
         self.ids_seen: dict[str, set[int]] = {
             "forecast": set(),
             "estimate": set(),
@@ -390,6 +408,31 @@ class _Importer:
                 if ref:
                     found.add(ref)
         return found
+
+    def _load_registrations(self) -> dict[bytes, int]:
+        self.buffers.wait()
+        found: dict[bytes, int] = {}
+        rows = self.session.execute(
+            select(LedgerEntry.forecast_id, LedgerEntry.payload)
+            .where(LedgerEntry.kind == "register")
+            .execution_options(yield_per=5000)
+        )
+        for fid, payload in rows:
+            found[_registration_key(json.loads(payload))] = fid
+        return found
+
+    def _already_here(self, r: ForecastIn, existing: set[str]) -> str | None:
+        """What shows the record is already in the database (its ref, its registration), or None."""
+        if r.ref and r.ref in existing:
+            return f"ref {r.ref!r}"
+        if self.registrations is None:
+            self.registrations = self._load_registrations()
+        if not self.registrations or r.created_at >= self.now:
+            return None  # (a record without created_at is registered now: it is new)
+        view = SimpleNamespace(id=0, created_at=r.created_at, author=r.author, source=r.source)
+        view.title, view.criteria, view.due, view.ref = (*_original(r), r.ref)
+        fid = self.registrations.get(_registration_key(ledger.register_payload(view, r.tags)))
+        return None if fid is None else f"forecast {fid} here"
 
     def _restore_problems(self, r: ForecastIn) -> list[str]:
         missing = []
@@ -451,7 +494,7 @@ class _Importer:
             for record in chunk:
                 self._one(record, existing)
             done += len(chunk)
-            if self.problems:
+            if self.problems or self.already:
                 self.buffers.discard()
             elif self.buffers.size() >= _BATCH:
                 self.buffers.flush()
@@ -464,15 +507,15 @@ class _Importer:
         if r.ref:
             if r.ref in self.refs_seen:
                 problems.append(f"{r.where}: ref {r.ref!r} appears twice in the file")
-            elif r.ref in existing:
+            self.refs_seen.add(r.ref)
+        if not problems:
+            already = self._already_here(r, existing)
+            if already is not None:
                 if self.skip_existing:
                     self.summary.skipped += 1
-                    self.refs_seen.add(r.ref)
-                    return
-                problems.append(
-                    f"{r.where}: ref {r.ref!r} is already imported (use --skip-existing to skip it)"
-                )
-            self.refs_seen.add(r.ref)
+                else:
+                    self.already.append(f"{r.where} is {already}")
+                return
         if self.restore is None:
             self.restore = self.empty and r.id is not None and r.seq is not None
             self.summary.restored = self.restore
@@ -480,7 +523,7 @@ class _Importer:
             problems.extend(self._restore_problems(r))
         self.problems.extend(problems)
         checks = self._checks(r) if r.checks else []
-        if self.problems:
+        if self.problems or self.already:
             return  # keep reading to list every problem; write nothing more
         self._write(r, checks)
 
@@ -855,6 +898,15 @@ class _Importer:
                         f"{meta.ledger_head}, its records rebuild {self.builder.seq} entries with "
                         f"head {self.builder.hash}: the file was changed after export"
                     )
+        if self.already:
+            shown = "; ".join(self.already[:3]) + ("; ..." if len(self.already) > 3 else "")
+            line = (
+                f"{len(self.already)} of its forecasts are already in this database, nothing "
+                f"imported (--skip-existing skips them): {shown}"
+            )
+            if not self.problems:
+                raise StateError(f"{self.summary.source}: {line}")
+            self.problems.append(line)
         if self.problems:
             raise ImportProblems(self.summary.source, self.problems)
         self.buffers.flush(wait=True)

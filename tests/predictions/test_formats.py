@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from predictions import ledger, store
 from predictions.bulk import ImportSummary, import_records
 from predictions.db import read_session, write_session
-from predictions.errors import ImportProblems, InputError
+from predictions.errors import ImportProblems, InputError, StateError
 from predictions.formats import ReadContext, detect_format_from, export, open_records
 from resolvers import validate_check
 
@@ -292,11 +292,23 @@ def test_formats_refs_import_once_or_are_skipped(
     )
     assert _import(engine, path).forecasts == 2
     before = counts()
-    with pytest.raises(ImportProblems) as caught:
+    with pytest.raises(StateError) as caught:
         _import(engine, path)
-    assert caught.value.problems == [
-        "line 2: ref 'x:1' is already imported (use --skip-existing to skip it)",
-        "line 3: ref 'x:2' is already imported (use --skip-existing to skip it)",
+    assert str(caught.value) == (
+        "refs.csv: 2 of its forecasts are already in this database, nothing imported "
+        "(--skip-existing skips them): line 2 is ref 'x:1'; line 3 is ref 'x:2'"
+    )
+    path.write_text(
+        "ref,title,criteria,due,probability\nx:1,One,c,2030,0.3\nx:3,Three,c,2030,abc\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportProblems) as listed:
+        _import(engine, path)
+    assert listed.value.problems == [
+        "line 3, estimate 1: probability: got 'abc', expected a probability strictly between "
+        "0 and 1, written 0.7, 70% or 70",
+        "1 of its forecasts are already in this database, nothing imported "
+        "(--skip-existing skips them): line 2 is ref 'x:1'",
     ]
     assert counts() == before
     path.write_text(

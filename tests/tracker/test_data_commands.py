@@ -102,13 +102,96 @@ def test_data_reimport_is_refused_or_skipped(cli: CliInvoke) -> None:
     assert cli("import", path).exit_code == 0
     again = cli("import", path)
     assert again.exit_code == 2
-    assert "is already imported (use --skip-existing to skip it)" in again.stderr
+    assert again.stderr.splitlines() == [
+        f"Error: {path}: 12 of its forecasts are already in this database, nothing imported "
+        "(--skip-existing skips them): forecast 1 (line 18) is ref "
+        "'example:china-ai/provincial-ai-clusters-2030'; forecast 2 (line 34) is ref "
+        "'example:china-ai/loss-of-control-standard-2027'; forecast 3 (line 52) is ref "
+        "'example:china-ai/national-ai-law-2028'; ..."
+    ]
     skipped = cli("import", path, "--skip-existing", "--json")
     assert skipped.exit_code == 0
     assert (json.loads(skipped.stdout)["forecasts"], json.loads(skipped.stdout)["skipped"]) == (
         0,
         12,
     )
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "toml"])
+def test_data_export_reimported_into_the_same_database_is_recognised(
+    cli: CliInvoke, tmp_path: Path, fmt: str, counts: Callable[[], dict[str, int]]
+) -> None:
+    """Bug: an export imported back into its own database imported every forecast again (with
+    --skip-existing too), and a duplicated resolved forecast counted twice in every score."""
+    _add_some(cli)  # forecasts without a ref: one resolved, one amended, an estimate by bob
+    export = tmp_path / f"b.{fmt}"
+    assert cli("export", "--format", fmt, "-o", str(export)).exit_code == 0
+    before = counts()
+
+    again = cli("import", str(export))
+
+    assert again.exit_code == 2, again.output
+    assert len(again.stderr.splitlines()) == 1
+    assert again.stderr.startswith(
+        f"Error: {export}: 2 of its forecasts are already in this database, nothing imported "
+        "(--skip-existing skips them): "
+    )
+    assert "is forecast 1 here" in again.stderr and "is forecast 2 here" in again.stderr
+    assert counts() == before
+
+    assert (
+        cli("add", "A third one", "-p", "20%", "--due", "2031-01-01", "--criteria", "c").exit_code
+        == 0
+    )
+    skipped = cli("import", str(export), "--skip-existing")
+
+    assert skipped.exit_code == 0, skipped.output
+    assert skipped.stdout.startswith(
+        f"Imported 0 forecasts (0 estimates, 0 resolved, 0 annulled, 0 amendments, 0 checks) "
+        f"from b.{fmt} [{fmt}]; skipped 2 already imported"
+    )
+    listed = json.loads(cli("list", "--status", "all", "--limit", "0", "--json").stdout)
+    assert sorted(f["title"] for f in listed) == [
+        "A third one",
+        "AI law by 2028",
+        "Provincial AI clusters by 2030",
+    ]
+    assert cli("verify").exit_code == 0
+
+
+def test_data_export_imported_into_another_database_and_back_is_recognised(
+    cli: CliInvoke, tmp_path: Path
+) -> None:
+    """The registration, not the id, is what is recognised: a forecast exported to a second
+    database (where it gets other ids) and exported back is already there."""
+    other = {"TRACKER_DB": f"sqlite:///{tmp_path / 'other.db'}"}
+    assert (
+        cli(
+            "add",
+            "Only in the other",
+            "-p",
+            "50%",
+            "--due",
+            "2031-01-01",
+            "--criteria",
+            "c",
+            env=other,
+        ).exit_code
+        == 0
+    )
+    _add_some(cli)
+    first = tmp_path / "first.json"
+    assert cli("export", "-o", str(first)).exit_code == 0
+    assert cli("import", str(first), env=other).exit_code == 0
+    back = tmp_path / "back.json"
+    assert cli("export", "-o", str(back), env=other).exit_code == 0
+
+    result = cli("import", str(back), "--skip-existing", "--json")
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["forecasts"], summary["skipped"]) == (1, 2)
+    assert cli("verify").exit_code == 0
 
 
 def test_data_forecastbench_with_resolutions(cli: CliInvoke, shared_data: Path) -> None:
