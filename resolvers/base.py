@@ -52,13 +52,11 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from predictions.errors import InputError
-
-if TYPE_CHECKING:
-    from resolvers.http import Fetched, Fetcher
+from resolvers.http import Fetched, Fetcher, ResolverError
 
 __all__ = [
     "EXCERPT_LIMIT",
@@ -117,23 +115,6 @@ class Verdict:
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"probability must lie in [0, 1], not {p}")
             object.__setattr__(self, "probability", p)
-
-
-class ResolverError(Exception):
-    """A check that could not conclude. ``temporary``: trying later may help (timeouts, 5xx, 429);
-    permanent: it will not by itself (404, a page that is not a feed). ``retry_after``: seconds the
-    source asked us to wait, if it said. Either way the runner records it and backs off; no error
-    ever changes a forecast.
-    """
-
-    def __init__(self, message: str, temporary: bool, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.temporary = temporary
-        self.retry_after = retry_after
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)

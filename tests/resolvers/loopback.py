@@ -48,9 +48,9 @@ class Seen:
 
 
 class Loopback:
-    """A threaded HTTP/1.1 server on 127.0.0.1; a context manager."""
+    """A threaded HTTP/1.1 server on ``host`` (127.0.0.1 unless told); a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
         self.seen: list[Seen] = []
         self.hits: Counter[str] = Counter()
@@ -119,7 +119,7 @@ class Loopback:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._thread = threading.Thread(
@@ -128,7 +128,7 @@ class Loopback:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
+        """``http://<host>:<port>``."""
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
