@@ -16,13 +16,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from predictions import ledger, receipts
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, NotFoundError, StateError
-from predictions.models import Check, Evidence, Forecast, Proposal
+from predictions.models import Check, Evidence, Proposal
 
 __all__ = [
     "add_checks",
@@ -33,19 +33,20 @@ __all__ = [
     "pending_proposals",
     "proposal_record",
     "proposals_of",
+    "supersede",
 ]
 
 
 def add_checks(
     session: Session,
-    forecast: Forecast | int,
+    forecast: Any,
     specs: Iterable[dict[str, Any]],
     *,
     now: datetime | None = None,
 ) -> list[Check]:
-    """Store validated specs (``{"kind", "params", "mode"}``) on a forecast, due at once; each
-    gets a ``check`` entry in the receipts chain."""
-    forecast_id = forecast.id if isinstance(forecast, Forecast) else int(forecast)
+    """Store validated specs (``{"kind", "params", "mode"}``) on a forecast (its id, or a row
+    with an ``id``), due at once; each gets a ``check`` entry in the receipts chain."""
+    forecast_id = int(forecast) if isinstance(forecast, int | str) else int(forecast.id)
     at = now or clock_now()
     added = []
     for spec in specs:
@@ -119,6 +120,34 @@ def switch_check(
         ],
     )
     return check
+
+
+def supersede(
+    session: Session, forecast_id: int, *, by: str, at: datetime, keep: int | None = None
+) -> list[receipts.Entry]:
+    """Mark the forecast's pending resolve proposals (but ``keep``) ``superseded``: it has just
+    been resolved or annulled, so they are moot.
+
+    Returns their ``decide`` receipts for the caller to append with its own, as the receipts
+    chain's lock is taken last.
+    """
+    query = select(Proposal.id).where(
+        Proposal.forecast_id == forecast_id,
+        Proposal.status == "pending",
+        Proposal.kind == "resolve",
+    )
+    if keep is not None:
+        query = query.where(Proposal.id != keep)
+    ids = list(session.scalars(query.order_by(Proposal.id)))
+    if ids:
+        session.execute(
+            update(Proposal)
+            .where(Proposal.id.in_(ids))
+            .values(status="superseded", decided_at=at, decided_by=by)
+        )
+    return [
+        ("decide", receipts.decision_payload(i, "superseded", at, by, None), None, at) for i in ids
+    ]
 
 
 def checks_of(session: Session, forecast_id: int) -> Sequence[Check]:

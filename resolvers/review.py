@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from predictions import ledger, receipts, store
-from predictions.checks import evidence_record
+from predictions.checks import evidence_record, supersede
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, StateError
 from predictions.models import Evidence, Forecast, Proposal
@@ -113,25 +113,7 @@ def confirm(
                 evidence=evidence.url if evidence else None,
                 at=now,
             )
-        moot = list(
-            session.scalars(
-                select(Proposal.id)
-                .where(
-                    Proposal.forecast_id == proposal.forecast_id,
-                    Proposal.status == "pending",
-                    Proposal.kind == "resolve",
-                    Proposal.id != proposal.id,
-                )
-                .order_by(Proposal.id)
-            )
-        )
-        if moot:
-            session.execute(
-                update(Proposal)
-                .where(Proposal.id.in_(moot))
-                .values(status="superseded", decided_at=now, decided_by=by)
-                .execution_options(synchronize_session=False)
-            )
+        moot = supersede(session, proposal.forecast_id, by=by, at=now, keep=proposal.id)
         proposal.status = "confirmed"
     else:
         moot = []
@@ -139,22 +121,8 @@ def confirm(
     proposal.decided_at = now
     proposal.decided_by = by
     proposal.note = note
-    session.flush()
-    receipts.append_many(
-        session,
-        [
-            ("decide", receipts.decision_payload(pid, "superseded", now, by, None), None, now)
-            for pid in moot
-        ]
-        + [
-            (
-                "decide",
-                receipts.decision_payload(proposal.id, proposal.status, now, by, note),
-                proposal.forecast_id,
-                now,
-            )
-        ],
-    )
+    decision = receipts.decision_payload(proposal.id, proposal.status, now, by, note)
+    receipts.append_many(session, [*moot, ("decide", decision, proposal.forecast_id, now)])
     return proposal
 
 

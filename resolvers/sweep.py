@@ -2,11 +2,10 @@
 
 Every policy of the resolvers lives here; a kind only looks at a source and returns a verdict.
 
-**Claims.** A sweep claims due checks in small batches with a lease: ``claimed_by`` / ``claimed_until``
-are set in one writing transaction (SQLite: ``BEGIN IMMEDIATE`` serialises claimers; PostgreSQL:
-``SELECT ... FOR UPDATE SKIP LOCKED``), only on rows whose lease is free or expired. A result is
-recorded only while its claim is still held, so no check is recorded twice; a worker that dies
-leaves its claims to expire (``lease``, default 10 minutes) and another worker picks them up.
+**Claims.** A sweep claims due checks in small batches with a lease (:mod:`predictions.leases`,
+shared with the outbox) and records a batch of results in one transaction, only for the checks it
+still holds, so no check is recorded twice; a worker that dies leaves its claims to expire
+(``lease``, default 10 minutes) and another worker picks them up.
 
 **Receipts.** Every check appends one ``evidence`` row, never overwritten: time, URL (the last
 fetch's final URL), HTTP status, sha256 and size of the body, excerpt, value, verdict (``yes``,
@@ -40,27 +39,23 @@ resolution creates a ``disagreement`` proposal, shown in ``tracker review``; not
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
 import queue
 import re
-import socket
-import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, or_, select, update
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from predictions import ledger, receipts, store
+from predictions import leases, ledger, receipts, store
+from predictions.checks import supersede
 from predictions.clock import now as clock_now
-from predictions.db import is_postgres, read_session, write_session
+from predictions.db import read_session, write_session
 from predictions.errors import InputError, StateError
 from predictions.models import Check, Estimate, Evidence, Forecast, Proposal
 from resolvers.base import ForecastInfo, Resolver, ResolverError, Verdict
@@ -79,11 +74,8 @@ __all__ = [
 
 Progress = Callable[[int, int], None]
 
-# The tables, for Core statements: the hot paths of a sweep skip the ORM layer.
 _CHECK = cast(Table, Check.__table__)
 _FORECAST = cast(Table, Forecast.__table__)
-_EVIDENCE = cast(Table, Evidence.__table__)
-_PROPOSAL = cast(Table, Proposal.__table__)
 
 
 @dataclass(frozen=True)
@@ -105,14 +97,14 @@ class SweepSettings:
             raise InputError("resolvers.concurrency", self.concurrency, "a whole number >= 1")
 
     def backoff(self, failures: int, temporary: bool, retry_after: float | None) -> timedelta:
-        """How long to wait after the ``failures``-th consecutive failure."""
-        steps = min(max(failures - 1, 0), 30)
-        delay = min(self.backoff_cap, self.backoff_base * (2**steps))
-        if not temporary:
-            delay = max(delay, min(self.permanent_wait, self.backoff_cap))
+        """How long to wait after the ``failures``-th consecutive failure
+        (:func:`predictions.leases.backoff`; a ``Retry-After`` counts up to a week)."""
+        at_least = timedelta(0) if temporary else min(self.permanent_wait, self.backoff_cap)
         if retry_after is not None:
-            delay = max(delay, timedelta(seconds=min(retry_after, 7 * 86400)))
-        return delay
+            at_least = max(at_least, timedelta(seconds=min(retry_after, 7 * 86400)))
+        return leases.backoff(
+            failures, base=self.backoff_base, cap=self.backoff_cap, at_least=at_least
+        )
 
 
 @dataclass(frozen=True)
@@ -251,7 +243,7 @@ def decide(
     return Decision("", verdict)
 
 
-def _next_check(forecast: _ForecastRow, now: datetime, s: SweepSettings) -> datetime:
+def _next_check(forecast: Forecast, now: datetime, s: SweepSettings) -> datetime:
     if forecast.status != "open":
         return now + s.recheck_resolved
     nxt = now + s.recheck_open
@@ -293,22 +285,20 @@ _instances: dict[type[Resolver], Resolver] = {}
 
 def _run(job: _Job, client: HttpClient, conditional: bool = True) -> _Result:
     """Run one check in a worker thread. Never raises: a failure is a result."""
-    now = clock_now()
-    fetcher = (
-        client.fetcher(etag=job.etag, last_modified=job.last_modified)
-        if conditional
-        else client.fetcher()
-    )
-    result = _Result(job, checked_at=now)
+    result = _Result(job, checked_at=clock_now())
     try:
-        cls = get_kind(job.kind)
-        resolver = _instances.get(cls)
-        if resolver is None:
-            resolver = _instances.setdefault(cls, cls())
-        verdict = resolver.check(job.forecast, job.params, fetcher, now)
-        if not isinstance(verdict, Verdict):
-            raise TypeError(f"check() returned {type(verdict).__name__}, not a Verdict")
-        result.verdict = verdict
+        validators = {"etag": job.etag, "last_modified": job.last_modified} if conditional else {}
+        fetcher = client.fetcher(**validators)
+        try:
+            cls = get_kind(job.kind)
+            resolver = _instances.get(cls) or _instances.setdefault(cls, cls())
+            verdict = resolver.check(job.forecast, job.params, fetcher, result.checked_at)
+            if not isinstance(verdict, Verdict):
+                raise TypeError(f"check() returned {type(verdict).__name__}, not a Verdict")
+            result.verdict = verdict
+        finally:
+            result.records = list(fetcher.records)
+            result.validators = fetcher.validators
     except Unchanged:
         result.unchanged = True
     except ResolverError as exc:
@@ -320,261 +310,129 @@ def _run(job: _Job, client: HttpClient, conditional: bool = True) -> _Result:
         result.temporary = False
     except Exception as exc:  # a kind's bug is this check's error, not the sweep's
         result.error = f"the {job.kind} resolver failed: {type(exc).__name__}: {exc}"
-        result.temporary = True
-    result.records = list(fetcher.records)
-    result.validators = fetcher.validators
     return result
 
 
 def _job_query() -> Any:
-    """The columns of a check and its forecast that a run needs, as a Core select (no ORM
-    layer: a sweep claims thousands)."""
+    """A check with what its run needs of its forecast (the check's id first, for the lease)."""
     c, f = _CHECK.c, _FORECAST.c
     return select(
-        c.id,
-        c.kind,
-        c.params,
-        c.mode,
-        c.etag,
-        c.last_modified,
-        f.id,
-        f.title,
-        f.criteria,
-        f.due,
-        f.created_at,
-        f.status,
-        f.outcome,
-    ).join_from(_CHECK, _FORECAST, f.id == c.forecast_id)
+        c.id, c.kind, c.params, c.mode, c.etag, c.last_modified,
+        f.id, f.title, f.criteria, f.due, f.created_at, f.status, f.outcome,
+    ).join_from(_CHECK, _FORECAST, f.id == c.forecast_id)  # fmt: skip
 
 
 def _job(row: Sequence[Any]) -> _Job:
-    return _Job(
-        check_id=row[0],
-        kind=row[1],
-        params=dict(row[2] or {}),
-        mode=row[3],
-        etag=row[4],
-        last_modified=row[5],
-        forecast=ForecastInfo(*row[6:13]),
-    )
-
-
-def _jobs(session: Session, ids: Sequence[int]) -> list[_Job]:
-    query = _job_query().where(_CHECK.c.id.in_(ids)).order_by(_CHECK.c.next_check_at, _CHECK.c.id)
-    return [_job(row) for row in session.connection().execute(query)]
-
-
-def _free(now: datetime) -> Any:
-    return or_(_CHECK.c.claimed_until.is_(None), _CHECK.c.claimed_until < now)
+    return _Job(row[0], row[1], dict(row[2] or {}), *row[3:6], ForecastInfo(*row[6:13]))
 
 
 def _claim(
-    engine: Engine,
-    worker: str,
-    n: int,
-    lease: timedelta,
-    *,
-    ids: Sequence[int] | None = None,
+    engine: Engine, worker: str, n: int, lease: timedelta, *, ids: Sequence[int] | None = None
 ) -> list[_Job]:
-    """Claim up to ``n`` due checks (or exactly ``ids``, due or not) for ``worker``.
-
-    One select of the free rows with what their runs need (on PostgreSQL locking the checks'
-    rows, skipping those another worker holds), one update setting the lease, in one writing
-    transaction.
-    """
-    now = clock_now()
-    c = _CHECK.c
-    with write_session(engine) as session:
-        conn = session.connection()
-        query = _job_query().where(c.enabled.is_(True), _free(now))
-        if ids is None:
-            query = query.where(c.next_check_at <= now).order_by(c.next_check_at, c.id)
-        else:
-            query = query.where(c.id.in_(ids)).order_by(c.id)
-        query = query.limit(n)
-        if is_postgres(engine):
-            query = query.with_for_update(skip_locked=True, of=_CHECK)
-        rows = conn.execute(query).all()
-        if not rows:
-            return []
-        chosen = [row[0] for row in rows]
-        claimed = conn.execute(
-            update(_CHECK)
-            .where(c.id.in_(chosen), _free(now))
-            .values(claimed_by=worker, claimed_until=now + lease)
-        )
-        if claimed.rowcount != len(chosen):
-            # The rows were chosen in this very transaction (SQLite: the one writer; PostgreSQL:
-            # their locks held), so every one is claimed; were a database to disagree, only the
-            # rows marked with this worker's name are taken.
-            mine = set(conn.scalars(select(c.id).where(c.id.in_(chosen), c.claimed_by == worker)))
-            rows = [row for row in rows if row[0] in mine]
-        return [_job(row) for row in rows]
+    """Lease up to ``n`` due checks (or exactly ``ids``, due or not) for ``worker``, soonest due
+    first (:func:`predictions.leases.claim`)."""
+    now, c = clock_now(), _CHECK.c
+    query = _job_query().where(c.enabled.is_(True))
+    if ids is None:
+        query = query.where(c.next_check_at <= now).order_by(c.next_check_at, c.id)
+    else:
+        query = query.where(c.id.in_(ids)).order_by(c.id)
+    rows = leases.claim(engine, _CHECK, query, worker=worker, lease=lease, limit=n, now=now)
+    return [_job(row) for row in rows]
 
 
 def count_due(engine: Engine) -> int:
     """How many enabled checks are due now and not claimed by a live worker."""
-    now = clock_now()
+    now, c = clock_now(), _CHECK.c
+    due = (c.enabled.is_(True), c.next_check_at <= now, leases.free(_CHECK, now))
     with read_session(engine) as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(Check)
-                .where(Check.enabled.is_(True), Check.next_check_at <= now, _free(now))
-            )
-            or 0
-        )
+        return int(session.scalar(select(func.count()).select_from(_CHECK).where(*due)) or 0)
 
 
 # --- recording results --------------------------------------------------------------------
 
 
 @dataclass
-class _Known:
-    """What one recording transaction loads in bulk, so no check costs a query of its own:
+class _Batch:
+    """One recording transaction. What it reads at once, so no check costs queries of its own:
     pending proposals by (forecast, kind, verdict), disputed ones by (check, verdict, body sha256),
-    and for 304 answers the previous verdict of each check."""
+    the previous verdict of each check a 304 answered; and what it writes at the end: new
+    proposals and the receipts of superseded ones."""
 
     pending: dict[tuple[int, str, str], int | None]
     disputed: dict[tuple[int, str, str], int]
     previous: dict[int, tuple[str, str | None, str | None, str | None]]
-    #: proposals superseded in this transaction: (id, at, by), for their ``decide`` receipts
-    superseded: list[tuple[int, datetime, str]] = field(default_factory=list)
+    proposals: list[Proposal] = field(default_factory=list)
+    superseded: list[receipts.Entry] = field(default_factory=list)
 
 
-@dataclass
-class _CheckRow:
-    """The columns of a check the recorder needs (no ORM object: a sweep records thousands)."""
-
-    id: int
-    forecast_id: int
-    kind: str
-    params: dict[str, Any]
-    mode: str
-    etag: str | None
-    last_modified: str | None
-    failures: int
-
-
-@dataclass
-class _ForecastRow:
-    """The columns of a forecast the rules need; updated in place when a check resolves it."""
-
-    id: int
-    status: str
-    outcome: bool | None
-    due: datetime
-
-
-def _known(
-    conn: Connection, check_ids: Sequence[int], forecast_ids: set[int], unchanged: list[int]
-) -> _Known:
-    p, e = _PROPOSAL.c, _EVIDENCE.c
-    pending: dict[tuple[int, str, str], int | None] = {
-        (fid, kind, verdict): pid
-        for pid, fid, kind, verdict in conn.execute(
-            select(p.id, p.forecast_id, p.kind, p.verdict).where(
-                p.forecast_id.in_(forecast_ids), p.status == "pending"
-            )
+def _load(
+    session: Session, check_ids: list[int], forecast_ids: set[int], unchanged: list[int]
+) -> _Batch:
+    p, e = Proposal, Evidence
+    pending = session.execute(
+        select(p.forecast_id, p.kind, p.verdict, p.id).where(
+            p.forecast_id.in_(forecast_ids), p.status == "pending"
         )
-    }
-    disputed = {
-        (int(cid), verdict, sha): pid
-        for pid, cid, verdict, sha in conn.execute(
-            select(p.id, p.check_id, p.verdict, e.sha256)
-            .join_from(_PROPOSAL, _EVIDENCE, e.id == p.evidence_id)
-            .where(p.check_id.in_(check_ids), p.status == "disputed")
-        )
-        if sha is not None and cid is not None
-    }
-    previous: dict[int, tuple[str, str | None, str | None, str | None]] = {}
-    if unchanged:
-        latest = (
-            select(func.max(e.id))
-            .where(e.check_id.in_(unchanged), e.verdict != "error")
-            .group_by(e.check_id)
-        )
-        for cid, verdict, value, excerpt, sha in conn.execute(
-            select(e.check_id, e.verdict, e.value, e.excerpt, e.sha256).where(e.id.in_(latest))
-        ):
-            if cid is not None:
-                previous[int(cid)] = (verdict, value, excerpt, sha)
-    return _Known(pending, disputed, previous)
+    )
+    disputed = session.execute(
+        select(p.check_id, p.verdict, e.sha256, p.id)
+        .join(e, e.id == p.evidence_id)
+        .where(p.check_id.in_(check_ids), p.status == "disputed", e.sha256.is_not(None))
+    )
+    latest = (
+        select(func.max(e.id))
+        .where(e.check_id.in_(unchanged), e.verdict != "error")
+        .group_by(e.check_id)
+    )
+    previous = session.execute(
+        select(e.check_id, e.verdict, e.value, e.excerpt, e.sha256).where(e.id.in_(latest))
+    )
+    return _Batch(
+        {(f, k, v): i for f, k, v, i in pending},
+        {(c, v, sha): i for c, v, sha, i in disputed},
+        {c: (v, value, x, sha) for c, v, value, x, sha in previous} if unchanged else {},
+    )
 
 
 def _propose(
-    known: _Known,
-    queued: list[dict[str, Any]],
-    check: _CheckRow,
-    forecast: _ForecastRow,
+    batch: _Batch,
+    check: Check,
+    forecast: Forecast,
     evidence: dict[str, Any],
     kind: str,
     verdict: str,
     now: datetime,
 ) -> str:
-    """Queue a pending proposal unless one like it is pending, or a person disputed the same
+    """Add a pending proposal unless one like it is pending, or a person disputed the same
     verdict on this same body."""
     key = (forecast.id, kind, verdict)
-    if key in known.pending:
-        pid = known.pending[key]
+    if key in batch.pending:
+        pid = batch.pending[key]
         return f"(already proposed: proposal {pid})" if pid else "(already proposed)"
-    sha = evidence["sha256"]
-    if sha is not None and (check.id, verdict, sha) in known.disputed:
-        return f"(disputed before: proposal {known.disputed[(check.id, verdict, sha)]})"
-    queued.append(
-        {
-            "forecast_id": forecast.id,
-            "check_id": check.id,
-            "evidence_id": evidence["id"],
-            "kind": kind,
-            "verdict": verdict,
-            "created_at": now,
-            "status": "pending",
-        }
-    )
-    known.pending[key] = None
-    if kind == "disagreement":
-        was = (
-            ("YES" if forecast.outcome else "NO")
-            if forecast.status == "resolved"
-            else forecast.status
+    disputed = batch.disputed.get((check.id, verdict, evidence["sha256"]))
+    if disputed is not None:
+        return f"(disputed before: proposal {disputed})"
+    batch.proposals.append(
+        Proposal(
+            forecast_id=forecast.id,
+            check_id=check.id,
+            evidence_id=evidence["id"],
+            kind=kind,
+            verdict=verdict,
+            created_at=now,
+            status="pending",
         )
+    )
+    batch.pending[key] = None
+    if kind == "disagreement":
+        was = "YES" if forecast.outcome else "NO" if forecast.status == "resolved" else "annulled"
         return f"disagreement: resolved {was}, source says {verdict.upper()}"
     return f"proposed {verdict.upper()}"
 
 
-def _supersede(
-    session: Session,
-    known: _Known,
-    queued: list[dict[str, Any]],
-    forecast_id: int,
-    now: datetime,
-    by: str,
-) -> None:
-    """A forecast just resolved: its pending resolve proposals (stored or queued) are moot."""
-    moot = (
-        Proposal.forecast_id == forecast_id,
-        Proposal.status == "pending",
-        Proposal.kind == "resolve",
-    )
-    ids = list(session.scalars(select(Proposal.id).where(*moot).order_by(Proposal.id)))
-    if ids:
-        session.execute(
-            update(Proposal)
-            .where(Proposal.id.in_(ids))
-            .values(status="superseded", decided_at=now, decided_by=by)
-            .execution_options(synchronize_session=False)
-        )
-        known.superseded.extend((pid, now, by) for pid in ids)
-    queued[:] = [
-        p for p in queued if not (p["forecast_id"] == forecast_id and p["kind"] == "resolve")
-    ]
-    for key in [k for k in known.pending if k[0] == forecast_id and k[1] == "resolve"]:
-        del known.pending[key]
-
-
 def _record_estimate(
-    session: Session, forecast: _ForecastRow, kind: str, p: float, url: str | None, now: datetime
+    session: Session, forecast: Forecast, kind: str, p: float, url: str | None, now: datetime
 ) -> bool:
     if forecast.status != "open" or not 0.0 < p < 1.0:
         return False
@@ -586,14 +444,8 @@ def _record_estimate(
     )
     if last is not None and abs(last - p) < 1e-9:
         return False
-    store.add_estimate(
-        session,
-        forecast.id,
-        kind,
-        p,
-        note=f"market probability from {url}" if url else "market probability",
-        made_at=now,
-    )
+    note = f"market probability from {url}" if url else "market probability"
+    store.add_estimate(session, forecast.id, kind, p, note=note, made_at=now)
     return True
 
 
@@ -602,10 +454,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def _apply(
     session: Session,
-    known: _Known,
-    queued: list[dict[str, Any]],
-    check: _CheckRow,
-    forecast: _ForecastRow,
+    batch: _Batch,
+    check: Check,
+    forecast: Forecast,
     evidence: dict[str, Any],
     verdict: Verdict | None,
     s: SweepSettings,
@@ -613,9 +464,9 @@ def _apply(
 ) -> str:
     """Apply the rules to a recorded verdict; returns the action taken, for the report.
 
-    Proposals are queued (inserted in bulk by the caller); resolutions, annulments and
-    estimates go through the store at once, each in a savepoint, so one that fails is that
-    check's problem only.
+    Proposals are added at the end of the batch; resolutions, annulments and estimates go
+    through the store at once, each in a savepoint, so one that fails is that check's problem
+    only.
     """
     actions: list[str] = []
     if verdict is not None:
@@ -645,27 +496,23 @@ def _apply(
     if decision.action in ("resolve", "annul"):
         with session.begin_nested():
             if decision.action == "resolve":
-                store.resolve(
-                    session,
-                    forecast.id,
-                    decision.verdict == "yes",
-                    by=by,
-                    note=note,
-                    evidence=url,
-                    at=now,
-                )
+                yes = decision.verdict == "yes"
+                store.resolve(session, forecast.id, yes, by=by, note=note, evidence=url, at=now)
                 actions.append(f"resolved {decision.verdict.upper()}")
-                forecast.status, forecast.outcome = "resolved", decision.verdict == "yes"
             else:
                 store.annul(session, forecast.id, by=by, note=note, at=now)
                 actions.append("annulled")
-                forecast.status, forecast.outcome = "annulled", None
-            _supersede(session, known, queued, forecast.id, now, by)
+            batch.superseded += supersede(session, forecast.id, by=by, at=now)
+            session.expire(forecast)  # the store wrote its new status
+        # The proposals of this batch are moot too (they are not written yet).
+        batch.proposals = [
+            q for q in batch.proposals if not (q.forecast_id == forecast.id and q.kind == "resolve")
+        ]
+        for key in [k for k in batch.pending if k[0] == forecast.id and k[1] == "resolve"]:
+            del batch.pending[key]
     elif decision.action in ("propose", "disagree"):
         kind = "resolve" if decision.action == "propose" else "disagreement"
-        actions.append(
-            _propose(known, queued, check, forecast, evidence, kind, decision.verdict, now)
-        )
+        actions.append(_propose(batch, check, forecast, evidence, kind, decision.verdict, now))
     elif decision.why:
         actions.append(f"({decision.why})")
     return "; ".join(actions)
@@ -685,16 +532,16 @@ def _final_verdicts(kind: str) -> frozenset[str]:
     return cls.final_verdicts if cls is not None else frozenset()
 
 
-def _evidence_row(r: _Result, check: _CheckRow, known: _Known) -> dict[str, Any]:
+def _evidence_row(r: _Result, check: Check, batch: _Batch) -> dict[str, Any]:
+    """The evidence row of a result: every column of ``receipts.EVIDENCE_COLUMNS``."""
     last: FetchRecord | None = r.records[-1] if r.records else None
     cls = _kind_class(check.kind)
-    version = cls.version if cls is not None else "?"
     row: dict[str, Any] = {
         "check_id": check.id,
         "forecast_id": check.forecast_id,
         "checked_at": r.checked_at,
         "kind": check.kind,
-        "resolver_version": str(version)[:32],
+        "resolver_version": str(cls.version if cls is not None else "?")[:32],
         "url": (last.url if last else None)
         or (r.verdict.url if r.verdict else None)
         or (check.params or {}).get("url"),
@@ -710,7 +557,7 @@ def _evidence_row(r: _Result, check: _CheckRow, known: _Known) -> dict[str, Any]
     if r.error is not None:
         row["error"] = r.error[:5000]
     elif r.unchanged:
-        verdict, value, excerpt, sha = known.previous.get(check.id, ("none", None, None, None))
+        verdict, value, excerpt, sha = batch.previous.get(check.id, ("none", None, None, None))
         row.update(verdict=verdict, value=value, excerpt=excerpt, sha256=sha)
     else:
         assert r.verdict is not None
@@ -718,77 +565,48 @@ def _evidence_row(r: _Result, check: _CheckRow, known: _Known) -> dict[str, Any]
     return row
 
 
-_PROPOSAL_INSERT = (
-    "forecast_id",
-    "check_id",
-    "evidence_id",
-    "kind",
-    "verdict",
-    "created_at",
-    "status",
-)
-_CHECK_UPDATE = (
-    "failures",
-    "next_check_at",
-    "last_checked_at",
-    "etag",
-    "last_modified",
-    "claimed_by",
-    "claimed_until",
-)
-
-
-# --- bulk statements ------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=64)
-def _bulk_sql(
-    dialect: Dialect, table: Table, columns: tuple[str, ...], key: str | None
-) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
-    """An INSERT of ``columns`` (or, with ``key``, an UPDATE of them where ``key`` matches) in
-    the driver's own parameter style, and each parameter's bind processor: the columns' types,
-    as SQLAlchemy itself would bind them."""
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    names = [quote(name) for name in columns]
-    if key is None:
-        sql = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(names)}) "
-            f"VALUES ({', '.join([mark] * len(names))})"
-        )
-        bound = columns
+def _settle(
+    session: Session,
+    batch: _Batch,
+    r: _Result,
+    check: Check,
+    evidence: dict[str, Any],
+    s: SweepSettings,
+    now: datetime,
+) -> CheckOutcome:
+    """Apply the rules to one recorded result and schedule the check's next run."""
+    forecast = session.get_one(Forecast, check.forecast_id)
+    if r.error is not None:
+        check.failures = (check.failures or 0) + 1
+        delay = s.backoff(check.failures, r.temporary, r.retry_after)
+        check.next_check_at = now + delay
+        action = f"(backing off {_span(delay)})"
     else:
-        sets = ", ".join(f"{name} = {mark}" for name in names)
-        sql = f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(key)} = {mark}"
-        bound = (*columns, key)
-    processors = tuple(
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in bound
-    )
-    return sql, processors
-
-
-def _bulk(
-    conn: Connection,
-    table: Table,
-    columns: tuple[str, ...],
-    rows: Sequence[dict[str, Any]],
-    *,
-    key: str | None = None,
-) -> None:
-    """One executemany of ``rows`` (dicts holding at least ``columns`` and ``key``) straight to
-    the driver, each value bound by its column's type.
-
-    A Core ``executemany`` does the same but builds and processes a parameter dict per row,
-    which in a sweep costs more than the database's own work.
-    """
-    if not rows:
-        return
-    sql, processors = _bulk_sql(conn.dialect, table, columns, key)
-    names = (*columns, key) if key is not None else columns
-    plan = list(zip(names, processors, strict=True))
-    conn.exec_driver_sql(
-        sql,
-        [tuple(row[n] if p is None else p(row[n]) for n, p in plan) for row in rows],
+        check.failures = 0
+        if not r.unchanged:
+            check.etag, check.last_modified = r.validators
+        try:
+            action = _apply(session, batch, check, forecast, evidence, r.verdict, s, now)
+        except Exception as exc:  # a failure to apply is this check's problem only
+            action = f"(could not apply: {type(exc).__name__}: {exc})"
+        check.next_check_at = _next_check(forecast, now, s)
+    check.last_checked_at = now
+    return CheckOutcome(
+        check_id=check.id,
+        forecast_id=check.forecast_id,
+        kind=check.kind,
+        verdict=evidence["verdict"],
+        action=action,
+        value=evidence["value"],
+        excerpt=evidence["excerpt"],
+        url=evidence["url"],
+        http_status=evidence["http_status"],
+        sha256=evidence["sha256"],
+        unchanged=r.unchanged,
+        error=evidence["error"],
+        temporary=r.temporary if r.error is not None else None,
+        evidence_id=evidence["id"],
+        next_check_at=check.next_check_at,
     )
 
 
@@ -799,151 +617,48 @@ def _record(
 
     Results whose claim was lost (the lease expired and another worker took the check) are
     dropped: that worker records its own check. Returns the outcomes and how many were dropped.
-    Evidence, proposals and check updates are written in bulk; only resolutions, annulments and
-    estimates (rare) go row by row through the store and its ledger.
     """
-    outcomes: list[CheckOutcome] = []
-    c, f, e = _CHECK.c, _FORECAST.c, _EVIDENCE.c
     with write_session(engine) as session:
-        conn = session.connection()
-        jobs = {r.job.check_id: r.job for r in results}
-        # Each check with its forecast as they are now (a person may have resolved it since the
-        # claim); a check no longer claimed by this worker is not returned.
-        query = (
-            select(c.id, c.forecast_id, c.etag, c.last_modified, c.failures)
-            .add_columns(f.status, f.outcome, f.due)
-            .join_from(_CHECK, _FORECAST, f.id == c.forecast_id)
-            .where(c.id.in_(list(jobs)), c.claimed_by == worker)
-        )
-        if is_postgres(engine):
-            query = query.with_for_update(of=_CHECK)
-        checks: dict[int, _CheckRow] = {}
-        forecasts: dict[int, _ForecastRow] = {}
-        for cid, fid, etag, last_modified, failures, status, outcome, due in conn.execute(query):
-            job = jobs[cid]
-            checks[cid] = _CheckRow(
-                cid, fid, job.kind, job.params, job.mode, etag, last_modified, failures or 0
-            )
-            forecasts[fid] = _ForecastRow(fid, status, outcome, due)
-        mine = [r for r in results if r.job.check_id in checks]
-        lost = len(results) - len(mine)
+        held = leases.held(session, _CHECK, [r.job.check_id for r in results], worker)
+        mine = [r for r in results if r.job.check_id in held]
         if not mine:
-            return outcomes, lost
-        known = _known(
-            conn,
-            list(checks),
-            set(forecasts),
-            [r.job.check_id for r in mine if r.unchanged and r.error is None],
-        )
-        rows = [_evidence_row(r, checks[r.job.check_id], known) for r in mine]
-        # Core statements on the tables, one executemany each (not ORM bulk operations, and not
-        # INSERT ... RETURNING, which SQLite runs row by row): a batch is hundreds of rows. The
-        # new ids are read back: rows of these checks above the previous maximum id are ours,
-        # since this transaction holds the checks' claims (and on PostgreSQL their row locks).
-        before = conn.scalar(select(func.max(e.id))) or 0
-        _bulk(conn, _EVIDENCE, receipts.EVIDENCE_COLUMNS, rows)
-        new_ids = {
-            check_id: evidence_id
-            for check_id, evidence_id in conn.execute(
-                select(e.check_id, e.id).where(e.id > before, e.check_id.in_(list(checks)))
-            )
-        }
-        evidence_ids = [new_ids[row["check_id"]] for row in rows]
+            return [], len(results)
+        checks = {c.id: c for c in session.scalars(select(Check).where(Check.id.in_(held)))}
+        forecast_ids = {c.forecast_id for c in checks.values()}
+        session.scalars(select(Forecast).where(Forecast.id.in_(forecast_ids))).all()  # one query
+        unchanged = [r.job.check_id for r in mine if r.unchanged and r.error is None]
+        batch = _load(session, list(held), forecast_ids, unchanged)
+        rows = [_evidence_row(r, checks[r.job.check_id], batch) for r in mine]
+        ids = session.scalars(
+            insert(Evidence).returning(Evidence.id, sort_by_parameter_order=True), rows
+        ).all()
         now = clock_now()
-        queued: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        for r, row, evidence_id in zip(mine, rows, evidence_ids, strict=True):
+        outcomes, entries = [], []
+        for r, row, evidence_id in zip(mine, rows, ids, strict=True):
             row["id"] = evidence_id
-            check = checks[r.job.check_id]
-            forecast = forecasts[check.forecast_id]
-            etag, last_modified = check.etag, check.last_modified
-            if r.error is not None:
-                failures = check.failures + 1
-                delay = s.backoff(failures, r.temporary, r.retry_after)
-                next_at = now + delay
-                action = f"(backing off {_span(delay)})"
-            else:
-                failures = 0
-                if not r.unchanged:
-                    etag, last_modified = r.validators
-                try:
-                    action = _apply(session, known, queued, check, forecast, row, r.verdict, s, now)
-                except Exception as exc:  # a failure to apply is this check's problem only
-                    action = f"(could not apply: {type(exc).__name__}: {exc})"
-                next_at = _next_check(forecast, now, s)
-            updates.append(
-                {
-                    "id": check.id,
-                    "failures": failures,
-                    "next_check_at": next_at,
-                    "last_checked_at": now,
-                    "etag": etag,
-                    "last_modified": last_modified,
-                    "claimed_by": None,
-                    "claimed_until": None,
-                }
+            entries.append(
+                ("evidence", receipts.evidence_payload(evidence_id, row), row["forecast_id"], now)
             )
-            outcomes.append(
-                CheckOutcome(
-                    check_id=check.id,
-                    forecast_id=forecast.id,
-                    kind=check.kind,
-                    verdict=row["verdict"],
-                    action=action,
-                    value=row["value"],
-                    excerpt=row["excerpt"],
-                    url=row["url"],
-                    http_status=row["http_status"],
-                    sha256=row["sha256"],
-                    unchanged=r.unchanged,
-                    error=row["error"],
-                    temporary=r.temporary if r.error is not None else None,
-                    evidence_id=evidence_id,
-                    next_check_at=next_at,
-                )
+            outcomes.append(_settle(session, batch, r, checks[r.job.check_id], row, s, now))
+        session.add_all(batch.proposals)
+        session.flush()
+        entries += batch.superseded
+        entries += [
+            (
+                "propose",
+                receipts.proposal_payload(
+                    q.id, q.forecast_id, q.check_id, q.evidence_id, q.kind, q.verdict, q.created_at
+                ),
+                q.forecast_id,
+                now,
             )
-        entries: list[receipts.Entry] = [
-            ("evidence", receipts.evidence_json(row["id"], row), row["forecast_id"], now)
-            for row in rows
+            for q in batch.proposals
         ]
-        entries.extend(
-            ("decide", receipts.decision_payload(pid, "superseded", at, by, None), None, at)
-            for pid, at, by in known.superseded
-        )
-        if queued:
-            p = _PROPOSAL.c
-            before = conn.scalar(select(func.max(p.id))) or 0
-            _bulk(conn, _PROPOSAL, _PROPOSAL_INSERT, queued)
-            # One proposal per evidence row at most: the new ids are found by their evidence.
-            made = dict(
-                conn.execute(
-                    select(p.evidence_id, p.id).where(
-                        p.id > before, p.evidence_id.in_([q["evidence_id"] for q in queued])
-                    )
-                ).all()
-            )
-            entries.extend(
-                (
-                    "propose",
-                    receipts.proposal_json(
-                        made[q["evidence_id"]],
-                        q["forecast_id"],
-                        q["check_id"],
-                        q["evidence_id"],
-                        q["kind"],
-                        q["verdict"],
-                        q["created_at"],
-                    ),
-                    q["forecast_id"],
-                    now,
-                )
-                for q in queued
-            )
-        _bulk(conn, _CHECK, _CHECK_UPDATE, updates, key="id")
+        leases.release(session, _CHECK, list(held), worker)
         # The receipts chain's lock last, as every writer takes it (after the ledger's and any
         # table lock), so a sweep and an import never wait for each other in a cycle.
         receipts.append_many(session, entries)
-    return outcomes, lost
+    return outcomes, len(results) - len(mine)
 
 
 def _span(delay: timedelta) -> str:
@@ -958,10 +673,6 @@ def _span(delay: timedelta) -> str:
 # --- entry points ---------------------------------------------------------------------------
 
 
-def _worker_name() -> str:
-    return f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 def _drive(
     engine: Engine,
     worker: str,
@@ -974,69 +685,42 @@ def _drive(
 ) -> None:
     """Keep every worker thread busy, claiming ahead as the queue runs low, and record results
     in batches (one transaction per batch) while the threads go on fetching."""
-    batch = max(8, s.concurrency * 4)
-    flush_every = max(32, s.concurrency * 8)
-    todo: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+    batch, flush_every = max(8, s.concurrency * 4), max(32, s.concurrency * 8)
     done: queue.SimpleQueue[_Result] = queue.SimpleQueue()
-    in_flight = 0
-    finished: list[_Result] = []
-    exhausted = False
-    last_flush = time.monotonic()
-
-    def work() -> None:
-        # Plain threads on two queues: a sweep hands out thousands of jobs, and an executor's
-        # futures cost more than the hand-over itself.
-        while (job := todo.get()) is not None:
-            try:
-                result = _run(job, client)
-            except Exception as exc:  # _run turns failures into results; this is a last resort
-                result = _Result(job, checked_at=clock_now(), error=f"{type(exc).__name__}: {exc}")
-            done.put(result)
-
-    threads = [
-        threading.Thread(target=work, name=f"check-{i}", daemon=True) for i in range(s.concurrency)
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        while True:
-            if not exhausted and in_flight < s.concurrency * 6:
-                jobs = claim(batch)
-                exhausted = not jobs
-                for job in jobs:
-                    todo.put(job)
-                in_flight += len(jobs)
-            if not in_flight and not finished:
-                break
-            if in_flight:
-                try:
-                    finished.append(done.get(timeout=0.2))
-                    in_flight -= 1
-                    while True:
-                        finished.append(done.get_nowait())
-                        in_flight -= 1
-                except queue.Empty:
-                    pass
-            if finished and (
-                len(finished) >= flush_every or not in_flight or time.monotonic() - last_flush > 1.0
-            ):
-                outcomes, lost = _record(engine, worker, finished, s)
-                report.outcomes.extend(outcomes)
-                report.lost += lost
-                finished = []
-                last_flush = time.monotonic()
-                if progress is not None:
-                    progress(report.checked + report.lost, max(total, report.checked))
-    finally:
-        # Jobs not started are dropped (their claims expire); running ones end within their
-        # deadline.
-        with contextlib.suppress(queue.Empty):
+    in_flight, finished, exhausted, last_flush = 0, list[_Result](), False, time.monotonic()
+    with ThreadPoolExecutor(s.concurrency, thread_name_prefix="check") as pool:
+        try:
             while True:
-                todo.get_nowait()
-        for _ in threads:
-            todo.put(None)
-        for thread in threads:
-            thread.join()
+                if not exhausted and in_flight < s.concurrency * 6:
+                    jobs = claim(batch)
+                    exhausted = not jobs
+                    for job in jobs:
+                        pool.submit(lambda j: done.put(_run(j, client)), job)
+                    in_flight += len(jobs)
+                if not in_flight and not finished:
+                    break
+                with contextlib.suppress(queue.Empty):
+                    if in_flight:
+                        finished.append(done.get(timeout=0.2))
+                        in_flight -= 1
+                        while in_flight:
+                            finished.append(done.get_nowait())
+                            in_flight -= 1
+                if finished and (
+                    len(finished) >= flush_every
+                    or not in_flight
+                    or time.monotonic() - last_flush > 1.0
+                ):
+                    outcomes, lost = _record(engine, worker, finished, s)
+                    report.outcomes.extend(outcomes)
+                    report.lost += lost
+                    finished, last_flush = [], time.monotonic()
+                    if progress is not None:
+                        progress(report.checked + report.lost, max(total, report.checked))
+        finally:
+            # Jobs not started are dropped (their claims expire); running ones end within their
+            # deadline.
+            pool.shutdown(cancel_futures=True)
 
 
 def sweep(
@@ -1055,18 +739,14 @@ def sweep(
     s = settings or SweepSettings()
     if limit is not None and limit < 0:
         raise InputError("limit", limit, "a whole number >= 0")
-    worker = worker or _worker_name()
+    worker = worker or leases.worker_name()
     report = SweepReport()
-    total = count_due(engine)
-    if limit is not None:
-        total = min(total, limit)
-    claimed = 0
+    total = count_due(engine) if limit is None else min(count_due(engine), limit)
     taken: set[int] = set()
 
     def claim(n: int) -> list[_Job]:
-        nonlocal claimed
         if limit is not None:
-            n = min(n, limit - claimed)
+            n = min(n, limit - len(taken))
             if n <= 0:
                 return []
         while True:
@@ -1077,7 +757,6 @@ def sweep(
             if fresh or not jobs:
                 break
         taken.update(job.check_id for job in fresh)
-        claimed += len(fresh)
         return fresh
 
     started = time.monotonic()
@@ -1104,7 +783,8 @@ def check_forecast(
     with read_session(engine) as session:
         forecast = store.get_forecast(session, forecast_id)
         ids = [c.id for c in forecast.checks if c.enabled]
-        jobs = _jobs(session, ids) if dry_run else []
+        query = _job_query().where(_CHECK.c.id.in_(ids)).order_by(_CHECK.c.id)
+        jobs = [_job(row) for row in session.execute(query)] if dry_run else []
     report = SweepReport()
     if not ids:
         return report
@@ -1115,7 +795,7 @@ def check_forecast(
                 results = list(pool.map(lambda j: _run(j, client, conditional=False), jobs))
             report.outcomes = [_dry_outcome(r, s) for r in results]
         else:
-            worker = _worker_name()
+            worker = leases.worker_name()
             jobs = _claim(engine, worker, len(ids), s.lease, ids=ids)
             if len(jobs) < len(ids):
                 busy = sorted(set(ids) - {j.check_id for j in jobs})
@@ -1123,32 +803,31 @@ def check_forecast(
                     f"check(s) {', '.join(map(str, busy))} of forecast {forecast_id} are being "
                     "run by another worker; try again when its lease ends"
                 )
-            queue = list(jobs)
 
             def claim(n: int) -> list[_Job]:
-                taken, queue[:] = queue[:n], queue[n:]
+                taken, jobs[:] = jobs[:n], jobs[n:]
                 return taken
 
-            _drive(engine, worker, s, client, claim, report, None, len(jobs))
+            _drive(engine, worker, s, client, claim, report, None, len(ids))
         report.wire_bytes = client.wire_bytes
     report.seconds = time.monotonic() - started
     return report
 
 
 def _dry_outcome(r: _Result, s: SweepSettings) -> CheckOutcome:
-    job = r.job
+    job, verdict = r.job, r.verdict
     last = r.records[-1] if r.records else None
-    verdict = r.verdict
     action = ""
     if r.error is None and verdict is not None:
+        f = job.forecast
         decision = decide(
             verdict=verdict.verdict,
             final=verdict.final,
             mode=job.mode,
             otherwise=job.params.get("otherwise"),
-            status=job.forecast.status,
-            outcome=job.forecast.outcome,
-            due=job.forecast.due,
+            status=f.status,
+            outcome=f.outcome,
+            due=f.due,
             now=r.checked_at,
             grace=s.grace,
         )
