@@ -1,24 +1,39 @@
 """Forecast operations: register, estimate, amend, resolve, annul, read.
 
-Every function takes a :class:`~sqlalchemy.orm.Session`; the caller owns the transaction
-(``with write_session(engine) as s: ...``). Each change appends its ledger entry in the same
-transaction, so the table and the chain never disagree.
+Each is written once, in plain SQL with ``:name`` parameters (portable to SQLite and PostgreSQL),
+through a :class:`~predictions.chain.Executor`. Every function takes the database as the caller
+holds it and owns its transaction:
+
+- a SQLAlchemy :class:`~sqlalchemy.orm.Session` (``with write_session(engine) as s: ...``), run
+  through :func:`predictions.db.executor` in the session's transaction;
+- a :mod:`sqlite3` connection (the CLI's fast path, :mod:`predictions.lite`), whose caller begins
+  and ends the transaction (:func:`predictions.lite.transaction`).
+
+Each change appends its ledger entry (:data:`predictions.chain.LEDGER`) in the same transaction,
+so the tables and the chain never disagree. Reads return :class:`ForecastRow` and friends: plain
+dataclasses with the models' attribute names.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session, selectinload
-
-from predictions import ledger
-from predictions.chain import stored
+from predictions.chain import (
+    LEDGER,
+    Executor,
+    SQLiteExecutor,
+    estimate_payload,
+    iso,
+    loaded,
+    register_payload,
+)
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, NotFoundError, StateError
-from predictions.models import Amendment, Estimate, Forecast, Tag
 from predictions.records import (
     LIST_STATUSES,
     ForecastQuery,
@@ -28,9 +43,22 @@ from predictions.records import (
 )
 from predictions.validation import check_estimate, check_registration, require_text
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    Database = Session | sqlite3.Connection
+else:
+    Database = Any
+
 __all__ = [
     "LIST_STATUSES",
+    "AmendmentRow",
+    "CheckRow",
+    "Database",
+    "EstimateRow",
     "ForecastQuery",
+    "ForecastRow",
+    "TagRow",
     "add_estimate",
     "add_forecast",
     "amend",
@@ -44,10 +72,129 @@ __all__ = [
 ]
 
 AMENDABLE = ("title", "criteria", "due")
+_MAX_ID = 2**31 - 1  # the largest INTEGER key on PostgreSQL
+
+
+@dataclass
+class EstimateRow:
+    """One probability given by one forecaster at one time."""
+
+    id: int
+    forecast_id: int
+    forecaster: str
+    probability: float
+    made_at: datetime
+    note: str | None
+
+
+@dataclass
+class TagRow:
+    """A tag of a forecast."""
+
+    name: str
+
+
+@dataclass
+class AmendmentRow:
+    """A recorded change of a forecast's title, criteria or due date."""
+
+    id: int
+    forecast_id: int
+    field: str
+    old_value: str
+    new_value: str
+    made_at: datetime
+    made_by: str
+    note: str | None
+
+
+@dataclass
+class CheckRow:
+    """A resolver check of a forecast, as ``show`` lists it."""
+
+    id: int
+    kind: str
+    mode: str
+    params: dict[str, Any]
+    enabled: bool
+    last_checked_at: datetime | None
+    next_check_at: datetime
+
+
+@dataclass
+class ForecastRow:
+    """A forecast with its estimates and tags; :func:`get_forecast` also loads its amendments
+    and checks (a list leaves those empty)."""
+
+    id: int
+    title: str
+    criteria: str
+    due: datetime
+    created_at: datetime
+    author: str
+    source: str | None
+    ref: str | None
+    status: str
+    outcome: bool | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_note: str | None
+    resolution_evidence: str | None
+    estimates: list[EstimateRow] = field(default_factory=list)
+    tags: list[TagRow] = field(default_factory=list)
+    amendments: list[AmendmentRow] = field(default_factory=list)
+    checks: list[CheckRow] = field(default_factory=list)
+
+
+_COLUMNS = (
+    "f.id, f.title, f.criteria, f.due, f.created_at, f.author, f.source, f.ref, f.status, "
+    "f.outcome, f.resolved_at, f.resolved_by, f.resolution_note, f.resolution_evidence"
+)
+_ESTIMATE = "SELECT id, forecast_id, forecaster, probability, made_at, note FROM estimate"
+
+
+def _executor(db: Database) -> Executor:
+    if isinstance(db, sqlite3.Connection):
+        return SQLiteExecutor(db)
+    from predictions.db import executor  # a Session: SQLAlchemy is loaded already
+
+    return executor(db)
+
+
+def _changed(db: Database, forecast_id: int) -> None:
+    """A Session holding this forecast as a model object reloads it (the SQL wrote around it)."""
+    if isinstance(db, sqlite3.Connection):
+        return
+    from predictions.models import Forecast
+
+    loaded_ = db.identity_map.get(db.identity_key(Forecast, forecast_id))
+    if loaded_ is not None:
+        db.expire(loaded_)
+
+
+def _forecast(r: Sequence[Any]) -> ForecastRow:
+    return ForecastRow(
+        id=r[0], title=r[1], criteria=r[2], due=loaded(r[3]), created_at=loaded(r[4]),  # type: ignore[arg-type]
+        author=r[5], source=r[6], ref=r[7], status=r[8],
+        outcome=None if r[9] is None else bool(r[9]), resolved_at=loaded(r[10]),
+        resolved_by=r[11], resolution_note=r[12], resolution_evidence=r[13],
+    )  # fmt: skip
+
+
+def _estimate(r: Sequence[Any]) -> EstimateRow:
+    return EstimateRow(r[0], r[1], r[2], float(r[3]), loaded(r[4]), r[5])  # type: ignore[arg-type]
+
+
+def _insert(x: Executor, sql: str, params: dict[str, Any]) -> int:
+    """Run an INSERT and return the new row's id."""
+    return int(x.execute(sql + " RETURNING id", params).fetchall()[0][0])
+
+
+# --- writing --------------------------------------------------------------------------------
 
 
 def add_forecast(
-    session: Session,
+    db: Database,
     *,
     title: str,
     criteria: str,
@@ -60,7 +207,7 @@ def add_forecast(
     note: str | None = None,
     created_at: datetime | None = None,
     allow_past_due: bool = False,
-) -> Forecast:
+) -> ForecastRow:
     """Register a forecast (and its first estimate, if a probability is given).
 
     A due date in the past is refused unless ``allow_past_due`` (imports of history).
@@ -75,149 +222,184 @@ def add_forecast(
         tags=tags,
         allow_past_due=allow_past_due,
     )
-    if ref is not None and session.scalar(select(Forecast.id).where(Forecast.ref == ref)):
+    first = check_estimate(fields.author, probability, note) if probability is not None else None
+    x = _executor(db)
+    taken = "SELECT id FROM forecast WHERE ref = :ref"
+    if ref is not None and x.execute(taken, {"ref": ref}).fetchone():
         raise InputError("ref", ref, "a reference not already imported")
-    forecast = Forecast(
-        title=fields.title,
-        criteria=fields.criteria,
-        due=fields.due,
-        created_at=fields.created_at,
-        author=fields.author,
-        source=fields.source,
-        ref=ref,
-        status="open",
+    row = ForecastRow(
+        id=0, title=fields.title, criteria=fields.criteria, due=fields.due,
+        created_at=fields.created_at, author=fields.author, source=fields.source, ref=ref,
+        status="open", outcome=None, resolved_at=None, resolved_by=None, resolution_note=None,
+        resolution_evidence=None, tags=[TagRow(name) for name in fields.tags],
+    )  # fmt: skip
+    row.id = _insert(
+        x,
+        "INSERT INTO forecast (title, criteria, due, created_at, author, source, ref, status) "
+        "VALUES (:title, :criteria, :due, :created_at, :author, :source, :ref, 'open')",
+        {
+            "title": row.title,
+            "criteria": row.criteria,
+            "due": row.due,
+            "created_at": row.created_at,
+            "author": row.author,
+            "source": row.source,
+            "ref": ref,
+        },
     )
-    session.add(forecast)
-    session.flush()
-    for name in fields.tags:
-        session.add(Tag(forecast_id=forecast.id, name=name))
-    ledger.append(
-        session,
-        "register",
-        ledger.register_payload(forecast, fields.tags),
-        forecast_id=forecast.id,
-        at=fields.created_at,
-    )
-    if probability is not None:
-        add_estimate(
-            session, forecast, fields.author, probability, note=note, made_at=fields.created_at
+    if fields.tags:
+        x.execute(
+            "INSERT INTO tag (forecast_id, name) VALUES (:forecast_id, :name)",
+            [{"forecast_id": row.id, "name": name} for name in fields.tags],
         )
-    return forecast
+    at = row.created_at
+    LEDGER.append(x, "register", register_payload(row, fields.tags), forecast_id=row.id, at=at)
+    if first is not None:
+        _append_estimate(x, row, *first, made_at=at)
+    return row
 
 
-_MAX_ID = 2**31 - 1  # the largest INTEGER key on PostgreSQL
-
-
-def get_forecast(session: Session, forecast_id: int | str, *, for_update: bool = False) -> Forecast:
-    """The forecast with this id, or :class:`NotFoundError`."""
-    try:
-        fid = int(forecast_id)
-    except (TypeError, ValueError):
-        raise InputError("id", forecast_id, "a forecast id (a whole number)") from None
-    if not 1 <= fid <= _MAX_ID:  # no such row can exist; the database would refuse the number
-        raise NotFoundError("forecast", fid)
-    forecast = session.get(Forecast, fid, with_for_update=for_update or None)
-    if forecast is None:
-        raise NotFoundError("forecast", fid)
-    return forecast
+def _append_estimate(
+    x: Executor, forecast: ForecastRow, name: str, p: float, note: str | None, *, made_at: datetime
+) -> EstimateRow:
+    values = {"forecast_id": forecast.id, "forecaster": name, "probability": p, "made_at": made_at}
+    eid = _insert(
+        x,
+        "INSERT INTO estimate (forecast_id, forecaster, probability, made_at, note) "
+        "VALUES (:forecast_id, :forecaster, :probability, :made_at, :note)",
+        {**values, "note": note},
+    )
+    estimate = EstimateRow(eid, forecast.id, name, p, made_at, note)
+    forecast.estimates.append(estimate)
+    LEDGER.append(x, "estimate", estimate_payload(estimate), forecast_id=forecast.id, at=made_at)
+    return estimate
 
 
 def add_estimate(
-    session: Session,
-    forecast: Forecast | int,
+    db: Database,
+    forecast: ForecastRow | int | str,
     forecaster: str,
     probability: float,
     *,
     note: str | None = None,
     made_at: datetime | None = None,
-) -> Estimate:
-    """Append a probability to a forecast's history. Refused once it is resolved or annulled."""
-    if not isinstance(forecast, Forecast):
-        forecast = get_forecast(session, forecast)
+) -> EstimateRow:
+    """Append a probability to a forecast's history. Refused once it is resolved or annulled.
+
+    Given a :class:`ForecastRow`, the estimate is added to its ``estimates`` too.
+    """
+    x = _executor(db)
+    if not isinstance(forecast, ForecastRow):
+        forecast = _read(x, forecast)
     if forecast.status != "open":
         raise StateError(f"forecast {forecast.id} is {forecast.status}; its estimates are closed")
     name, p, note_ = check_estimate(forecaster, probability, note)
-    estimate = Estimate(
-        forecast_id=forecast.id,
-        forecaster=name,
-        probability=p,
-        made_at=made_at or clock_now(),
-        note=note_,
-    )
-    session.add(estimate)
-    session.flush()
-    ledger.append(
-        session,
-        "estimate",
-        ledger.estimate_payload(estimate),
-        forecast_id=forecast.id,
-        at=estimate.made_at,
-    )
+    estimate = _append_estimate(x, forecast, name, p, note_, made_at=made_at or clock_now())
+    _changed(db, forecast.id)
     return estimate
 
 
 def amend(
-    session: Session,
+    db: Database,
     forecast_id: int | str,
     field: str,
     value: str | datetime,
     *,
     by: str,
     note: str | None = None,
-) -> Amendment:
+) -> AmendmentRow:
     """Change a forecast's title, criteria or due date, recorded as an amendment."""
     if field not in AMENDABLE:
         raise InputError("field", field, "one of " + ", ".join(AMENDABLE))
-    forecast = get_forecast(session, forecast_id, for_update=True)
+    x = _executor(db)
+    forecast = _read(x, forecast_id, for_update=True)
     if forecast.status != "open":
         raise StateError(
             f"forecast {forecast.id} is {forecast.status}; it can no longer be amended"
         )
     at = clock_now()
+    stored_value: str | datetime | None
     if field == "due":
         if not isinstance(value, datetime):
             raise InputError("due", value, "a date")
-        old, new = ledger.iso(forecast.due), ledger.iso(value)
-        forecast.due = value
+        old, new, stored_value = iso(forecast.due), iso(value), value
     else:
-        text = require_text(value, field, multiline=field != "title")
-        old, new = getattr(forecast, field), text
-        setattr(forecast, field, text)
+        new = require_text(value, field, multiline=field != "title")
+        old, stored_value = getattr(forecast, field), new
     if old == new:
         raise InputError(field, new, f"a {field} different from the current one")
     assert old is not None and new is not None
-    amendment = Amendment(
-        forecast_id=forecast.id,
-        field=field,
-        old_value=old,
-        new_value=new,
-        made_at=at,
-        made_by=require_text(by, "forecaster", multiline=False) or by,
-        note=require_text(note, "note", optional=True),
+    made_by = require_text(by, "forecaster", multiline=False) or by
+    note = require_text(note, "note", optional=True)
+    x.execute(
+        f"UPDATE forecast SET {field} = :value WHERE id = :id",
+        {"value": stored_value, "id": forecast.id},
     )
-    session.add(amendment)
-    session.flush()
-    ledger.append(
-        session,
-        "amend",
+    values = {"forecast_id": forecast.id, "field": field, "old_value": old, "new_value": new}
+    values.update(made_at=at, made_by=made_by, note=note)
+    aid = _insert(
+        x,
+        "INSERT INTO amendment (forecast_id, field, old_value, new_value, made_at, made_by, note) "
+        "VALUES (:forecast_id, :field, :old_value, :new_value, :made_at, :made_by, :note)",
+        values,
+    )
+    payload = {"id": aid, "forecast": forecast.id, "field": field, "old": old, "new": new}
+    payload.update(at=iso(at), by=made_by, note=note)
+    LEDGER.append(x, "amend", payload, forecast_id=forecast.id, at=at)
+    _changed(db, forecast.id)
+    return AmendmentRow(aid, forecast.id, field, old, new, at, made_by, note)
+
+
+def _close(
+    db: Database,
+    forecast_id: int | str,
+    kind: str,
+    outcome: bool | None,
+    by: str,
+    note: str | None,
+    evidence: str | None,
+    at: datetime | None,
+) -> ForecastRow:
+    """Resolve or annul (``kind``): the forecast's one closing, with its ledger entry."""
+    x = _executor(db)
+    forecast = get_forecast(db, forecast_id, for_update=True)
+    if forecast.status != "open":
+        raise StateError(f"forecast {forecast.id} is already {forecast.status}")
+    forecast.status = "resolved" if kind == "resolve" else "annulled"
+    forecast.outcome = outcome
+    forecast.resolved_at = at = at or clock_now()
+    forecast.resolved_by = require_text(by, "resolved_by", multiline=False)
+    forecast.resolution_note = require_text(note, "note", optional=True)
+    forecast.resolution_evidence = require_text(
+        evidence, "evidence", optional=True, multiline=False
+    )
+    x.execute(
+        "UPDATE forecast SET status = :status, outcome = :outcome, resolved_at = :at, "
+        "resolved_by = :by, resolution_note = :note, resolution_evidence = :evidence "
+        "WHERE id = :id",
         {
-            "id": amendment.id,
-            "forecast": forecast.id,
-            "field": field,
-            "old": old,
-            "new": new,
-            "at": ledger.iso(at),
-            "by": amendment.made_by,
-            "note": amendment.note,
+            "status": forecast.status,
+            "outcome": outcome,
+            "at": at,
+            "by": forecast.resolved_by,
+            "note": forecast.resolution_note,
+            "evidence": forecast.resolution_evidence,
+            "id": forecast.id,
         },
-        forecast_id=forecast.id,
-        at=at,
     )
-    return amendment
+    payload: dict[str, Any] = {"forecast": forecast.id}
+    if kind == "resolve":
+        payload["outcome"] = outcome
+    payload.update(at=iso(at), by=forecast.resolved_by, note=forecast.resolution_note)
+    if kind == "resolve":
+        payload["evidence"] = forecast.resolution_evidence
+    LEDGER.append(x, kind, payload, forecast_id=forecast.id, at=at)
+    _changed(db, forecast.id)
+    return forecast
 
 
 def resolve(
-    session: Session,
+    db: Database,
     forecast_id: int | str,
     outcome: bool,
     *,
@@ -225,100 +407,107 @@ def resolve(
     note: str | None = None,
     evidence: str | None = None,
     at: datetime | None = None,
-) -> Forecast:
+) -> ForecastRow:
     """Resolve a forecast YES (True) or NO (False). Resolving twice is refused."""
-    forecast = get_forecast(session, forecast_id, for_update=True)
-    if forecast.status != "open":
-        raise StateError(f"forecast {forecast.id} is already {forecast.status}")
-    at = at or clock_now()
-    forecast.status = "resolved"
-    forecast.outcome = bool(outcome)
-    forecast.resolved_at = at
-    forecast.resolved_by = require_text(by, "resolved_by", multiline=False)
-    forecast.resolution_note = require_text(note, "note", optional=True)
-    forecast.resolution_evidence = require_text(
-        evidence, "evidence", optional=True, multiline=False
-    )
-    ledger.append(
-        session,
-        "resolve",
-        {
-            "forecast": forecast.id,
-            "outcome": forecast.outcome,
-            "at": ledger.iso(at),
-            "by": forecast.resolved_by,
-            "note": forecast.resolution_note,
-            "evidence": forecast.resolution_evidence,
-        },
-        forecast_id=forecast.id,
-        at=at,
-    )
-    return forecast
+    return _close(db, forecast_id, "resolve", bool(outcome), by, note, evidence, at)
 
 
 def annul(
-    session: Session,
+    db: Database,
     forecast_id: int | str,
     *,
     by: str,
     note: str | None,
     at: datetime | None = None,
-) -> Forecast:
+) -> ForecastRow:
     """Annul a forecast (the question became moot); it is excluded from scores."""
-    forecast = get_forecast(session, forecast_id, for_update=True)
-    if forecast.status != "open":
-        raise StateError(f"forecast {forecast.id} is already {forecast.status}")
-    at = at or clock_now()
-    forecast.status = "annulled"
-    forecast.outcome = None
-    forecast.resolved_at = at
-    forecast.resolved_by = require_text(by, "resolved_by", multiline=False)
-    forecast.resolution_note = require_text(note, "note", optional=True)
-    forecast.resolution_evidence = None
-    ledger.append(
-        session,
-        "annul",
-        {
-            "forecast": forecast.id,
-            "at": ledger.iso(at),
-            "by": forecast.resolved_by,
-            "note": forecast.resolution_note,
-        },
-        forecast_id=forecast.id,
-        at=at,
-    )
-    return forecast
+    return _close(db, forecast_id, "annul", None, by, note, None, at)
 
 
-def _filtered(session: Session, query: ForecastQuery, now: datetime) -> Any:
-    where, params = forecast_where(
-        alias="forecast", status=query.status, tag=query.tag, by=query.by, now=now
+# --- reading --------------------------------------------------------------------------------
+
+
+def _read(x: Executor, forecast_id: int | str, *, for_update: bool = False) -> ForecastRow:
+    """The forecast's own columns (no estimates, tags...), or :class:`NotFoundError`."""
+    try:
+        fid = int(forecast_id)
+    except (TypeError, ValueError):
+        raise InputError("id", forecast_id, "a forecast id (a whole number)") from None
+    if not 1 <= fid <= _MAX_ID:  # no such row can exist; the database would refuse the number
+        raise NotFoundError("forecast", fid)
+    lock = " FOR UPDATE" if for_update and x.dialect == "postgresql" else ""
+    row = x.execute(f"SELECT {_COLUMNS} FROM forecast AS f WHERE f.id = :id{lock}", {"id": fid})
+    found = row.fetchone()
+    if found is None:
+        raise NotFoundError("forecast", fid)
+    return _forecast(found)
+
+
+def get_forecast(db: Database, forecast_id: int | str, *, for_update: bool = False) -> ForecastRow:
+    """The forecast with this id, with its estimates, tags, amendments and checks, or
+    :class:`NotFoundError`."""
+    x = _executor(db)
+    f = _read(x, forecast_id, for_update=for_update)
+    key = {"id": f.id}
+    estimates = x.execute(f"{_ESTIMATE} WHERE forecast_id = :id ORDER BY id", key)
+    f.estimates = [_estimate(r) for r in estimates]
+    tags = x.execute("SELECT name FROM tag WHERE forecast_id = :id ORDER BY name", key)
+    f.tags = [TagRow(name) for (name,) in tags]
+    f.amendments = [
+        AmendmentRow(r[0], r[1], r[2], r[3], r[4], loaded(r[5]), r[6], r[7])  # type: ignore[arg-type]
+        for r in x.execute(
+            "SELECT id, forecast_id, field, old_value, new_value, made_at, made_by, note "
+            "FROM amendment WHERE forecast_id = :id ORDER BY id",
+            key,
+        )
+    ]
+    checks = x.execute(
+        "SELECT id, kind, mode, params, enabled, last_checked_at, next_check_at "
+        "FROM check_spec WHERE forecast_id = :id ORDER BY id",
+        key,
     )
-    if session.get_bind().dialect.name == "sqlite":
-        params = stored(params)
-    return select(Forecast).where(text(where).bindparams(**params))
+    f.checks = [
+        CheckRow(cid, kind, mode, json.loads(params) if isinstance(params, str) else params or {},
+                 bool(on), loaded(last), loaded(next_))  # type: ignore[arg-type]
+        for cid, kind, mode, params, on, last, next_ in checks
+    ]  # fmt: skip
+    return f
+
+
+def _where(query: ForecastQuery, now: datetime | None) -> tuple[str, dict[str, Any]]:
+    return forecast_where(status=query.status, tag=query.tag, by=query.by, now=now or clock_now())
 
 
 def list_forecasts(
-    session: Session, query: ForecastQuery, *, now: datetime | None = None
-) -> Sequence[Forecast]:
-    """Forecasts matching ``query``, soonest due first (resolved ones: latest resolved first)."""
-    now = now or clock_now()
-    stmt = _filtered(session, query, now)
-    if query.status in ("resolved", "annulled"):
-        stmt = stmt.order_by(Forecast.resolved_at.desc(), Forecast.id.desc())
-    else:
-        stmt = stmt.order_by(Forecast.due, Forecast.id)
-    if query.limit:
-        stmt = stmt.limit(query.limit)
-    if query.offset:
-        stmt = stmt.offset(query.offset)
-    return session.scalars(stmt.options(selectinload(Forecast.estimates))).all()
+    db: Database, query: ForecastQuery, *, now: datetime | None = None
+) -> list[ForecastRow]:
+    """Forecasts matching ``query``, soonest due first (resolved ones: latest resolved first),
+    with their estimates and tags."""
+    x = _executor(db)
+    where, params = _where(query, now)
+    closed = query.status in ("resolved", "annulled")
+    order = "f.resolved_at DESC, f.id DESC" if closed else "f.due, f.id"
+    matching = f"FROM forecast AS f WHERE {where}"
+    page = f"{matching} ORDER BY {order}"
+    if query.limit or query.offset:
+        page += " LIMIT :limit OFFSET :offset"
+        no_limit = -1 if x.dialect == "sqlite" else None  # PostgreSQL: LIMIT NULL
+        params.update(limit=query.limit or no_limit, offset=query.offset)
+    rows = [_forecast(r) for r in x.execute(f"SELECT {_COLUMNS} {page}", params)]
+    if rows:
+        # The page's ids as a subquery, not one parameter each (SQLite allows 32,766 at most).
+        by_id = {f.id: f for f in rows}
+        ids = f"SELECT f.id {page if query.limit or query.offset else matching}"
+        tags = f"SELECT forecast_id, name FROM tag WHERE forecast_id IN ({ids}) ORDER BY name"
+        for fid, name in x.execute(tags, params):
+            by_id[fid].tags.append(TagRow(name))
+        for r in x.execute(f"{_ESTIMATE} WHERE forecast_id IN ({ids}) ORDER BY id", params):
+            by_id[r[1]].estimates.append(_estimate(r))
+    return rows
 
 
-def count_forecasts(session: Session, query: ForecastQuery, *, now: datetime | None = None) -> int:
+def count_forecasts(db: Database, query: ForecastQuery, *, now: datetime | None = None) -> int:
     """How many forecasts match ``query`` (ignoring its limit)."""
-    stmt = _filtered(session, query, now or clock_now()).with_only_columns(
-        func.count(), maintain_column_froms=True
-    )
-    return int(session.scalar(stmt) or 0)
+    where, params = _where(query, now)
+    sql = f"SELECT COUNT(*) FROM forecast AS f WHERE {where}"
+    return int(_executor(db).execute(sql, params).fetchone()[0])

@@ -202,7 +202,7 @@ def _attach(
     valid = [validate_check(parse_check(spec)) for spec in specs]
     with app.write() as session:
         forecast = store.get_forecast(session, forecast_id)
-        ids = [c.id for c in add_checks(session, forecast, valid)]  # (flushed: ids known)
+        ids = [c.id for c in add_checks(session, forecast.id, valid)]  # (flushed: ids known)
     if not as_json:
         for cid, spec in zip(ids, valid, strict=True):
             click.echo(f"Forecast {forecast.id}: added check {cid} ({spec['kind']}).")

@@ -89,10 +89,8 @@ class App:
 
     @contextmanager
     def lite(self) -> Iterator[sqlite3.Connection | None]:
-        """A bare sqlite3 connection for the fast path of add/list, or None to use the store.
-
-        None unless the database is an existing SQLite file at the current schema.
-        """
+        """A bare sqlite3 connection for the fast path (:mod:`predictions.lite`), or None to use
+        SQLAlchemy: None unless the database is an existing SQLite file at the current schema."""
         from predictions import lite
 
         path = lite.sqlite_file(self.db_url)
@@ -102,6 +100,20 @@ class App:
         finally:
             if conn is not None:
                 conn.close()
+
+    @contextmanager
+    def forecasts(self, *, write: bool = False) -> Iterator[Session | sqlite3.Connection]:
+        """The database the forecast commands hand the store, in one transaction: the fast
+        path's connection when :meth:`lite` gives one (no SQLAlchemy import), else a Session."""
+        with self.lite() as conn:
+            if conn is not None:
+                from predictions.lite import transaction
+
+                with transaction(conn, write=write):
+                    yield conn
+                return
+        with self.write() if write else self.read() as session:
+            yield session
 
     @property
     def forecaster(self) -> str:

@@ -1,8 +1,7 @@
 """Commands that register and change forecasts: add, update, list, show, resolve, annul, amend.
 
-``add`` (without checks) and ``list`` take the fast SQLite path (:mod:`predictions.lite`) when the
-database is an existing SQLite file at the current schema, so they never import SQLAlchemy; every
-other case goes through the store. Both paths print the same records.
+Each calls the store with the database :meth:`App.forecasts <tracker.cli.App.forecasts>` gives (on
+an existing SQLite file, a bare sqlite3 connection: no SQLAlchemy import).
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from typing import Any
 
 import click
 
-from predictions import records
+from predictions import records, store
 from predictions.clock import now as clock_now
 from predictions.errors import InputError
 from predictions.validation import parse_due, parse_outcome, parse_probability, require_text
@@ -75,15 +74,12 @@ def add(
         note=note,
         created_at=now,
     )
-    with app.lite() as conn:
-        if conn is not None and not specs:
-            from predictions import lite
-
-            record = records.forecast_record(lite.add_forecast(conn, **fields))  # type: ignore[arg-type]
-        else:
-            record = _add_through_store(app, fields, specs)
     if specs:
+        record = _add_with_checks(app, fields, specs)
         record["checks"] = specs
+    else:
+        with app.forecasts(write=True) as db:
+            record = records.forecast_record(store.add_forecast(db, **fields))  # type: ignore[arg-type]
     if as_json:
         emit_json(record)
     else:
@@ -94,17 +90,14 @@ def add(
         )
 
 
-def _add_through_store(
+def _add_with_checks(
     app: App, fields: dict[str, object], specs: list[dict[str, object]]
 ) -> dict[str, object]:
-    from predictions import store
+    from predictions.checks import add_checks
 
     with app.write() as session:
         forecast = store.add_forecast(session, **fields)  # type: ignore[arg-type]
-        if specs:
-            from predictions.checks import add_checks
-
-            add_checks(session, forecast, specs, now=forecast.created_at)
+        add_checks(session, forecast.id, specs, now=forecast.created_at)
         return records.forecast_record(forecast)
 
 
@@ -122,12 +115,10 @@ def update(
 
     Anyone may forecast any question: estimates are kept per forecaster.
     """
-    from predictions import store
-
     p = parse_probability(probability)
-    with app.write() as session:
-        forecast = store.get_forecast(session, forecast_id)
-        estimate = store.add_estimate(session, forecast, by or app.forecaster, p, note=note)
+    with app.forecasts(write=True) as db:
+        forecast = store.get_forecast(db, forecast_id)
+        estimate = store.add_estimate(db, forecast, by or app.forecaster, p, note=note)
         previous = [
             e
             for e in forecast.estimates
@@ -168,20 +159,10 @@ def list_(
     now = clock_now()
     forecasts: Sequence[Any]
     total: int | None = None  # counted only when the page is full
-    with app.lite() as conn:
-        if conn is not None:
-            from predictions import lite
-
-            forecasts = lite.list_forecasts(conn, query, now=now)
-            if len(forecasts) == query.limit:
-                total = lite.count_forecasts(conn, query, now=now)
-        else:
-            from predictions import store
-
-            with app.read() as session:
-                forecasts = store.list_forecasts(session, query, now=now)
-                if len(forecasts) == query.limit:
-                    total = store.count_forecasts(session, query, now=now)
+    with app.forecasts() as db:
+        forecasts = store.list_forecasts(db, query, now=now)
+        if len(forecasts) == query.limit:
+            total = store.count_forecasts(db, query, now=now)
     listed = [records.forecast_record(f) for f in forecasts]
     count = len(listed)
     total = count if total is None else total
@@ -221,13 +202,11 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
 
     Criteria, every estimate, amendments and the resolution.
     """
-    from predictions import store
     from predictions.chain import iso
-    from predictions.checks import checks_of
 
     now = clock_now()
-    with app.read() as session:
-        f = store.get_forecast(session, forecast_id)
+    with app.forecasts() as db:
+        f = store.get_forecast(db, forecast_id)
         record = store.forecast_record(f, full=True)
         record["checks"] = [
             {
@@ -239,7 +218,7 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
                 "last_checked_at": iso(c.last_checked_at),
                 "next_check_at": iso(c.next_check_at) if c.enabled else None,
             }
-            for c in checks_of(session, f.id)
+            for c in f.checks
         ]
         due_text = format_due(f.due, app.tz)
         when = relative(f.due, now, f.status)
@@ -308,12 +287,10 @@ def resolve(
     as_json: bool,
 ) -> None:
     """Resolve a forecast YES or NO."""
-    from predictions import store
-
     value = parse_outcome(outcome)
-    with app.write() as session:
+    with app.forecasts(write=True) as db:
         f = store.resolve(
-            session, forecast_id, value, by=by or app.forecaster, note=note, evidence=evidence
+            db, forecast_id, value, by=by or app.forecaster, note=note, evidence=evidence
         )
         record = store.forecast_record(f)
     if as_json:
@@ -332,10 +309,8 @@ def resolve(
 @pass_app
 def annul(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
     """Annul a forecast that became moot (left out of scores)."""
-    from predictions import store
-
-    with app.write() as session:
-        f = store.annul(session, forecast_id, by=by or app.forecaster, note=note)
+    with app.forecasts(write=True) as db:
+        f = store.annul(db, forecast_id, by=by or app.forecaster, note=note)
         record = store.forecast_record(f)
     if as_json:
         emit_json(record)
@@ -366,8 +341,6 @@ def amend(
 
     The change is shown in `show` and kept in the ledger; nothing is edited silently.
     """
-    from predictions import store
-
     changes: list[tuple[str, object]] = []
     if title is not None:
         changes.append(("title", require_text(title, "title", multiline=False)))
@@ -380,10 +353,10 @@ def amend(
         changes.append(("due", due_at))
     if not changes:
         raise InputError("amend", "nothing", "at least one of --title, --criteria, --due")
-    with app.write() as session:
+    with app.forecasts(write=True) as db:
         for field, value in changes:
-            store.amend(session, forecast_id, field, value, by=by or app.forecaster, note=note)  # type: ignore[arg-type]
-        record = store.forecast_record(store.get_forecast(session, forecast_id), full=True)
+            store.amend(db, forecast_id, field, value, by=by or app.forecaster, note=note)  # type: ignore[arg-type]
+        record = store.forecast_record(store.get_forecast(db, forecast_id), full=True)
     if as_json:
         emit_json(record)
     else:

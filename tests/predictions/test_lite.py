@@ -1,141 +1,156 @@
-"""The fast SQLite path of add/list writes and reads exactly what the store does."""
+"""The CLI's fast path: the store over a bare sqlite3 connection, without importing SQLAlchemy."""
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import text
 
 from predictions import lite, records, store
 from predictions.db import make_engine, read_session, upgrade_schema, write_session
 from predictions.errors import InputError
 from predictions.ledger import verify
 
-STEPS = [
-    dict(
-        title="Qwen4 open weights",
-        criteria="Alibaba publishes Qwen4 weights.",
-        due=datetime(2027, 6, 30, 23, 59, 59),
-        author="alice",
-        probability=0.7,
-        tags=["china", "LLM"],
-        source="https://example.org/a",
-        note="base rate",
-    ),
-    dict(
-        title="AI law 人工智能法",
-        criteria="The NPC passes an AI law.\nSecond line.",
-        due=datetime(2028, 12, 31, 23, 59, 59),
-        author="bob",
-        probability=0.25,
-        tags=[],
-        source=None,
-        note=None,
-    ),
-    dict(
-        title="No estimate yet",
-        criteria="c",
-        due=datetime(2029, 1, 1),
-        author="carol",
-        probability=None,
-        tags=["x"],
-        source=None,
-        note=None,
-    ),
-]
 
-
-def _db(path: Path) -> tuple[str, sqlite3.Connection]:
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """A migrated SQLite file."""
+    file = tmp_path / "t.db"
+    engine = make_engine(f"sqlite:///{file}")
     upgrade_schema(engine)
     engine.dispose()
-    conn = lite.connect(path)
-    assert conn is not None
-    return url, conn
+    return file
 
 
-def test_lite_add_writes_the_same_rows_and_ledger_as_the_store(tmp_path: Path) -> None:
-    url_a, conn = _db(tmp_path / "lite.db")
-    url_b, other = _db(tmp_path / "store.db")
-    other.close()
-    engine_b = make_engine(url_b)
-    with freeze_time("2026-11-23 09:00:00.123456"):
-        lite_records = [records.forecast_record(lite.add_forecast(conn, **step)) for step in STEPS]  # type: ignore[arg-type]
-        with write_session(engine_b) as s:
-            store_records = [
-                records.forecast_record(store.add_forecast(s, **step)) for step in STEPS
-            ]  # type: ignore[arg-type]
-    conn.close()
-    assert lite_records == store_records
-    engine_a = make_engine(url_a)
-    dump = "SELECT seq, at, kind, forecast_id, payload, prev_hash, hash FROM ledger ORDER BY seq"
-    with engine_a.connect() as a, engine_b.connect() as b:
-        assert a.execute(text(dump)).all() == b.execute(text(dump)).all()
-        for table in ("forecast", "tag", "estimate"):
-            assert (
-                a.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2")).all()
-                == b.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2")).all()
-            )
-    with read_session(engine_a) as s:
+@pytest.fixture
+def conn(path: Path) -> Iterator[sqlite3.Connection]:
+    c = lite.connect(path)
+    assert c is not None
+    yield c
+    c.close()
+
+
+_EVERYDAY = """
+import json, sys
+from click.testing import CliRunner
+from tracker.cli import main
+out = []
+for args in json.loads(sys.argv[1]):
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, (args, result.output)
+    out.append(result.stdout)
+print(json.dumps({"sqlalchemy": "sqlalchemy" in sys.modules, "out": out}))
+"""
+
+
+def test_lite_everyday_commands_run_without_importing_sqlalchemy(path: Path) -> None:
+    commands = [
+        ["add", "Qwen4 open weights", "-p", "70%", "--due", "2030-06-30", "--criteria", "c",
+         "--tag", "china"],
+        ["update", "1", "-p", "0.6", "--by", "bob", "--note", "slower"],
+        ["list", "--tag", "china"],
+        ["show", "1"],
+        ["resolve", "1", "yes", "--note", "released"],
+        ["list", "--status", "resolved", "--json"],
+    ]  # fmt: skip
+    env = dict(os.environ, TRACKER_DB=f"sqlite:///{path}")
+    done = subprocess.run(
+        [sys.executable, "-c", _EVERYDAY, json.dumps(commands)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result["sqlalchemy"] is False
+    assert "Added forecast 1" in result["out"][0]
+    assert "bob 60%" in result["out"][1]
+    assert "Qwen4" in result["out"][2] and "60%" in result["out"][3]
+    [listed] = json.loads(result["out"][5])
+    assert (listed["status"], listed["outcome"], listed["probability"]) == ("resolved", True, 0.6)
+    engine = make_engine(f"sqlite:///{path}")
+    with read_session(engine) as s:
         report = verify(s)
-    assert report.ok, report.problem
-    with read_session(engine_a) as s:
-        assert [
-            records.forecast_record(f)
-            for f in store.list_forecasts(s, records.ForecastQuery(status="all"))
-        ] == [records.forecast_record(store.get_forecast(s, i)) for i in (1, 2, 3)]
+        assert report.ok and report.entries == 4, report.problem
+        assert records.forecast_record(store.get_forecast(s, 1)) == listed
+
+
+def test_lite_writes_the_rows_a_session_reads_back(conn: sqlite3.Connection, path: Path) -> None:
+    with freeze_time("2026-11-23 09:00:00.123456"), lite.transaction(conn, write=True):
+        f = store.add_forecast(
+            conn, title="AI law 人工智能法", criteria="The NPC passes.\nSecond line.",
+            due=datetime(2028, 12, 31, 23, 59, 59), author="alice", probability=0.25,
+            tags=["china", "LLM"], source="https://example.org/a", note="base rate",
+        )  # fmt: skip
+        store.add_estimate(conn, f.id, "bob", 0.4)
+        store.amend(conn, f.id, "due", datetime(2029, 1, 1), by="alice", note="later")
+        store.annul(conn, f.id, by="alice", note="moot")
+    with lite.transaction(conn, write=False):
+        fast = records.forecast_record(store.get_forecast(conn, f.id), full=True)
+    engine = make_engine(f"sqlite:///{path}")
+    with read_session(engine) as s:
+        assert records.forecast_record(store.get_forecast(s, f.id), full=True) == fast
+        assert verify(s).ok
+    assert fast["due"] == "2029-01-01T00:00:00.000000Z" and fast["tags"] == ["china", "llm"]
+    # Times are stored as SQLAlchemy stores them on SQLite.
+    assert conn.execute("SELECT made_at FROM estimate WHERE id = 1").fetchone() == (
+        "2026-11-23 09:00:00.123456",
+    )
 
 
 @pytest.mark.parametrize("status", records.LIST_STATUSES)
 @pytest.mark.parametrize(
     ("tag", "by", "limit"),
-    [(None, None, 100), ("china", None, None), (None, "bob", 1), (None, None, 2)],
+    [(None, None, 100), ("CHINA", None, None), (None, "bob", 1), (None, None, 2)],
 )
-def test_lite_list_matches_the_store(
-    tmp_path: Path, status: str, tag: str | None, by: str | None, limit: int | None
+def test_lite_list_filters_as_through_a_session(
+    conn: sqlite3.Connection, path: Path, status: str, tag: str | None, by: str | None, limit: int
 ) -> None:
-    url, conn = _db(tmp_path / "t.db")
-    engine = make_engine(url)
-    with freeze_time("2026-01-01 12:00:00"):
-        with write_session(engine) as s:
-            for i in range(6):
-                f = store.add_forecast(
-                    s,
-                    title=f"Q{i}",
-                    criteria="c",
-                    due=datetime(2026, 1, 2 + i * 3),
-                    author="alice",
-                    probability=0.1 + i / 10,
-                    tags=["china"] if i % 2 else [],
-                )
-                if i % 3 == 0:
-                    store.add_estimate(s, f, "bob", 0.5)
-        with write_session(engine) as s:
-            store.resolve(s, 2, True, by="alice")
-            store.annul(s, 3, by="alice", note="moot")
+    with freeze_time("2026-01-01 12:00:00"), lite.transaction(conn, write=True):
+        for i in range(6):
+            f = store.add_forecast(
+                conn, title=f"Q{i}", criteria="c", due=datetime(2026, 1, 2 + i * 3),
+                author="alice", probability=0.1 + i / 10, tags=["china"] if i % 2 else [],
+            )  # fmt: skip
+            if i % 3 == 0:
+                store.add_estimate(conn, f, "bob", 0.5)
+        store.resolve(conn, 2, True, by="alice")
+        store.annul(conn, 3, by="alice", note="moot")
     query = records.ForecastQuery(status=status, tag=tag, by=by, limit=limit)
     now = datetime(2026, 1, 6)
-    with read_session(engine) as s:
-        expected = [records.forecast_record(f) for f in store.list_forecasts(s, query, now=now)]
-        expected_count = store.count_forecasts(s, query, now=now)
-    got = [records.forecast_record(f) for f in lite.list_forecasts(conn, query, now=now)]
-    assert got == expected
-    assert lite.count_forecasts(conn, query, now=now) == expected_count
-    conn.close()
+    got = [records.forecast_record(f) for f in store.list_forecasts(conn, query, now=now)]
+    with read_session(make_engine(f"sqlite:///{path}")) as s:
+        assert got == [records.forecast_record(f) for f in store.list_forecasts(s, query, now=now)]
+        assert store.count_forecasts(conn, query, now=now) == store.count_forecasts(
+            s, query, now=now
+        )
+    expected = {
+        "open": {1, 4, 5, 6}, "due": {4}, "overdue": {1}, "resolved": {2}, "annulled": {3},
+        "all": {1, 2, 3, 4, 5, 6},
+    }[status]  # fmt: skip
+    if tag:
+        expected &= {2, 4, 6}
+    if by:
+        expected &= {1, 4}  # the ones bob estimated
+    ids = {r["id"] for r in got}
+    assert ids == expected if limit is None or len(expected) <= limit else len(ids) == limit
 
 
-def test_lite_refuses_bad_input_like_the_store_and_writes_nothing(tmp_path: Path) -> None:
-    _, conn = _db(tmp_path / "t.db")
-    bad = dict(STEPS[0], title="  ")
-    with pytest.raises(InputError, match="title"):
-        lite.add_forecast(conn, **bad)  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="due"):
-        lite.add_forecast(conn, **dict(STEPS[0], due=datetime(2001, 1, 1)))  # type: ignore[arg-type]
+def test_lite_refuses_bad_input_and_writes_nothing(conn: sqlite3.Connection) -> None:
+    good = dict(title="Q", criteria="c", due=datetime(2030, 1, 1), author="a", probability=0.5)
+    for bad, field in ((dict(good, title="  "), "title"), (dict(good, probability=1.5), "prob")):
+        with pytest.raises(InputError, match=field), lite.transaction(conn, write=True):
+            store.add_forecast(conn, **bad)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="due"), lite.transaction(conn, write=True):
+        store.add_forecast(conn, **dict(good, due=datetime(2001, 1, 1)))  # type: ignore[arg-type]
     assert conn.execute("SELECT COUNT(*) FROM forecast").fetchone()[0] == 0
     assert conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] == 0
 
@@ -148,3 +163,32 @@ def test_lite_connect_declines_files_it_should_not_handle(tmp_path: Path) -> Non
     assert lite.sqlite_file("postgresql://x@h/db") is None
     assert lite.sqlite_file("sqlite:///:memory:") is None
     assert lite.sqlite_file("sqlite:////tmp/a.db") == Path("/tmp/a.db")
+
+
+def test_list_all_passes_sqlites_standard_variable_limit(
+    conn: sqlite3.Connection, path: Path
+) -> None:
+    """Bug 4: ``tracker list --limit 0`` read the page's estimates with one parameter per id."""
+    n = 33_000
+    conn.executemany(
+        "INSERT INTO forecast (id, title, criteria, due, created_at, author, status) "
+        "VALUES (?, 'Q', 'c', '2030-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000', 'a', "
+        "'open')",
+        [(i,) for i in range(1, n + 1)],
+    )
+    conn.executemany(
+        "INSERT INTO estimate (forecast_id, forecaster, probability, made_at) "
+        "VALUES (?, 'a', 0.5, '2026-01-01 00:00:00.000000')",
+        [(i,) for i in range(1, n + 1)],
+    )
+    conn.execute("INSERT INTO tag (forecast_id, name) VALUES (?, 'x')", (n,))
+    query = records.ForecastQuery(status="all", limit=None)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766)
+    listed = store.list_forecasts(conn, query)
+    assert len(listed) == n and all(len(f.estimates) == 1 for f in listed)
+    assert [t.name for t in listed[-1].tags] == ["x"]
+    with write_session(make_engine(f"sqlite:///{path}")) as s:
+        raw = s.connection().connection.dbapi_connection
+        assert raw is not None
+        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766)  # type: ignore[attr-defined]
+        assert len(store.list_forecasts(s, query)) == n
