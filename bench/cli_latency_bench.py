@@ -1,8 +1,10 @@
-"""Benchmark: wall time of `tracker add` and `tracker list` on a ledger of 100,000 forecasts.
+"""Benchmark: wall time of the everyday commands on a ledger of 100,000 forecasts.
 
-Target (issue #2): under 300 ms wall each. Builds the ledger once (forecasts, one estimate each,
-their hash-chained ledger entries) straight into a migrated SQLite file, then runs each command as
-a subprocess several times and prints the median.
+Target (issue 12): `tracker add`, `update`, `list`, `show` and `resolve` under 300 ms wall each.
+Builds the ledger once (forecasts, one estimate each, their hash-chained ledger entries) straight
+into a migrated SQLite file, then runs each command as a subprocess several times (interleaved,
+one round of all five after another) and prints the medians; `tracker verify` checks the ledger
+at the end.
 
     python bench/cli_latency_bench.py [--forecasts 100000] [--runs 7]
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from precompile import compile_project
 
-from predictions import ledger
+from predictions.chain import GENESIS, ChainBuilder, ChainHead, iso, stored
 from predictions.db import make_engine, upgrade_schema
 
 TARGET_MS = 300
@@ -34,7 +36,7 @@ def build(path: Path, n: int) -> None:
     engine = make_engine(f"sqlite:///{path}")
     upgrade_schema(engine)
     engine.dispose()
-    chain = ledger.ChainBuilder(ledger.ChainHead(0, ledger.GENESIS))
+    chain = ChainBuilder(ChainHead(0, GENESIS))
     created = datetime(2026, 1, 1)
     forecasts, estimates, entries = [], [], []
     for i in range(1, n + 1):
@@ -43,8 +45,8 @@ def build(path: Path, n: int) -> None:
             "id": i,
             "title": f"Benchmark question {i}",
             "criteria": "Resolves YES if it happens.",
-            "due": ledger.iso(due),
-            "created_at": ledger.iso(created),
+            "due": iso(due),
+            "created_at": iso(created),
             "author": "bench",
             "source": None,
             "ref": None,
@@ -62,41 +64,35 @@ def build(path: Path, n: int) -> None:
                     "forecast": i,
                     "by": "bench",
                     "p": p,
-                    "at": ledger.iso(created),
+                    "at": iso(created),
                     "note": None,
                 },
                 i,
                 created,
             )
         )
+
+    def text(value: datetime) -> str:  # as SQLAlchemy stores a datetime on SQLite
+        return str(stored({"t": value})["t"])
+
     conn = sqlite3.connect(path)
     with conn:
         conn.executemany(
             "INSERT INTO forecast (id, title, criteria, due, created_at, author, status) VALUES (?,?,?,?,?,?,?)",
-            [
-                (a, b, c, d.isoformat(sep=" "), e.isoformat(sep=" "), f, g)
-                for a, b, c, d, e, f, g in forecasts
-            ],
+            [(a, b, c, text(d), text(e), f, g) for a, b, c, d, e, f, g in forecasts],
         )
         conn.executemany(
             "INSERT INTO estimate (id, forecast_id, forecaster, probability, made_at) VALUES (?,?,?,?,?)",
-            [(a, b, c, d, e.isoformat(sep=" ")) for a, b, c, d, e in estimates],
+            [(a, b, c, d, text(e)) for a, b, c, d, e in estimates],
         )
         conn.executemany(
             "INSERT INTO ledger (seq, at, kind, forecast_id, payload, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
             [
-                (
-                    r["seq"],
-                    r["at"].isoformat(sep=" "),
-                    r["kind"],
-                    r["forecast_id"],
-                    r["payload"],
-                    r["prev_hash"],
-                    r["hash"],
-                )
+                (r["seq"], text(r["at"]), r["kind"], r["forecast_id"], r["payload"],
+                 r["prev_hash"], r["hash"])
                 for r in entries
             ],
-        )
+        )  # fmt: skip
     conn.close()
 
 
@@ -128,26 +124,25 @@ def main() -> None:
         subprocess.run(
             [tracker, "list"], env=env, check=True, stdout=subprocess.DEVNULL
         )  # warm the page cache
-        results = {}
-        for name, cmd in {
-            "tracker add": [
-                tracker,
-                "add",
-                "Benchmark add",
-                "-p",
-                "0.6",
-                "--due",
-                "+90d",
-                "--criteria",
-                "c",
-            ],
-            "tracker list": [tracker, "list"],
-            "python -c pass (floor)": [sys.executable, "-c", "pass"],
-        }.items():
-            runs = [timed(cmd, env) for _ in range(args.runs)]
-            results[name] = statistics.median(runs)
+        middle = str(args.forecasts // 2)
+        commands = {
+            "tracker add": lambda i: [tracker, "add", "Benchmark add", "-p", "0.6", "--due",
+                                      "+90d", "--criteria", "c"],
+            "tracker update": lambda i: [tracker, "update", middle, "-p", f"0.{10 + i}"],
+            "tracker list": lambda i: [tracker, "list"],
+            "tracker show": lambda i: [tracker, "show", middle],
+            "tracker resolve": lambda i: [tracker, "resolve", str(i + 1), "yes"],
+            "python -c pass (floor)": lambda i: [sys.executable, "-c", "pass"],
+        }  # fmt: skip
+        runs: dict[str, list[float]] = {name: [] for name in commands}
+        for i in range(args.runs):
+            for name, cmd in commands.items():
+                runs[name].append(timed(cmd(i), env))
+        for name, times in runs.items():
+            median = statistics.median(times)
             print(
-                f"{name:24s} median {results[name]:6.0f} ms over {args.runs} runs (min {min(runs):.0f}, max {max(runs):.0f})"
+                f"{name:24s} median {median:6.0f} ms over {args.runs} runs "
+                f"(min {min(times):.0f}, max {max(times):.0f})"
                 + ("" if "floor" in name else f"; target < {TARGET_MS} ms")
             )
         check = subprocess.run([tracker, "verify"], env=env, capture_output=True, text=True)
