@@ -2,8 +2,9 @@
 
 Modules: ``mail`` (templates, ``make_message``, safe headers), ``outbox`` (queue and deliver,
 SMTP and .eml transports), ``notify`` (the daily due/overdue/resolved report), ``scoring`` (the
-pure scoring maths), ``build`` (calibration reports from the database), ``render`` (text, JSON,
-Markdown, HTML with inline SVG). This package
+pure scoring maths), ``scored`` (which estimate a forecast is scored on: the one rule),
+``build`` (calibration reports from the database), ``render`` (text, JSON, Markdown, HTML with
+inline SVG). This package
 imports ``predictions`` only, never ``resolvers`` or ``tracker``.
 """
 

@@ -39,6 +39,7 @@ from predictions.db import write_session
 from predictions.models import Check, Estimate, Evidence, Forecast, Outbox, Proposal
 from reports import outbox
 from reports.mail import Rendered, make_message
+from reports.scored import executor, read_scored
 
 __all__ = [
     "DUE_WINDOW_DAYS",
@@ -49,6 +50,7 @@ __all__ = [
     "NotifyResult",
     "NotifySettings",
     "PlannedReport",
+    "ProposalFacts",
     "brier",
     "daily_context",
     "last_reports",
@@ -135,6 +137,8 @@ class ForecastFacts:
     evidence: EvidenceFacts | None = None
     proposals: tuple[ProposalFacts, ...] = ()
     check_kinds: frozenset[str] = frozenset()
+    #: each forecaster's scored estimate, by the one rule of :mod:`reports.scored`
+    scored: tuple[EstimateFacts, ...] = ()
 
     @property
     def forecasters(self) -> set[str]:
@@ -143,14 +147,13 @@ class ForecastFacts:
         people = {e.forecaster for e in self.estimates} - self.check_kinds
         return {self.author, *people}
 
-    def latest(self, forecaster: str, before: datetime | None = None) -> EstimateFacts | None:
-        """The forecaster's latest estimate (made at or before ``before``, if given)."""
-        mine = [
-            e
-            for e in self.estimates
-            if e.forecaster == forecaster and (before is None or e.made_at <= before)
-        ]
-        return max(mine, key=lambda e: e.made_at) if mine else None
+    def latest(self, forecaster: str) -> EstimateFacts | None:
+        """The forecaster's latest estimate (of two made at once, the later-recorded one)."""
+        best = None
+        for e in self.estimates:  # in the order they were recorded
+            if e.forecaster == forecaster and (best is None or e.made_at >= best.made_at):
+                best = e
+        return best
 
 
 @dataclass(frozen=True)
@@ -203,9 +206,21 @@ def load_facts(session: Session) -> list[ForecastFacts]:
     """
     estimates: dict[int, list[EstimateFacts]] = {}
     for fid, forecaster, probability, made_at in session.execute(
-        select(Estimate.forecast_id, Estimate.forecaster, Estimate.probability, Estimate.made_at)
+        select(
+            Estimate.forecast_id, Estimate.forecaster, Estimate.probability, Estimate.made_at
+        ).order_by(Estimate.id)
     ):
         estimates.setdefault(fid, []).append(EstimateFacts(forecaster, probability, made_at))
+    found = read_scored(executor(session))
+    scored: dict[int, list[EstimateFacts]] = {}
+    for fid, who, probability, made_at in zip(
+        found.forecast_id.tolist(),
+        found.who.tolist(),
+        found.probability.tolist(),
+        found.made_at.tolist(),
+        strict=True,
+    ):
+        scored.setdefault(fid, []).append(EstimateFacts(found.names[who], probability, made_at))
     kinds: dict[int, set[str]] = {}
     for fid, kind in session.execute(select(Check.forecast_id, Check.kind).distinct()):
         kinds.setdefault(fid, set()).add(kind)
@@ -258,6 +273,7 @@ def load_facts(session: Session) -> list[ForecastFacts]:
             evidence=_evidence(evidence.get(row[0])),
             proposals=tuple(proposals.get(row[0], ())),
             check_kinds=frozenset(kinds.get(row[0], ())),
+            scored=tuple(scored.get(row[0], ())),
         )
         for row in session.execute(select(*columns).order_by(Forecast.id))
     ]
@@ -388,11 +404,9 @@ def _open_view(f: ForecastFacts, forecaster: str, now: datetime, tz: ZoneInfo) -
 
 
 def _scored(f: ForecastFacts, forecaster: str) -> tuple[float, bool] | None:
-    """The pair a resolved forecast scores: the last estimate before its due date and resolution."""
-    if f.status != "resolved" or f.outcome is None or f.resolved_at is None:
-        return None
-    estimate = f.latest(forecaster, before=min(f.due, f.resolved_at))
-    return (estimate.probability, f.outcome) if estimate else None
+    """The (probability, outcome) pair a resolved forecast scores for ``forecaster``."""
+    mine = [e for e in f.scored if e.forecaster == forecaster]
+    return (mine[0].probability, f.outcome) if mine and f.outcome is not None else None
 
 
 def _resolved_view(f: ForecastFacts, forecaster: str, tz: ZoneInfo) -> dict[str, Any]:

@@ -253,6 +253,28 @@ def test_resolved_by_a_resolver_reports_the_evidence_and_calibration(engine: Eng
     assert "Brier 0.265 over the last 90 days (2 forecasts)" in message.text
 
 
+def test_email_snapshot_and_report_score_the_same_estimate(engine: Engine) -> None:
+    """An estimate made at the very instant of the resolution does not count: the email's Brier
+    snapshot scores the 30% said before, as ``tracker report`` does (one rule,
+    ``reports.scored``)."""
+    from reports.build import build_report
+
+    fid = _add(engine, "2026-03-10", p=0.3)
+    at = datetime(2026, 3, 2, 9)
+    with write_session(engine) as session:
+        store.add_estimate(session, fid, "alice", 0.9, made_at=at)
+        store.resolve(session, fid, True, by="alice", at=at)
+    with freeze_time("2026-03-03 09:00:00"):
+        [ctx] = _plan(engine, _settings())
+    with read_session(engine) as session:
+        report = build_report(session, now=datetime(2026, 3, 3, 9))
+    assert report["overall"]["count"] == 1
+    assert report["overall"]["brier"] == pytest.approx(0.49)
+    assert ctx["calibration"]["all_time"] == {"brier": "0.490", "count": 1}
+    [resolved] = ctx["resolved"]
+    assert (resolved["probability"], resolved["brier"]) == ("30%", "0.490")
+
+
 def _propose(engine: Engine, fid: int, evidence_id: int, kind: str = "resolve") -> int:
     with write_session(engine) as session:
         proposal = Proposal(

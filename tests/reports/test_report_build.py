@@ -242,8 +242,6 @@ def test_report_horizon_and_month_exact_to_the_microsecond(engine: Engine) -> No
     ]
     months = _report(engine, group_by="month")["groups"]
     assert [(g["key"], g["count"]) for g in months] == [("2025-06", 6)]
-    # the same when a second process reads part of the rows (SQLite)
-    assert _report(engine, group_by="horizon", split_rows=2)["groups"] == horizon
 
 
 def test_report_finds_overconfidence_only_where_the_sample_supports_it(engine: Engine) -> None:
@@ -425,97 +423,26 @@ def _mixed_ledger(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_report_sqlite_fetch_path_equals_sql_grouping(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On SQLite single-estimate questions are read raw and grouped with numpy; the result must
-    be the very report that grouping in SQL (the PostgreSQL path) gives."""
-    import reports.build as build
-
-    _mixed_ledger(engine)
-    fetched = _report(engine, group_by="month")
-    # both ways of counting groups in numpy: by sorting, and by bincount over the key range
-    monkeypatch.setattr(build, "_BINCOUNT_FACTOR", 10**6)
-    assert _report(engine, group_by="month") == fetched
-    monkeypatch.setattr(build, "_BINCOUNT_FACTOR", 0)
-    assert _report(engine, group_by="month") == fetched
-    # the span packed in whole days (every span near a bound read again), or as its own column
-    for bits in (0, -100):
-        monkeypatch.setattr(build, "_SPAN_FRACTION_BITS", bits)
-        assert _report(engine, group_by="month") == fetched
-    monkeypatch.setattr(build, "_SPAN_FRACTION_BITS", 12)
-    # forecasters coded by their offset in one string of names (more than a CASE takes)
-    monkeypatch.setattr(build, "_CASE_MAX_NAMES", 1)
-    assert _report(engine, group_by="month") == fetched
-    monkeypatch.setattr(build, "_CASE_MAX_NAMES", 32)
-    by_tag = _report(engine, group_by="horizon", tag="even")  # along the status index
-    monkeypatch.setattr(build, "_single_by_fetch", lambda *args, **kwargs: None)
-    grouped = _report(engine, group_by="month")
-    assert fetched == grouped
-    assert by_tag == _report(engine, group_by="horizon", tag="even")
-    assert fetched["counts"]["scored"] == 402
-
-
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_report_read_by_two_processes_equals_one(engine: Engine) -> None:
-    """On a big SQLite file a second process reads half of the questions; the report must be the
-    very same, with and without filters, through a session and through a bare sqlite3
-    connection (the CLI's path)."""
-    import reports.build as build
+def test_report_through_a_bare_sqlite3_connection_equals_the_session(engine: Engine) -> None:
+    """``tracker report`` reads a SQLite file through the standard library's sqlite3 (no
+    SQLAlchemy import); the report is the very one a session gives, with and without filters."""
     from predictions import lite
 
     _mixed_ledger(engine)
-    with read_session(engine) as session:
-        db = build._Db(session)
-        part = build._start_part(db, ReportQuery(split_rows=2))
-        assert part is not None
-        part.send(build._single_where(db, ReportQuery())[2], build._forecasters(db), True, 1)
-        half = part.result()  # the other process did read its half
-        assert half is not None and 0 < half.n.sum() < 400
-    # (a tag filter reads along the status index and splits by question id; the rest scan the
-    # estimate table and split by estimate id)
-    filters: dict[str, Any]
-    for filters in (
-        {},
-        {"by": "alice"},
-        {"since": _day(300)},
-        {"group_by": "horizon"},
-        {"tag": "even", "group_by": "horizon"},
-    ):
-        one = _report(engine, split_rows=0, **filters)
-        assert _report(engine, split_rows=2, **filters) == one
     conn = lite.connect(Path(engine.url.database or ""))
     assert conn is not None
+    filters: dict[str, Any]
     try:
-        two = build_report(conn, ReportQuery(split_rows=2), now=NOW)
+        for filters in (
+            {},
+            {"by": "alice"},
+            {"since": _day(300)},
+            {"group_by": "horizon"},
+            {"tag": "even", "group_by": "horizon"},
+        ):
+            bare = build_report(conn, ReportQuery(**filters), now=NOW)
+            assert bare == _report(engine, **filters)
     finally:
         conn.close()
-    assert two == _report(engine, split_rows=0)
-    assert two["counts"]["scored"] == 402
-
-
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_report_part_process_declines_another_snapshot(engine: Engine) -> None:
-    """The second process reads nothing when the ledger head it sees is not the report's."""
-    import sqlite3
-
-    import reports.build as build
-
-    _mixed_ledger(engine)
-    job = {
-        "path": engine.url.database,
-        "head": [7, "0" * 64],
-        "mid": 1,
-        "scan": True,
-        "by": None,
-        "tag": None,
-        "history": True,
-        "names": ["Zoë", "alice", "bob", "市场"],
-    }
-    conn = sqlite3.connect(str(engine.url.database), isolation_level=None)
-    try:
-        assert build.read_part(conn, {**job, "since": None, "until": None}) is None
-        conn.execute("ROLLBACK")
-        assert build.read_part(conn, {**job, "head": None, "since": None, "until": None})
-    finally:
-        conn.close()
+    assert bare["counts"]["scored"] == 200  # the even ones, tagged
+    assert _report(engine)["counts"]["scored"] == 402
