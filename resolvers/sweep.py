@@ -76,6 +76,8 @@ Progress = Callable[[int, int], None]
 
 _CHECK = cast(Table, Check.__table__)
 _FORECAST = cast(Table, Forecast.__table__)
+_EVIDENCE = cast(Table, Evidence.__table__)
+_PROPOSAL = cast(Table, Proposal.__table__)
 
 
 @dataclass(frozen=True)
@@ -362,7 +364,7 @@ class _Batch:
     pending: dict[tuple[int, str, str], int | None]
     disputed: dict[tuple[int, str, str], int]
     previous: dict[int, tuple[str, str | None, str | None, str | None]]
-    proposals: list[Proposal] = field(default_factory=list)
+    proposals: list[dict[str, Any]] = field(default_factory=list)
     superseded: list[receipts.Entry] = field(default_factory=list)
 
 
@@ -414,15 +416,15 @@ def _propose(
     if disputed is not None:
         return f"(disputed before: proposal {disputed})"
     batch.proposals.append(
-        Proposal(
-            forecast_id=forecast.id,
-            check_id=check.id,
-            evidence_id=evidence["id"],
-            kind=kind,
-            verdict=verdict,
-            created_at=now,
-            status="pending",
-        )
+        {
+            "forecast_id": forecast.id,
+            "check_id": check.id,
+            "evidence_id": evidence["id"],
+            "kind": kind,
+            "verdict": verdict,
+            "created_at": now,
+            "status": "pending",
+        }
     )
     batch.pending[key] = None
     if kind == "disagreement":
@@ -506,7 +508,9 @@ def _apply(
             session.expire(forecast)  # the store wrote its new status
         # The proposals of this batch are moot too (they are not written yet).
         batch.proposals = [
-            q for q in batch.proposals if not (q.forecast_id == forecast.id and q.kind == "resolve")
+            q
+            for q in batch.proposals
+            if not (q["forecast_id"] == forecast.id and q["kind"] == "resolve")
         ]
         for key in [k for k in batch.pending if k[0] == forecast.id and k[1] == "resolve"]:
             del batch.pending[key]
@@ -570,12 +574,12 @@ def _settle(
     batch: _Batch,
     r: _Result,
     check: Check,
+    forecast: Forecast,
     evidence: dict[str, Any],
     s: SweepSettings,
     now: datetime,
 ) -> CheckOutcome:
     """Apply the rules to one recorded result and schedule the check's next run."""
-    forecast = session.get_one(Forecast, check.forecast_id)
     if r.error is not None:
         check.failures = (check.failures or 0) + 1
         delay = s.backoff(check.failures, r.temporary, r.retry_after)
@@ -610,6 +614,12 @@ def _settle(
     )
 
 
+def _insert(session: Session, table: Table, rows: list[dict[str, Any]], key: str) -> dict[Any, int]:
+    """Insert ``rows`` (batched: RETURNING without an order, which SQLite would insert row by
+    row); returns the new ids by ``key``, a column unique among the rows."""
+    return dict(session.execute(insert(table).returning(table.c[key], table.c.id), rows).all())
+
+
 def _record(
     engine: Engine, worker: str, results: Sequence[_Result], s: SweepSettings
 ) -> tuple[list[CheckOutcome], int]:
@@ -625,35 +635,39 @@ def _record(
             return [], len(results)
         checks = {c.id: c for c in session.scalars(select(Check).where(Check.id.in_(held)))}
         forecast_ids = {c.forecast_id for c in checks.values()}
-        session.scalars(select(Forecast).where(Forecast.id.in_(forecast_ids))).all()  # one query
+        forecasts = {
+            f.id: f for f in session.scalars(select(Forecast).where(Forecast.id.in_(forecast_ids)))
+        }
         unchanged = [r.job.check_id for r in mine if r.unchanged and r.error is None]
         batch = _load(session, list(held), forecast_ids, unchanged)
         rows = [_evidence_row(r, checks[r.job.check_id], batch) for r in mine]
-        ids = session.scalars(
-            insert(Evidence).returning(Evidence.id, sort_by_parameter_order=True), rows
-        ).all()
+        ids = _insert(session, _EVIDENCE, rows, "check_id")
         now = clock_now()
         outcomes, entries = [], []
-        for r, row, evidence_id in zip(mine, rows, ids, strict=True):
-            row["id"] = evidence_id
+        for r, row in zip(mine, rows, strict=True):
+            row["id"] = evidence_id = ids[row["check_id"]]
             entries.append(
                 ("evidence", receipts.evidence_payload(evidence_id, row), row["forecast_id"], now)
             )
-            outcomes.append(_settle(session, batch, r, checks[r.job.check_id], row, s, now))
-        session.add_all(batch.proposals)
-        session.flush()
+            check = checks[r.job.check_id]
+            forecast = forecasts[check.forecast_id]
+            outcomes.append(_settle(session, batch, r, check, forecast, row, s, now))
         entries += batch.superseded
-        entries += [
-            (
-                "propose",
-                receipts.proposal_payload(
-                    q.id, q.forecast_id, q.check_id, q.evidence_id, q.kind, q.verdict, q.created_at
-                ),
-                q.forecast_id,
-                now,
-            )
-            for q in batch.proposals
-        ]
+        if batch.proposals:  # one per evidence row at most: their ids are found by it
+            made = _insert(session, _PROPOSAL, batch.proposals, "evidence_id")
+            entries += [
+                (
+                    "propose",
+                    receipts.proposal_payload(
+                        made[q["evidence_id"]],
+                        *(q[k] for k in ("forecast_id", "check_id", "evidence_id", "kind")),
+                        *(q[k] for k in ("verdict", "created_at")),
+                    ),
+                    q["forecast_id"],
+                    now,
+                )
+                for q in batch.proposals
+            ]
         leases.release(session, _CHECK, list(held), worker)
         # The receipts chain's lock last, as every writer takes it (after the ledger's and any
         # table lock), so a sweep and an import never wait for each other in a cycle.
