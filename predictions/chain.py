@@ -21,7 +21,7 @@ import functools
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -43,6 +43,7 @@ __all__ = [
     "chain_hash",
     "estimate_json",
     "estimate_payload",
+    "first_difference",
     "iso",
     "loaded",
     "register_json",
@@ -293,6 +294,40 @@ class Chain:
                 prev = digest
                 expected += 1
             last = rows[-1][0]
+
+
+def first_difference(
+    chain: str,
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    expected: Mapping[int, dict[str, Any]],
+    label: Callable[[int, dict[str, Any]], str],
+) -> str | None:
+    """The first way a table differs from what a chain's replay implies, worded for ``verify``.
+
+    ``rows`` are the table's rows as ``(key, {column: value})``; ``expected`` the replayed rows
+    by key; ``label(key, row)`` names a row (``"estimate 2 (forecast 1)"``). None when they agree.
+    """
+    seen: set[int] = set()
+    for key, actual in rows:
+        want = expected.get(key)
+        if want is None:
+            return f"{label(key, actual)} is in the table but not in the {chain}"
+        for name, value in actual.items():
+            if value != want.get(name):
+                return (
+                    f"{label(key, actual)}: {name} is {_short(value)} in the table, "
+                    f"the {chain} says {_short(want.get(name))}"
+                )
+        seen.add(key)
+    missing = min(set(expected) - seen, default=None)
+    if missing is not None:
+        return f"{label(missing, expected[missing])} is in the {chain} but missing from the table"
+    return None
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 #: The forecast ledger (:mod:`predictions.ledger`).

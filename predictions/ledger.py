@@ -22,12 +22,11 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from predictions import receipts
@@ -37,15 +36,17 @@ from predictions.chain import (
     ChainBroken,
     ChainBuilder,
     ChainHead,
+    Executor,
     canonical,
     chain_hash,
     estimate_payload,
+    first_difference,
     iso,
+    loaded,
     register_payload,
 )
 from predictions.clock import now as clock_now
 from predictions.db import executor
-from predictions.models import Amendment, Estimate, Forecast, Tag
 
 __all__ = [
     "GENESIS",
@@ -108,17 +109,11 @@ class VerifyReport:
 
 @dataclass
 class _State:
+    """What the ledger's events imply, in the tables' column names, by id."""
+
     forecasts: dict[int, dict[str, Any]] = field(default_factory=dict)
-    tags: dict[int, list[str]] = field(default_factory=dict)
-    estimates: dict[int, tuple[Any, ...]] = field(default_factory=dict)
-    amendments: dict[int, tuple[Any, ...]] = field(default_factory=dict)
-    extra: dict[str, dict[int, tuple[Any, ...]]] = field(default_factory=dict)
-
-
-Replayer = Callable[[_State, dict[str, Any]], None]
-#: Extra event kinds (e.g. from the resolvers) register a replay function and a table comparison.
-REPLAYERS: dict[str, Replayer] = {}
-TABLE_CHECKS: list[Callable[[Session, _State], tuple[str, str] | None]] = []
+    estimates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    amendments: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def _replay_register(state: _State, p: dict[str, Any]) -> None:
@@ -139,8 +134,8 @@ def _replay_register(state: _State, p: dict[str, Any]) -> None:
         "resolved_by": None,
         "resolution_note": None,
         "resolution_evidence": None,
+        "tags": sorted(p["tags"]),
     }
-    state.tags[fid] = sorted(p["tags"])
 
 
 def _need(state: _State, fid: int) -> dict[str, Any]:
@@ -151,28 +146,21 @@ def _need(state: _State, fid: int) -> dict[str, Any]:
 
 def _replay_estimate(state: _State, p: dict[str, Any]) -> None:
     _need(state, int(p["forecast"]))
-    state.estimates[int(p["id"])] = (p["forecast"], p["by"], p["p"], p["at"], p["note"])
+    values = (p["forecast"], p["by"], p["p"], p["at"], p["note"])
+    state.estimates[int(p["id"])] = dict(zip(_ESTIMATE, values, strict=True))
 
 
 def _replay_amend(state: _State, p: dict[str, Any]) -> None:
     f = _need(state, int(p["forecast"]))
     f[p["field"]] = p["new"]
-    state.amendments[int(p["id"])] = (
-        p["forecast"],
-        p["field"],
-        p["old"],
-        p["new"],
-        p["at"],
-        p["by"],
-        p["note"],
-    )
+    values = (p["forecast"], p["field"], p["old"], p["new"], p["at"], p["by"], p["note"])
+    state.amendments[int(p["id"])] = dict(zip(_AMENDMENT, values, strict=True))
 
 
-def _replay_resolve(state: _State, p: dict[str, Any]) -> None:
-    f = _need(state, int(p["forecast"]))
-    f.update(
-        status="resolved",
-        outcome=p["outcome"],
+def _replay_close(state: _State, p: dict[str, Any], status: str) -> None:
+    _need(state, int(p["forecast"])).update(
+        status=status,
+        outcome=p["outcome"] if status == "resolved" else None,
         resolved_at=p["at"],
         resolved_by=p["by"],
         resolution_note=p["note"],
@@ -180,36 +168,53 @@ def _replay_resolve(state: _State, p: dict[str, Any]) -> None:
     )
 
 
-def _replay_annul(state: _State, p: dict[str, Any]) -> None:
-    f = _need(state, int(p["forecast"]))
-    f.update(
-        status="annulled",
-        outcome=None,
-        resolved_at=p["at"],
-        resolved_by=p["by"],
-        resolution_note=p["note"],
-        resolution_evidence=None,
-    )
+_REPLAYERS: dict[str, Callable[[_State, dict[str, Any]], None]] = {
+    "register": _replay_register,
+    "estimate": _replay_estimate,
+    "amend": _replay_amend,
+    "resolve": lambda state, p: _replay_close(state, p, "resolved"),
+    "annul": lambda state, p: _replay_close(state, p, "annulled"),
+}
+
+_FORECAST = (
+    "title", "criteria", "due", "created_at", "author", "source", "ref", "status", "outcome",
+    "resolved_at", "resolved_by", "resolution_note", "resolution_evidence",
+)  # fmt: skip
+_ESTIMATE = ("forecast", "forecaster", "probability", "made_at", "note")
+_AMENDMENT = ("forecast", "field", "old_value", "new_value", "made_at", "made_by", "note")
+_TIMES = {"due", "created_at", "resolved_at", "made_at"}
 
 
-REPLAYERS.update(
-    register=_replay_register,
-    estimate=_replay_estimate,
-    amend=_replay_amend,
-    resolve=_replay_resolve,
-    annul=_replay_annul,
-)
+def _rows(x: Executor, sql: str, names: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(id, {name: value})`` for each row of ``sql`` (id first), times as :func:`iso` text."""
+    for key, *values in x.execute(sql):
+        row = dict(zip(names, values, strict=True))
+        for name in _TIMES & row.keys():
+            row[name] = iso(loaded(row[name]))
+        yield key, row
+
+
+def _forecast_rows(x: Executor) -> Iterator[tuple[int, dict[str, Any]]]:
+    tags: dict[int, list[str]] = {}
+    for fid, name in x.execute("SELECT forecast_id, name FROM tag ORDER BY forecast_id, name"):
+        tags.setdefault(fid, []).append(name)
+    sql = f"SELECT id, {', '.join(_FORECAST)} FROM forecast ORDER BY id"
+    for fid, row in _rows(x, sql, _FORECAST):
+        row["outcome"] = None if row["outcome"] is None else bool(row["outcome"])
+        row["tags"] = tags.get(fid, [])
+        yield fid, row
 
 
 def verify(session: Session) -> VerifyReport:
     """Recompute the chain and compare the tables with what it implies; see the module docs."""
     report = VerifyReport()
     state = _State()
+    x = executor(session)
     entries, last = 0, GENESIS
     try:
-        for seq, kind, body, digest in LEDGER.walk(executor(session)):
+        for seq, kind, body, digest in LEDGER.walk(x):
             try:
-                replayer = REPLAYERS.get(kind)
+                replayer = _REPLAYERS.get(kind)
                 if replayer is None:
                     raise ValueError(f"unknown entry kind {kind!r}")
                 replayer(state, json.loads(body))
@@ -219,17 +224,27 @@ def verify(session: Session) -> VerifyReport:
     except ChainBroken as broken:
         return report.fail(broken.seq, broken.problem)
     report.entries, report.head = entries, last
-    for check in (
-        _check_forecasts,
-        _check_tags,
-        _check_estimates,
-        _check_amendments,
-        *TABLE_CHECKS,
-    ):
-        found = check(session, state)
-        if found is not None:
-            _table, problem = found
-            return report.fail(None, problem)
+    estimates = "SELECT id, forecast_id, forecaster, probability, made_at, note FROM estimate"
+    amendments = (
+        "SELECT id, forecast_id, field, old_value, new_value, made_at, made_by, note FROM amendment"
+    )
+    problem = (
+        first_difference("ledger", _forecast_rows(x), state.forecasts, lambda k, _: f"forecast {k}")
+        or first_difference(
+            "ledger",
+            _rows(x, estimates + " ORDER BY id", _ESTIMATE),
+            state.estimates,
+            lambda k, row: f"estimate {k} (forecast {row['forecast']})",
+        )
+        or first_difference(
+            "ledger",
+            _rows(x, amendments + " ORDER BY id", _AMENDMENT),
+            state.amendments,
+            lambda k, _: f"amendment {k}",
+        )
+    )
+    if problem is not None:
+        return report.fail(None, problem)
     count, receipts_head, trouble = receipts.verify(session)
     if trouble is not None:
         report.receipt_seq = trouble.seq
@@ -241,134 +256,3 @@ def verify(session: Session) -> VerifyReport:
         "amendments": len(state.amendments),
     }
     return report
-
-
-_FORECAST_FIELDS = (
-    "title",
-    "criteria",
-    "due",
-    "created_at",
-    "author",
-    "source",
-    "ref",
-    "status",
-    "outcome",
-    "resolved_at",
-    "resolved_by",
-    "resolution_note",
-    "resolution_evidence",
-)
-
-
-def _forecast_row(f: Forecast) -> dict[str, Any]:
-    return {
-        "title": f.title,
-        "criteria": f.criteria,
-        "due": iso(f.due),
-        "created_at": iso(f.created_at),
-        "author": f.author,
-        "source": f.source,
-        "ref": f.ref,
-        "status": f.status,
-        "outcome": f.outcome,
-        "resolved_at": iso(f.resolved_at),
-        "resolved_by": f.resolved_by,
-        "resolution_note": f.resolution_note,
-        "resolution_evidence": f.resolution_evidence,
-    }
-
-
-def _check_forecasts(session: Session, state: _State) -> tuple[str, str] | None:
-    seen: set[int] = set()
-    for f in session.execute(
-        select(Forecast).order_by(Forecast.id).execution_options(yield_per=2000)
-    ).scalars():
-        expected = state.forecasts.get(f.id)
-        if expected is None:
-            return (
-                "forecast",
-                f"forecast {f.id} is in the table but was never registered in the ledger",
-            )
-        actual = _forecast_row(f)
-        for name in _FORECAST_FIELDS:
-            if actual[name] != expected[name]:
-                return "forecast", (
-                    f"forecast {f.id}: {name} is {_short(actual[name])} in the table, "
-                    f"the ledger says {_short(expected[name])}"
-                )
-        seen.add(f.id)
-    missing = sorted(set(state.forecasts) - seen)
-    if missing:
-        return "forecast", f"forecast {missing[0]} is in the ledger but missing from the table"
-    return None
-
-
-def _check_tags(session: Session, state: _State) -> tuple[str, str] | None:
-    actual: dict[int, list[str]] = {}
-    for fid, name in session.execute(
-        select(Tag.forecast_id, Tag.name).order_by(Tag.forecast_id, Tag.name)
-    ):
-        actual.setdefault(fid, []).append(name)
-    for fid in sorted(set(actual) | set(state.tags)):
-        if actual.get(fid, []) != state.tags.get(fid, []):
-            return "tag", (
-                f"forecast {fid}: tags are {actual.get(fid, [])} in the table, "
-                f"the ledger says {state.tags.get(fid, [])}"
-            )
-    return None
-
-
-def _check_estimates(session: Session, state: _State) -> tuple[str, str] | None:
-    seen = 0
-    rows = session.execute(
-        select(
-            Estimate.id,
-            Estimate.forecast_id,
-            Estimate.forecaster,
-            Estimate.probability,
-            Estimate.made_at,
-            Estimate.note,
-        )
-        .order_by(Estimate.id)
-        .execution_options(yield_per=5000)
-    )
-    for eid, fid, by, p, at, note in rows:
-        expected = state.estimates.get(eid)
-        actual = (fid, by, p, iso(at), note)
-        if expected is None:
-            return (
-                "estimate",
-                f"estimate {eid} (forecast {fid}) is in the table but not in the ledger",
-            )
-        if actual != expected:
-            names = ("forecast", "forecaster", "probability", "made_at", "note")
-            diff = next(i for i in range(5) if actual[i] != expected[i])
-            return "estimate", (
-                f"estimate {eid} (forecast {fid}): {names[diff]} is {_short(actual[diff])} in the "
-                f"table, the ledger says {_short(expected[diff])}"
-            )
-        seen += 1
-    if seen != len(state.estimates):
-        present = {r[0] for r in session.execute(select(Estimate.id))}
-        gone = min(set(state.estimates) - present)
-        return (
-            "estimate",
-            f"estimate {gone} (forecast {state.estimates[gone][0]}) is in the ledger but missing from the table",
-        )
-    return None
-
-
-def _check_amendments(session: Session, state: _State) -> tuple[str, str] | None:
-    actual = {
-        a.id: (a.forecast_id, a.field, a.old_value, a.new_value, iso(a.made_at), a.made_by, a.note)
-        for a in session.scalars(select(Amendment))
-    }
-    for aid in sorted(set(actual) | set(state.amendments)):
-        if actual.get(aid) != state.amendments.get(aid):
-            return "amendment", f"amendment {aid} in the table does not match the ledger"
-    return None
-
-
-def _short(value: object) -> str:
-    text_ = repr(value)
-    return text_ if len(text_) <= 60 else text_[:57] + "..."

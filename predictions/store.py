@@ -73,6 +73,7 @@ __all__ = [
 
 AMENDABLE = ("title", "criteria", "due")
 _MAX_ID = 2**31 - 1  # the largest INTEGER key on PostgreSQL
+_CHUNK = 500  # forecast ids per query when reading a list's estimates and tags
 
 
 @dataclass
@@ -487,21 +488,21 @@ def list_forecasts(
     where, params = _where(query, now)
     closed = query.status in ("resolved", "annulled")
     order = "f.resolved_at DESC, f.id DESC" if closed else "f.due, f.id"
-    matching = f"FROM forecast AS f WHERE {where}"
-    page = f"{matching} ORDER BY {order}"
+    page = f"FROM forecast AS f WHERE {where} ORDER BY {order}"
     if query.limit or query.offset:
         page += " LIMIT :limit OFFSET :offset"
         no_limit = -1 if x.dialect == "sqlite" else None  # PostgreSQL: LIMIT NULL
         params.update(limit=query.limit or no_limit, offset=query.offset)
     rows = [_forecast(r) for r in x.execute(f"SELECT {_COLUMNS} {page}", params)]
-    if rows:
-        # The page's ids as a subquery, not one parameter each (SQLite allows 32,766 at most).
-        by_id = {f.id: f for f in rows}
-        ids = f"SELECT f.id {page if query.limit or query.offset else matching}"
-        tags = f"SELECT forecast_id, name FROM tag WHERE forecast_id IN ({ids}) ORDER BY name"
-        for fid, name in x.execute(tags, params):
+    by_id = {f.id: f for f in rows}
+    ids = list(by_id)
+    for start in range(0, len(ids), _CHUNK):  # not one IN list: SQLite allows 32,766 parameters
+        chunk = {f"i{n}": fid for n, fid in enumerate(ids[start : start + _CHUNK])}
+        within = f"forecast_id IN ({', '.join(':' + name for name in chunk)})"
+        tags = f"SELECT forecast_id, name FROM tag WHERE {within} ORDER BY name"
+        for fid, name in x.execute(tags, chunk):
             by_id[fid].tags.append(TagRow(name))
-        for r in x.execute(f"{_ESTIMATE} WHERE forecast_id IN ({ids}) ORDER BY id", params):
+        for r in x.execute(f"{_ESTIMATE} WHERE {within} ORDER BY id", chunk):
             by_id[r[1]].estimates.append(_estimate(r))
     return rows
 
