@@ -35,7 +35,7 @@ from predictions.clock import now as clock_now
 from predictions.db import is_postgres, read_session, write_session
 from predictions.errors import InputError
 from predictions.models import Outbox
-from reports.mail import Rendered, build_email, clean_header, message_id_for
+from reports.mail import Rendered, build_email, clean_header, new_message_id, parse_addresses
 
 __all__ = [
     "OUTBOX_STATUSES",
@@ -172,7 +172,7 @@ class SmtpTransport:
         if not recipients:
             raise DeliveryError("no recipients (set email.to)", temporary=False)
         conn = self._connect()
-        try:
+        try:  # the envelope comes from the outbox row, never from the message's headers
             refused = conn.send_message(message, from_addr=sender, to_addrs=list(recipients))
         except smtplib.SMTPRecipientsRefused as exc:
             answers = {a: (int(c), m) for a, (c, m) in exc.recipients.items()}
@@ -281,16 +281,20 @@ def queue(
     now: datetime | None = None,
 ) -> int | None:
     """Queue a message in the caller's transaction; return its id, or None when a message with
-    this dedupe key was queued before (nothing is written then)."""
+    this dedupe key was queued before (nothing is written then).
+
+    The row keeps the recipients (checked by :func:`reports.mail.parse_addresses`: they become
+    the SMTP envelope) and a fresh Message-ID, which every retry of the row reuses.
+    """
     now = now or clock_now()
     values: dict[str, Any] = {
         "dedupe_key": dedupe_key,
         "kind": kind,
-        "recipients": ", ".join(recipients),
+        "recipients": ", ".join(parse_addresses(list(recipients), "email.to")),
         "subject": message.subject,
         "body_text": message.text,
         "body_html": message.html,
-        "message_id": message_id_for(dedupe_key, sender),
+        "message_id": new_message_id(sender),
         "created_at": now,
         "attempts": 0,
         "next_attempt_at": now,

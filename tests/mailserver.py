@@ -69,11 +69,13 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
 
 @dataclass
 class Received:
-    """One accepted message: envelope sender, envelope recipients, the parsed message."""
+    """One accepted message: envelope sender, envelope recipients, the parsed message (policy
+    ``default``) and its bytes as received."""
 
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    raw: bytes
 
 
 @dataclass
@@ -101,7 +103,8 @@ class Handler:
                 return reply
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        received = Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, envelope.content)
+        self.received.append(received)
         return "250 Message accepted for delivery"
 
 

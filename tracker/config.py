@@ -22,7 +22,7 @@ from typing import Any
 
 from predictions.errors import InputError, OperationalError
 
-__all__ = ["KEYS", "Config", "config_path", "default_db_url", "load_config"]
+__all__ = ["KEYS", "Config", "Key", "config_path", "default_db_url", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,19 @@ def _coerce(name: str, key: Key, value: Any) -> Any:
         from predictions.validation import parse_timezone
 
         parse_timezone(text)
+    if name == "forecaster":
+        from predictions.validation import require_text
+
+        require_text(text, name, multiline=False)
+    if name in ("email.to", "email.from"):
+        # Headers and the SMTP envelope are built from these: refuse line breaks, encoded words
+        # (=?...?=) and anything but plain addresses here, at the boundary.
+        from reports.mail import parse_address, parse_addresses
+
+        if name == "email.from":
+            parse_address(text, name)
+        elif not parse_addresses(text, name):
+            raise InputError(name, value, "one or more email addresses such as me@example.org")
     if name == "notify.time":
         parts = text.split(":")
         if (

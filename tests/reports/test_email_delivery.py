@@ -303,3 +303,67 @@ def test_make_message_unknown_template_is_an_error() -> None:
 
     with pytest.raises(jinja2.TemplateNotFound):
         make_message("no-such-message", {})
+
+
+SUBJECTS = [
+    "[tracker] alice: 1 due today - Qwen4 ships",
+    "[tracker] ali =?utf-8?q?=0D=0ABcc:_v2@evil.example?= ce: 1 due this week",
+    "[tracker] " + "=?utf-8?b?DQpCY2M6IHZAZXZpbC5leGFtcGxl?= " * 6,
+    "[tracker] bob: 3 due this week - " + "Will the Hub list of provincial AI clusters grow " * 4,
+    "[tracker] 王芳: 1 due today - 北京市人工智能算力中心 =?utf-8?q?=0A?= 是否在2026年前投产" * 2,
+    "[tracker] " + "x" * 120,
+]
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+def test_build_email_subject_reads_back_as_typed_and_folds(subject: str) -> None:
+    from email import message_from_bytes, policy
+
+    from reports.mail import build_email, clean_header
+
+    message = build_email(
+        subject=subject,
+        text="t\n",
+        html="<p>h</p>",
+        sender=SENDER,
+        recipients=TO,
+        message_id="<1.tracker@example.org>",
+        date=T0,
+    )
+    expected = clean_header(subject)
+    raw = message.as_bytes()
+    assert raw == message.as_string().encode("ascii")  # both generators, one text
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert all(len(line) <= 78 or b" " not in line.strip() for line in head), head
+    assert [ln.split(b":")[0] for ln in head if not ln.startswith(b" ")] == [
+        b"Subject",
+        b"From",
+        b"To",
+        b"Date",
+        b"Message-ID",
+        b"Auto-Submitted",
+        b"MIME-Version",
+        b"Content-Type",
+    ]
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert str(parsed["Subject"]) == expected
+    assert [a.addr_spec for a in parsed["To"].addresses] == list(TO)
+    if "=?" in subject or not subject.isascii():
+        assert head[0].startswith(b"Subject: =?utf-8?")
+
+
+@pytest.mark.parametrize(
+    "recipients",
+    [
+        ("=?utf-8?q?=0D=0ABcc:_v@evil.example?= <alice@example.org>",),
+        ("alice@example.org\r\nBcc: v@evil.example",),
+        ("=?utf-8?q?v?=@evil.example",),
+    ],
+)
+def test_outbox_queue_refuses_hostile_recipients(engine: Engine, recipients: tuple[str]) -> None:
+    from predictions.errors import InputError
+
+    with pytest.raises(InputError, match=r"^email\.to: "):
+        _queue(engine, recipients=recipients)
+    with read_session(engine) as session:
+        assert session.scalars(select(Outbox)).all() == []

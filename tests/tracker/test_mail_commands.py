@@ -175,9 +175,14 @@ def test_notify_smtp_without_email_to_is_refused(
 
 @pytest.mark.parametrize("value", ["not an address", "a@b.org, @nowhere"])
 def test_notify_bad_email_to_is_refused(cli: CliInvoke, value: str) -> None:
-    _configure(cli, email__to=value)
+    refused = cli("config", "set", "email.to", value)
+    assert refused.exit_code == 2 and refused.stderr.startswith("Error: email.to:")
+    config = Path(os.environ["TRACKER_CONFIG"])
+    assert not config.exists()
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"[email]\nto = {json.dumps(value)}\n", encoding="utf-8")  # by hand
     result = cli("notify")
-    assert result.exit_code == 2 and "email.to" in result.stderr
+    assert result.exit_code == 2 and result.stderr.startswith("Error: email.to:")
 
 
 def test_outbox_empty_and_bad_status(cli: CliInvoke) -> None:
