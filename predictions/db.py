@@ -263,10 +263,3 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool | None = None) -> None:
 
 def _first_line(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else message
-
-
-def sqlite_path(engine: Engine) -> str | None:
-    """The file behind a SQLite engine, or None."""
-    if not is_sqlite(engine):
-        return None
-    return make_url(str(engine.url)).database or None

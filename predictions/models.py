@@ -25,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 from predictions.clock import to_utc_naive
 
@@ -249,11 +249,13 @@ class Outbox(Base):
     claimed_until: Mapped[datetime | None]
 
 
-class LedgerEntry(Base):
-    """One link of the hash chain: hash = sha256(prev_hash, seq, at, kind, canonical payload)."""
+class _ChainEntry:
+    """The columns of a hash chain's entry (:class:`predictions.chain.Chain`):
+    hash = sha256(prev_hash, seq, at, kind, canonical payload)."""
 
-    __tablename__ = "ledger"
-    __table_args__ = (UniqueConstraint("seq"),)
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (UniqueConstraint("seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
@@ -265,21 +267,17 @@ class LedgerEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class Receipt(Base):
+class LedgerEntry(_ChainEntry, Base):
+    """One link of the ledger: every event that touches a score (what an export carries)."""
+
+    __tablename__ = "ledger"
+
+
+class Receipt(_ChainEntry, Base):
     """One link of the receipts chain: the resolvers' and the mailer's records (check specs,
-    evidence, proposals and their decisions, queued and delivered mail), hashed like the ledger.
+    evidence, proposals and their decisions, queued and delivered mail).
 
     A chain of its own, so that the forecast ledger stays exactly what an export carries.
     """
 
     __tablename__ = "receipt"
-    __table_args__ = (UniqueConstraint("seq"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    at: Mapped[datetime]
-    kind: Mapped[str] = mapped_column(String(32))
-    forecast_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    payload: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
