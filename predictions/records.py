@@ -1,12 +1,11 @@
-"""Plain views of forecasts: the forecast filter, the latest estimate and the JSON record
-(stdlib only, so the CLI's fast path uses them without SQLAlchemy)."""
+"""Plain views of forecasts: the rows the store reads, the forecast filter, the latest estimate
+and the JSON record (stdlib only, so the CLI's fast path uses them without SQLAlchemy)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from predictions.chain import iso
 from predictions.errors import InputError
@@ -15,7 +14,12 @@ from predictions.validation import require_text
 __all__ = [
     "DUE_SOON",
     "LIST_STATUSES",
+    "AmendmentRow",
+    "CheckRow",
+    "EstimateRow",
     "ForecastQuery",
+    "ForecastRow",
+    "TagRow",
     "forecast_record",
     "forecast_where",
     "latest_estimate",
@@ -26,19 +30,31 @@ LIST_STATUSES = ("open", "due", "overdue", "resolved", "annulled", "all")
 DUE_SOON = timedelta(days=7)
 
 
-class _EstimateLike(Protocol):
+@dataclass
+class EstimateRow:
+    """One probability given by one forecaster at one time."""
+
     id: int
+    forecast_id: int
     forecaster: str
     probability: float
     made_at: datetime
     note: str | None
 
 
-class _TagLike(Protocol):
+@dataclass
+class TagRow:
+    """A tag of a forecast."""
+
     name: str
 
 
-class _AmendmentLike(Protocol):
+@dataclass
+class AmendmentRow:
+    """A recorded change of a forecast's title, criteria or due date."""
+
+    id: int
+    forecast_id: int
     field: str
     old_value: str
     new_value: str
@@ -47,29 +63,42 @@ class _AmendmentLike(Protocol):
     note: str | None
 
 
-class _ForecastLike(Protocol):
+@dataclass
+class CheckRow:
+    """A resolver check of a forecast, as ``show`` lists it."""
+
+    id: int
+    kind: str
+    mode: str
+    params: dict[str, Any]
+    enabled: bool
+    last_checked_at: datetime | None
+    next_check_at: datetime
+
+
+@dataclass
+class ForecastRow:
+    """A forecast with its estimates and tags; :func:`get_forecast` also loads its amendments
+    and checks (a list leaves those empty)."""
+
     id: int
     title: str
     criteria: str
     due: datetime
-    status: str
-    outcome: bool | None
+    created_at: datetime
     author: str
     source: str | None
-    created_at: datetime
+    ref: str | None
+    status: str
+    outcome: bool | None
     resolved_at: datetime | None
     resolved_by: str | None
     resolution_note: str | None
     resolution_evidence: str | None
-
-    @property
-    def estimates(self) -> Sequence[_EstimateLike]: ...
-
-    @property
-    def tags(self) -> Sequence[_TagLike]: ...
-
-    @property
-    def amendments(self) -> Sequence[_AmendmentLike]: ...
+    estimates: list[EstimateRow] = field(default_factory=list)
+    tags: list[TagRow] = field(default_factory=list)
+    amendments: list[AmendmentRow] = field(default_factory=list)
+    checks: list[CheckRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -166,9 +195,9 @@ def forecast_where(
     return " AND ".join(conds) or "1 = 1", params
 
 
-def latest_estimate(forecast: _ForecastLike, forecaster: str | None = None) -> _EstimateLike | None:
+def latest_estimate(forecast: ForecastRow, forecaster: str | None = None) -> EstimateRow | None:
     """The most recent estimate on a forecast (by ``forecaster``, if given)."""
-    best: _EstimateLike | None = None
+    best: EstimateRow | None = None
     for e in forecast.estimates:
         if forecaster is not None and e.forecaster != forecaster:
             continue
@@ -177,7 +206,7 @@ def latest_estimate(forecast: _ForecastLike, forecaster: str | None = None) -> _
     return best
 
 
-def forecast_record(forecast: _ForecastLike, *, full: bool = False) -> dict[str, Any]:
+def forecast_record(forecast: ForecastRow, *, full: bool = False) -> dict[str, Any]:
     """The JSON form of a forecast, as ``--json`` prints it and ``export`` writes it."""
     latest = latest_estimate(forecast)
     record: dict[str, Any] = {

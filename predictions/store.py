@@ -10,8 +10,8 @@ holds it and owns its transaction:
   and ends the transaction (:func:`predictions.lite.transaction`).
 
 Each change appends its ledger entry (:data:`predictions.chain.LEDGER`) in the same transaction,
-so the tables and the chain never disagree. Reads return :class:`ForecastRow` and friends: plain
-dataclasses with the models' attribute names.
+so the tables and the chain never disagree. Reads return :class:`~predictions.records.ForecastRow`
+and friends: plain dataclasses with the models' attribute names.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +35,12 @@ from predictions.clock import now as clock_now
 from predictions.errors import InputError, NotFoundError, StateError
 from predictions.records import (
     LIST_STATUSES,
+    AmendmentRow,
+    CheckRow,
+    EstimateRow,
     ForecastQuery,
+    ForecastRow,
+    TagRow,
     forecast_record,
     forecast_where,
     latest_estimate,
@@ -74,77 +78,6 @@ __all__ = [
 AMENDABLE = ("title", "criteria", "due")
 _MAX_ID = 2**31 - 1  # the largest INTEGER key on PostgreSQL
 _CHUNK = 500  # forecast ids per query when reading a list's estimates and tags
-
-
-@dataclass
-class EstimateRow:
-    """One probability given by one forecaster at one time."""
-
-    id: int
-    forecast_id: int
-    forecaster: str
-    probability: float
-    made_at: datetime
-    note: str | None
-
-
-@dataclass
-class TagRow:
-    """A tag of a forecast."""
-
-    name: str
-
-
-@dataclass
-class AmendmentRow:
-    """A recorded change of a forecast's title, criteria or due date."""
-
-    id: int
-    forecast_id: int
-    field: str
-    old_value: str
-    new_value: str
-    made_at: datetime
-    made_by: str
-    note: str | None
-
-
-@dataclass
-class CheckRow:
-    """A resolver check of a forecast, as ``show`` lists it."""
-
-    id: int
-    kind: str
-    mode: str
-    params: dict[str, Any]
-    enabled: bool
-    last_checked_at: datetime | None
-    next_check_at: datetime
-
-
-@dataclass
-class ForecastRow:
-    """A forecast with its estimates and tags; :func:`get_forecast` also loads its amendments
-    and checks (a list leaves those empty)."""
-
-    id: int
-    title: str
-    criteria: str
-    due: datetime
-    created_at: datetime
-    author: str
-    source: str | None
-    ref: str | None
-    status: str
-    outcome: bool | None
-    resolved_at: datetime | None
-    resolved_by: str | None
-    resolution_note: str | None
-    resolution_evidence: str | None
-    estimates: list[EstimateRow] = field(default_factory=list)
-    tags: list[TagRow] = field(default_factory=list)
-    amendments: list[AmendmentRow] = field(default_factory=list)
-    checks: list[CheckRow] = field(default_factory=list)
 
 
 _COLUMNS = (
