@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -45,7 +44,6 @@ from predictions.chain import (
     loaded,
     register_payload,
 )
-from predictions.clock import now as clock_now
 from predictions.db import executor
 
 __all__ = [
@@ -55,7 +53,6 @@ __all__ = [
     "register_payload",
     "ChainHead",
     "VerifyReport",
-    "append",
     "canonical",
     "chain_hash",
     "head",
@@ -67,20 +64,6 @@ __all__ = [
 def head(session: Session, *, lock: bool = False) -> ChainHead:
     """The ledger's head (:meth:`predictions.chain.Chain.head`)."""
     return LEDGER.head(executor(session), lock=lock)
-
-
-def append(
-    session: Session,
-    kind: str,
-    payload: dict[str, Any],
-    *,
-    forecast_id: int | None = None,
-    at: datetime | None = None,
-) -> dict[str, Any]:
-    """Append one entry in the session's transaction (:meth:`predictions.chain.Chain.append`)."""
-    return LEDGER.append(
-        executor(session), kind, payload, forecast_id=forecast_id, at=at or clock_now()
-    )
 
 
 # --- verification -----------------------------------------------------------------------------
