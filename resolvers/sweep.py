@@ -18,29 +18,15 @@ kind that crashes) are data: recorded, counted, never changing a forecast. The c
 exponentially (``backoff_base`` doubling per consecutive failure up to ``backoff_cap``; permanent
 errors wait at least ``permanent_wait``), and never sooner than a ``Retry-After`` asked.
 
-**"By date X" rules**, for an open forecast:
-
-- ``yes``: a proposal at once; in ``mode = auto`` a *final* YES resolves directly;
-- ``no``: counts only from due + grace (``grace``, default 7 days) unless final; then a proposal,
-  or a direct resolution in ``mode = auto`` when final;
-- ``none``: nothing, except with ``otherwise = "no"``: a NO proposal from due + grace;
-- ``annul``: a proposal to annul; in ``mode = auto`` a final one annuls directly.
-
-Direct resolutions go through :func:`predictions.store.resolve` / ``annul`` with ``resolved_by =
-"resolver:<kind>"`` and the evidence URL. A pending proposal with the same verdict is not repeated,
-nor one a person disputed on the same body (same sha256). A market's ``probability`` is recorded as
-an estimate by a forecaster named after the kind, when it changed.
-
 **Re-checks.** Open forecasts are checked every ``recheck_open`` (and at the due date and at due +
-grace); resolved and annulled ones every ``recheck_resolved``. A source that now disagrees with the
-resolution creates a ``disagreement`` proposal, shown in ``tracker review``; nothing is flipped.
+grace); resolved and annulled ones every ``recheck_resolved``. What a verdict leads to (the "by date X" rules) is
+:mod:`resolvers.rules`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,14 +39,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from predictions import leases, ledger, receipts, store
-from predictions.checks import supersede
 from predictions.clock import now as clock_now
 from predictions.db import read_session, write_session
 from predictions.errors import InputError, StateError
-from predictions.models import Check, Estimate, Evidence, Forecast, Proposal
+from predictions.models import Check, Evidence, Forecast, Proposal
 from resolvers.base import ForecastInfo, Resolver, ResolverError, Verdict
 from resolvers.http import FetchRecord, HttpClient, HttpSettings, Unchanged
 from resolvers.registry import get_kind
+from resolvers.rules import Batch, apply, decide, load
 
 __all__ = [
     "CheckOutcome",
@@ -68,7 +54,6 @@ __all__ = [
     "SweepSettings",
     "check_forecast",
     "count_due",
-    "decide",
     "sweep",
 ]
 
@@ -100,7 +85,11 @@ class SweepSettings:
 
     def backoff(self, failures: int, temporary: bool, retry_after: float | None) -> timedelta:
         """How long to wait after the ``failures``-th consecutive failure
-        (:func:`predictions.leases.backoff`; a ``Retry-After`` counts up to a week)."""
+        (:func:`predictions.leases.backoff`; a ``Retry-After`` counts up to a week).
+
+        >>> SweepSettings().backoff(3, temporary=True, retry_after=None)
+        datetime.timedelta(seconds=1200)
+        """
         at_least = timedelta(0) if temporary else min(self.permanent_wait, self.backoff_cap)
         if retry_after is not None:
             at_least = max(at_least, timedelta(seconds=min(retry_after, 7 * 86400)))
@@ -187,62 +176,6 @@ class SweepReport:
 
 
 # --- the policy (pure) ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the rules make of a verdict: ``action`` is ``resolve``, ``annul``, ``propose``,
-    ``disagree`` or ``""`` (nothing); ``verdict`` is the one acted on (``none`` may become ``no``
-    through ``otherwise``); ``why`` says why nothing happened, when it matters."""
-
-    action: str
-    verdict: str
-    why: str = ""
-
-
-def decide(
-    *,
-    verdict: str,
-    final: bool,
-    mode: str,
-    otherwise: str | None,
-    status: str,
-    outcome: bool | None,
-    due: datetime,
-    now: datetime,
-    grace: timedelta,
-) -> Decision:
-    """Apply the "by date X" rules (see the module docstring) to one verdict.
-
-    >>> from datetime import datetime as d, timedelta as t
-    >>> decide(verdict="no", final=False, mode="auto", otherwise=None, status="open",
-    ...        outcome=None, due=d(2030, 1, 1), now=d(2030, 1, 3), grace=t(days=7)).why
-    'NO counts from due + grace (2030-01-08)'
-    """
-    past_grace = now >= due + grace
-    if status == "open":
-        if verdict == "none" and otherwise == "no" and past_grace:
-            return Decision("propose", "no", "nothing found by due + grace")
-        if verdict == "yes":
-            return Decision("resolve" if mode == "auto" and final else "propose", "yes")
-        if verdict == "no":
-            if not (final or past_grace):
-                return Decision("", "no", f"NO counts from due + grace ({(due + grace).date()})")
-            return Decision("resolve" if mode == "auto" and final else "propose", "no")
-        if verdict == "annul":
-            return Decision("annul" if mode == "auto" and final else "propose", "annul")
-        return Decision("", verdict)
-    # Resolved or annulled: flag a source that now disagrees; absence of evidence never does.
-    if status == "resolved":
-        if outcome and verdict == "no" and (final or past_grace):
-            return Decision("disagree", "no")
-        if outcome is False and verdict == "yes":
-            return Decision("disagree", "yes")
-        if verdict == "annul" and final:
-            return Decision("disagree", "annul")
-    elif status == "annulled" and (verdict == "yes" or (verdict == "no" and final)):
-        return Decision("disagree", verdict)
-    return Decision("", verdict)
 
 
 def _next_check(forecast: Forecast, now: datetime, s: SweepSettings) -> datetime:
@@ -354,174 +287,6 @@ def count_due(engine: Engine) -> int:
 # --- recording results --------------------------------------------------------------------
 
 
-@dataclass
-class _Batch:
-    """One recording transaction. What it reads at once, so no check costs queries of its own:
-    pending proposals by (forecast, kind, verdict), disputed ones by (check, verdict, body sha256),
-    the previous verdict of each check a 304 answered; and what it writes at the end: new
-    proposals and the receipts of superseded ones."""
-
-    pending: dict[tuple[int, str, str], int | None]
-    disputed: dict[tuple[int, str, str], int]
-    previous: dict[int, tuple[str, str | None, str | None, str | None]]
-    proposals: list[dict[str, Any]] = field(default_factory=list)
-    superseded: list[receipts.Entry] = field(default_factory=list)
-
-
-def _load(
-    session: Session, check_ids: list[int], forecast_ids: set[int], unchanged: list[int]
-) -> _Batch:
-    p, e = Proposal, Evidence
-    pending = session.execute(
-        select(p.forecast_id, p.kind, p.verdict, p.id).where(
-            p.forecast_id.in_(forecast_ids), p.status == "pending"
-        )
-    )
-    disputed = session.execute(
-        select(p.check_id, p.verdict, e.sha256, p.id)
-        .join(e, e.id == p.evidence_id)
-        .where(p.check_id.in_(check_ids), p.status == "disputed", e.sha256.is_not(None))
-    )
-    latest = (
-        select(func.max(e.id))
-        .where(e.check_id.in_(unchanged), e.verdict != "error")
-        .group_by(e.check_id)
-    )
-    previous = session.execute(
-        select(e.check_id, e.verdict, e.value, e.excerpt, e.sha256).where(e.id.in_(latest))
-    )
-    return _Batch(
-        {(f, k, v): i for f, k, v, i in pending},
-        {(c, v, sha): i for c, v, sha, i in disputed},
-        {c: (v, value, x, sha) for c, v, value, x, sha in previous} if unchanged else {},
-    )
-
-
-def _propose(
-    batch: _Batch,
-    check: Check,
-    forecast: Forecast,
-    evidence: dict[str, Any],
-    kind: str,
-    verdict: str,
-    now: datetime,
-) -> str:
-    """Add a pending proposal unless one like it is pending, or a person disputed the same
-    verdict on this same body."""
-    key = (forecast.id, kind, verdict)
-    if key in batch.pending:
-        pid = batch.pending[key]
-        return f"(already proposed: proposal {pid})" if pid else "(already proposed)"
-    disputed = batch.disputed.get((check.id, verdict, evidence["sha256"]))
-    if disputed is not None:
-        return f"(disputed before: proposal {disputed})"
-    batch.proposals.append(
-        {
-            "forecast_id": forecast.id,
-            "check_id": check.id,
-            "evidence_id": evidence["id"],
-            "kind": kind,
-            "verdict": verdict,
-            "created_at": now,
-            "status": "pending",
-        }
-    )
-    batch.pending[key] = None
-    if kind == "disagreement":
-        was = "YES" if forecast.outcome else "NO" if forecast.status == "resolved" else "annulled"
-        return f"disagreement: resolved {was}, source says {verdict.upper()}"
-    return f"proposed {verdict.upper()}"
-
-
-def _record_estimate(
-    session: Session, forecast: Forecast, kind: str, p: float, url: str | None, now: datetime
-) -> bool:
-    if forecast.status != "open" or not 0.0 < p < 1.0:
-        return False
-    last = session.scalar(
-        select(Estimate.probability)
-        .where(Estimate.forecast_id == forecast.id, Estimate.forecaster == kind)
-        .order_by(Estimate.made_at.desc(), Estimate.id.desc())
-        .limit(1)
-    )
-    if last is not None and abs(last - p) < 1e-9:
-        return False
-    note = f"market probability from {url}" if url else "market probability"
-    store.add_estimate(session, forecast.id, kind, p, note=note, made_at=now)
-    return True
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def _apply(
-    session: Session,
-    batch: _Batch,
-    check: Check,
-    forecast: Forecast,
-    evidence: dict[str, Any],
-    verdict: Verdict | None,
-    s: SweepSettings,
-    now: datetime,
-) -> str:
-    """Apply the rules to a recorded verdict; returns the action taken, for the report.
-
-    Proposals are added at the end of the batch; resolutions, annulments and estimates go
-    through the store at once, each in a savepoint, so one that fails is that check's problem
-    only.
-    """
-    actions: list[str] = []
-    if verdict is not None:
-        final = verdict.final
-    else:  # a 304: the source is unchanged, and so is its verdict, final as it was
-        final = evidence["unchanged"] and evidence["verdict"] in _final_verdicts(check.kind)
-    url = (verdict.url if verdict else None) or evidence["url"]
-    p = verdict.probability if verdict is not None else None
-    if p is not None:
-        with session.begin_nested():
-            if _record_estimate(session, forecast, check.kind, p, url, now):
-                actions.append(f"estimate {p:.3f} by {check.kind}")
-    decision = decide(
-        verdict=evidence["verdict"],
-        final=final,
-        mode=check.mode,
-        otherwise=(check.params or {}).get("otherwise"),
-        status=forecast.status,
-        outcome=forecast.outcome,
-        due=forecast.due,
-        now=now,
-        grace=s.grace,
-    )
-    by = f"resolver:{check.kind}"
-    summary = (evidence["value"] or evidence["excerpt"] or "")[:200]
-    note = _CONTROL.sub(" ", f"{check.kind} check {check.id}: {summary}").strip()
-    if decision.action in ("resolve", "annul"):
-        with session.begin_nested():
-            if decision.action == "resolve":
-                yes = decision.verdict == "yes"
-                store.resolve(session, forecast.id, yes, by=by, note=note, evidence=url, at=now)
-                actions.append(f"resolved {decision.verdict.upper()}")
-            else:
-                store.annul(session, forecast.id, by=by, note=note, at=now)
-                actions.append("annulled")
-            batch.superseded += supersede(session, forecast.id, by=by, at=now)
-            session.expire(forecast)  # the store wrote its new status
-        # The proposals of this batch are moot too (they are not written yet).
-        batch.proposals = [
-            q
-            for q in batch.proposals
-            if not (q["forecast_id"] == forecast.id and q["kind"] == "resolve")
-        ]
-        for key in [k for k in batch.pending if k[0] == forecast.id and k[1] == "resolve"]:
-            del batch.pending[key]
-    elif decision.action in ("propose", "disagree"):
-        kind = "resolve" if decision.action == "propose" else "disagreement"
-        actions.append(_propose(batch, check, forecast, evidence, kind, decision.verdict, now))
-    elif decision.why:
-        actions.append(f"({decision.why})")
-    return "; ".join(actions)
-
-
 def _kind_class(kind: str) -> type[Resolver] | None:
     """The class of ``kind``, or None if the kind is gone (or broken) since the check was stored."""
     try:
@@ -530,25 +295,20 @@ def _kind_class(kind: str) -> type[Resolver] | None:
         return None
 
 
-def _final_verdicts(kind: str) -> frozenset[str]:
-    """The verdicts ``kind`` gives as final (none if the kind is gone since)."""
-    cls = _kind_class(kind)
-    return cls.final_verdicts if cls is not None else frozenset()
-
-
-def _evidence_row(r: _Result, check: Check, batch: _Batch) -> dict[str, Any]:
-    """The evidence row of a result: every column of ``receipts.EVIDENCE_COLUMNS``."""
-    last: FetchRecord | None = r.records[-1] if r.records else None
-    cls = _kind_class(check.kind)
+def _evidence_row(r: _Result, previous: dict[int, tuple[Any, ...]]) -> dict[str, Any]:
+    """The evidence row of a result: every column of ``receipts.EVIDENCE_COLUMNS``; a 304 takes
+    the verdict, value, excerpt and body hash of the check's ``previous`` row."""
+    job, last = r.job, r.records[-1] if r.records else None
+    cls = _kind_class(job.kind)
     row: dict[str, Any] = {
-        "check_id": check.id,
-        "forecast_id": check.forecast_id,
+        "check_id": job.check_id,
+        "forecast_id": job.forecast.id,
         "checked_at": r.checked_at,
-        "kind": check.kind,
+        "kind": job.kind,
         "resolver_version": str(cls.version if cls is not None else "?")[:32],
         "url": (last.url if last else None)
         or (r.verdict.url if r.verdict else None)
-        or (check.params or {}).get("url"),
+        or job.params.get("url"),
         "http_status": last.status if last else None,
         "sha256": last.sha256 if last else None,
         "bytes": last.bytes if last else None,
@@ -561,7 +321,7 @@ def _evidence_row(r: _Result, check: Check, batch: _Batch) -> dict[str, Any]:
     if r.error is not None:
         row["error"] = r.error[:5000]
     elif r.unchanged:
-        verdict, value, excerpt, sha = batch.previous.get(check.id, ("none", None, None, None))
+        verdict, value, excerpt, sha = previous.get(job.check_id, ("none", None, None, None))
         row.update(verdict=verdict, value=value, excerpt=excerpt, sha256=sha)
     else:
         assert r.verdict is not None
@@ -569,9 +329,31 @@ def _evidence_row(r: _Result, check: Check, batch: _Batch) -> dict[str, Any]:
     return row
 
 
+def _outcome(
+    r: _Result, row: dict[str, Any], action: str, next_at: datetime | None = None
+) -> CheckOutcome:
+    return CheckOutcome(
+        check_id=row["check_id"],
+        forecast_id=row["forecast_id"],
+        kind=row["kind"],
+        verdict=row["verdict"],
+        action=action,
+        value=row["value"],
+        excerpt=row["excerpt"],
+        url=row["url"],
+        http_status=row["http_status"],
+        sha256=row["sha256"],
+        unchanged=r.unchanged,
+        error=row["error"],
+        temporary=r.temporary if r.error is not None else None,
+        evidence_id=row.get("id"),
+        next_check_at=next_at,
+    )
+
+
 def _settle(
     session: Session,
-    batch: _Batch,
+    batch: Batch,
     r: _Result,
     check: Check,
     forecast: Forecast,
@@ -589,29 +371,20 @@ def _settle(
         check.failures = 0
         if not r.unchanged:
             check.etag, check.last_modified = r.validators
+        if r.verdict is not None:
+            final = r.verdict.final
+        else:  # a 304: the source is unchanged, and so is its verdict, final as it was
+            cls = _kind_class(check.kind)
+            final = cls is not None and evidence["verdict"] in cls.final_verdicts
         try:
-            action = _apply(session, batch, check, forecast, evidence, r.verdict, s, now)
+            action = apply(
+                session, batch, check, forecast, evidence, r.verdict, final, s.grace, now
+            )
         except Exception as exc:  # a failure to apply is this check's problem only
             action = f"(could not apply: {type(exc).__name__}: {exc})"
         check.next_check_at = _next_check(forecast, now, s)
     check.last_checked_at = now
-    return CheckOutcome(
-        check_id=check.id,
-        forecast_id=check.forecast_id,
-        kind=check.kind,
-        verdict=evidence["verdict"],
-        action=action,
-        value=evidence["value"],
-        excerpt=evidence["excerpt"],
-        url=evidence["url"],
-        http_status=evidence["http_status"],
-        sha256=evidence["sha256"],
-        unchanged=r.unchanged,
-        error=evidence["error"],
-        temporary=r.temporary if r.error is not None else None,
-        evidence_id=evidence["id"],
-        next_check_at=check.next_check_at,
-    )
+    return _outcome(r, evidence, action, check.next_check_at)
 
 
 def _insert(session: Session, table: Table, rows: list[dict[str, Any]], key: str) -> dict[Any, int]:
@@ -639,8 +412,8 @@ def _record(
             f.id: f for f in session.scalars(select(Forecast).where(Forecast.id.in_(forecast_ids)))
         }
         unchanged = [r.job.check_id for r in mine if r.unchanged and r.error is None]
-        batch = _load(session, list(held), forecast_ids, unchanged)
-        rows = [_evidence_row(r, checks[r.job.check_id], batch) for r in mine]
+        batch = load(session, list(held), forecast_ids, unchanged)
+        rows = [_evidence_row(r, batch.previous) for r in mine]
         ids = _insert(session, _EVIDENCE, rows, "check_id")
         now = clock_now()
         outcomes, entries = [], []
@@ -830,7 +603,6 @@ def check_forecast(
 
 def _dry_outcome(r: _Result, s: SweepSettings) -> CheckOutcome:
     job, verdict = r.job, r.verdict
-    last = r.records[-1] if r.records else None
     action = ""
     if r.error is None and verdict is not None:
         f = job.forecast
@@ -851,18 +623,4 @@ def _dry_outcome(r: _Result, s: SweepSettings) -> CheckOutcome:
             "propose": f"would propose {decision.verdict.upper()}",
             "disagree": f"would flag a disagreement ({decision.verdict.upper()})",
         }.get(decision.action, f"({decision.why})" if decision.why else "")
-    return CheckOutcome(
-        check_id=job.check_id,
-        forecast_id=job.forecast.id,
-        kind=job.kind,
-        verdict="error" if r.error is not None else (verdict.verdict if verdict else "none"),
-        action=action,
-        value=verdict.value if verdict else None,
-        excerpt=verdict.excerpt if verdict else None,
-        url=(last.url if last else None) or (verdict.url if verdict else None),
-        http_status=last.status if last else None,
-        sha256=last.sha256 if last else None,
-        unchanged=r.unchanged,
-        error=r.error,
-        temporary=r.temporary if r.error is not None else None,
-    )
+    return _outcome(r, _evidence_row(r, {}), action)

@@ -16,6 +16,7 @@ import pytest
         "resolvers.registry",
         "resolvers.json_api",
         "resolvers.sweep",
+        "resolvers.rules",
     ],
 )
 def test_docstrings_examples_run(module: str) -> None:

@@ -21,7 +21,8 @@ from predictions.models import Check
 from resolvers import validate_check
 from resolvers.http import HttpSettings
 from resolvers.review import confirm, dispute, review
-from resolvers.sweep import SweepSettings, check_forecast, decide, sweep
+from resolvers.rules import decide
+from resolvers.sweep import SweepSettings, check_forecast, sweep
 from tests.conftest import table_counts
 from tests.resolvers.loopback import Loopback
 
