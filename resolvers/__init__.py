@@ -7,7 +7,8 @@
 - :mod:`resolvers.http`: the one HTTP client factory (:class:`HttpClient`, :class:`Fetcher`);
 - one module per built-in kind (``page``, ``json_api``, ``feed``, ``deadline``, ``manifold``,
   ``metaculus``, ``polymarket``, ``wikipedia``);
-- :mod:`resolvers.sweep`: the runner, where every policy lives (leases, backoff, "by date" rules).
+- :mod:`resolvers.sweep`: the runner (claims through :mod:`predictions.leases`, backoff, receipts);
+- :mod:`resolvers.rules`: the "by date X" rules, what a verdict leads to.
 """
 
 from __future__ import annotations
