@@ -127,19 +127,6 @@ def _coerce(name: str, key: Key, value: Any) -> Any:
         from predictions.validation import parse_timezone
 
         parse_timezone(text)
-    if name == "forecaster":
-        from predictions.validation import require_text
-
-        require_text(text, name, multiline=False)
-    if name in ("email.to", "email.from"):
-        # Headers and the SMTP envelope are built from these: refuse line breaks, encoded words
-        # (=?...?=) and anything but plain addresses here, at the boundary.
-        from reports.mail import parse_address, parse_addresses
-
-        if name == "email.from":
-            parse_address(text, name)
-        elif not parse_addresses(text, name):
-            raise InputError(name, value, "one or more email addresses such as me@example.org")
     if name == "notify.time":
         parts = text.split(":")
         if (
@@ -150,6 +137,25 @@ def _coerce(name: str, key: Key, value: Any) -> Any:
         ):
             raise InputError(name, value, "a time of day HH:MM")
     return text
+
+
+def _check_before_set(name: str, value: Any) -> None:
+    """Refuse, at ``config set``, text that the commands using it would refuse: a forecaster name
+    over several lines; addresses with line breaks, encoded words (``=?...?=``) or not plain
+    ``local@domain`` (headers and the SMTP envelope are built from them), or several for
+    ``email.from``. The same rules run where the values are used, so a file edited by hand is
+    caught there without locking every other command out."""
+    if name == "forecaster":
+        from predictions.validation import require_text
+
+        require_text(value, name, multiline=False)
+    elif name in ("email.to", "email.from"):
+        from reports.mail import parse_address, parse_addresses
+
+        if name == "email.from":
+            parse_address(value, name)
+        elif not parse_addresses(value, name):
+            raise InputError(name, value, "one or more email addresses such as me@example.org")
 
 
 class Config:
@@ -197,6 +203,7 @@ class Config:
         if name not in KEYS:
             raise InputError("key", name, "a known key (see `tracker config show`)")
         value = _coerce(name, KEYS[name], raw)
+        _check_before_set(name, value)
         self._values[name] = value
         self._save()
         return value

@@ -193,6 +193,12 @@ def test_config_set_email_from_refuses_several_addresses(cli: CliInvoke) -> None
     assert several.exit_code == 0, several.output
 
 
+def test_config_set_forecaster_over_two_lines_is_refused(cli: CliInvoke) -> None:
+    result = cli("config", "set", "forecaster", "bob\r\nBcc: v@evil.example")
+    assert result.exit_code == 2 and result.stderr.startswith("Error: forecaster:")
+    assert not Path(os.environ["TRACKER_CONFIG"]).exists()
+
+
 @pytest.mark.parametrize("field", ["to", "from"])
 def test_notify_with_a_hand_written_hostile_address_sends_nothing(
     cli: CliInvoke, field: str
@@ -207,6 +213,10 @@ def test_notify_with_a_hand_written_hostile_address_sends_nothing(
         result = cli("notify")
     assert result.exit_code == 2 and result.stderr.startswith(f"Error: email.{field}:")
     assert not (Path(os.environ["TRACKER_DATA_DIR"]) / "outbox").exists()
+    assert cli("list").exit_code == 0  # other commands still run, and the value can be fixed
+    assert cli("config", "set", f"email.{field}", TO).exit_code == 0
+    with freeze_time(NOW):
+        assert cli("notify").exit_code == 0
 
 
 def _run(db: Path, *args: str) -> Result:
