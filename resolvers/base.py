@@ -53,7 +53,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from predictions.errors import InputError
 from resolvers.http import Fetched, Fetcher, ResolverError
@@ -63,6 +63,7 @@ __all__ = [
     "MODES",
     "VERDICTS",
     "ForecastInfo",
+    "MarketResolver",
     "Resolver",
     "ResolverError",
     "Verdict",
@@ -246,13 +247,6 @@ def refuse_unknown_params(kind: str, params: dict[str, Any], allowed: tuple[str,
         raise InputError(f"{kind} check", unknown[0], "one of the params " + ", ".join(allowed))
 
 
-def base_url_param(params: dict[str, Any]) -> dict[str, str]:
-    """The optional ``base_url`` of a market kind (another server with the same API), without
-    its trailing slash, as ``{"base_url": ...}``; empty when not given."""
-    url = require_url(params, "base_url", optional=True)
-    return {"base_url": url.rstrip("/")} if url else {}
-
-
 def json_object(page: Fetched, label: str) -> dict[str, Any]:
     """The body of an API answer as a JSON object, or an error saying what came instead.
 
@@ -274,3 +268,86 @@ def json_object(page: Fetched, label: str) -> dict[str, Any]:
             temporary=False,
         )
     return data
+
+
+def _said(page: Fetched) -> str:
+    """``": <detail>"`` from a JSON error body like ``{"detail": "Post not found"}`` or
+    ``{"message": "Contract not found"}``, else ``""``."""
+    try:
+        data = json.loads(page.body)
+        said = data.get("detail") or data.get("message")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return ""
+    return f": {str(said)[:200]}" if said else ""
+
+
+class MarketResolver(Resolver):
+    """Base of the kinds that read one market or question from a forecasting site's JSON API
+    (``manifold``, ``metaculus``, ``polymarket``); what they share is here, once.
+
+    - ``final_verdicts``: the site's own resolution is authoritative (yes, no, annul);
+    - params: exactly one of ``market_params`` names the market (:meth:`market` checks its value
+      and gives what is stored), and ``base_url`` may name another server with the same API (a
+      mirror, a test server);
+    - :meth:`fetch`: ``GET base_url + api_paths[key]`` (the value quoted in), a 404 a permanent
+      "not found", a 401/403 a permanent refusal (with the kind's hint), the body a JSON object.
+    """
+
+    final_verdicts: ClassVar[frozenset[str]] = frozenset({"yes", "no", "annul"})
+    base_url: ClassVar[str] = ""
+    #: The params that may name the market, in the order messages list them.
+    market_params: ClassVar[tuple[str, ...]] = ()
+    #: ``{stored param: API path with {} for its value}``.
+    api_paths: ClassVar[dict[str, str]] = {}
+    #: What the market is called in messages (``"Manifold market"``).
+    label: ClassVar[str] = ""
+
+    @classmethod
+    def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Exactly one of the market params, checked by :meth:`market`; optional ``base_url``."""
+        keys = cls.market_params
+        refuse_unknown_params(cls.name, params, (*keys, "base_url"))
+        given = [key for key in keys if params.get(key) not in (None, "")]
+        if len(keys) > 1 and len(given) != 1:
+            names = ", ".join(keys[:-1]) + " or " + keys[-1]
+            raise InputError(
+                f"{cls.name} check",
+                ", ".join(given) or "no market",
+                f"exactly one of {names} naming the market",
+            )
+        key = given[0] if given else keys[0]
+        out = cls.market(key, params.get(key))
+        url = require_url(params, "base_url", optional=True)
+        if url:
+            out["base_url"] = url.rstrip("/")
+        return out
+
+    @classmethod
+    def market(cls, key: str, value: Any) -> dict[str, Any]:
+        """The stored params for the market named by ``key`` = ``value``, or an
+        :class:`~predictions.errors.InputError` naming ``key``."""
+        raise NotImplementedError
+
+    def fetch(
+        self,
+        http: Fetcher,
+        params: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        hint: str = "",
+    ) -> tuple[dict[str, Any], str, str]:
+        """The market's API answer as a JSON object, with the API URL and the market's label."""
+        key = next(k for k in self.api_paths if k in params)
+        value = str(params[key])
+        base = params.get("base_url") or self.base_url
+        api = base + self.api_paths[key].format(quote(value, safe=""))
+        label = f"{self.label} {value!r}" if key == "slug" else f"{self.label} {value}"
+        page = http.get(api, headers=headers, allow_status=(401, 403, 404))
+        if page.status == 404:
+            raise ResolverError(f"{label} not found (404{_said(page)})", temporary=False)
+        if page.status in (401, 403):
+            raise ResolverError(
+                f"{label}: the API refused the request ({page.status}{_said(page)})"
+                + (f"; {hint}" if hint else ""),
+                temporary=False,
+            )
+        return json_object(page, label), api, label

@@ -30,12 +30,6 @@ class DeadlineResolver(Resolver):
 
     name = "deadline"
     version = "1"
-    default_mode = "propose"
-
-    @classmethod
-    def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """No params."""
-        return super().validate(params)
 
     def check(
         self, forecast: ForecastInfo, params: dict[str, Any], http: Fetcher, now: datetime

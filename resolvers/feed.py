@@ -30,26 +30,11 @@ import calendar
 from datetime import UTC, datetime
 from typing import Any
 
-from resolvers.base import (
-    ForecastInfo,
-    Resolver,
-    ResolverError,
-    Verdict,
-    excerpt_around,
-)
+from resolvers.base import ForecastInfo, ResolverError, Verdict, excerpt_around
 from resolvers.http import Fetcher
-from resolvers.text import (
-    TermMatch,
-    html_to_text,
-    match_terms,
-    normalize,
-    parse_text_params,
-    regex_match,
-)
+from resolvers.text import TermMatch, TextResolver, find_matches, html_to_text, normalize
 
 __all__ = ["FeedResolver"]
-
-_PARAMS = ("url", "contains", "match", "regex")
 
 
 def _item_time(entry: Any) -> datetime | None:
@@ -72,17 +57,11 @@ def _item_text(entry: Any) -> str:
     return normalize(" ".join(html_to_text(p) for p in pieces if p))
 
 
-class FeedResolver(Resolver):
+class FeedResolver(TextResolver):
     """YES when an RSS/Atom item published after the forecast's creation matches."""
 
     name = "feed"
     version = "1"
-    default_mode = "propose"
-
-    @classmethod
-    def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """``url``; ``contains`` and/or ``regex``; ``match`` any|all."""
-        return parse_text_params("feed", params, _PARAMS)
 
     def check(
         self, forecast: ForecastInfo, params: dict[str, Any], http: Fetcher, now: datetime
@@ -108,9 +87,9 @@ class FeedResolver(Resolver):
             if when is None or when <= forecast.created_at:
                 continue
             text = _item_text(entry)
-            hit = self._match(text, params)
-            if hit is not None and (best is None or when > best[0]):
-                best = (when, entry, text, hit)
+            found = find_matches(text, params)
+            if found is not None and (best is None or when > best[0]):
+                best = (when, entry, text, found[0])
         if best is None:
             return Verdict("none", url=answer.url)
         when, entry, text, hit = best
@@ -121,18 +100,3 @@ class FeedResolver(Resolver):
             excerpt=f"[{when.isoformat()}Z] " + excerpt_around(text, hit.start, hit.end, limit=470),
             url=entry.get("link") or answer.url,
         )
-
-    @staticmethod
-    def _match(text: str, params: dict[str, Any]) -> TermMatch | None:
-        found: list[TermMatch] = []
-        if "contains" in params:
-            terms = match_terms(text, params["contains"], params.get("match", "any"))
-            if terms is None:
-                return None
-            found.extend(terms)
-        if "regex" in params:
-            hit = regex_match(text, params["regex"])
-            if hit is None:
-                return None
-            found.append(hit)
-        return min(found, key=lambda m: m.start) if found else None

@@ -47,87 +47,53 @@ server).
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, urlsplit
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from predictions.errors import InputError
-from resolvers.base import (
-    ForecastInfo,
-    Resolver,
-    ResolverError,
-    Verdict,
-    base_url_param,
-    json_object,
-    refuse_unknown_params,
-)
-
-if TYPE_CHECKING:
-    from resolvers.http import Fetched, Fetcher
+from resolvers.base import ForecastInfo, MarketResolver, ResolverError, Verdict
+from resolvers.http import Fetcher
 
 __all__ = ["ManifoldResolver"]
 
 _ID = re.compile(r"[A-Za-z0-9]{6,40}")
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,199}")
 _HOSTS = ("manifold.markets", "www.manifold.markets")
-_PARAMS = ("id", "slug", "url", "base_url")
 
 
-class ManifoldResolver(Resolver):
+class ManifoldResolver(MarketResolver):
     """A Manifold BINARY market's resolution (YES/NO final, CANCEL annuls, MKT no verdict)."""
 
     name: ClassVar[str] = "manifold"
     version: ClassVar[str] = "1"
-    final_verdicts: ClassVar[frozenset[str]] = frozenset({"yes", "no", "annul"})
     base_url: ClassVar[str] = "https://api.manifold.markets"
+    market_params: ClassVar[tuple[str, ...]] = ("id", "slug", "url")
+    api_paths: ClassVar[dict[str, str]] = {"id": "/v0/market/{}", "slug": "/v0/slug/{}"}
+    label: ClassVar[str] = "Manifold market"
 
     @classmethod
-    def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """Exactly one of ``id``, ``slug`` or ``url`` (turned into a slug); optional ``base_url``."""
-        refuse_unknown_params("manifold", params, _PARAMS)
-        given = [key for key in ("id", "slug", "url") if params.get(key) not in (None, "")]
-        if len(given) != 1:
-            raise InputError(
-                "manifold check",
-                ", ".join(given) or "no market",
-                "exactly one of id, slug or url naming the market",
-            )
-        key = given[0]
-        value = params[key]
+    def market(cls, key: str, value: Any) -> dict[str, Any]:
+        """An ``id``, a ``slug``, or a question ``url`` (turned into its slug)."""
         if not isinstance(value, str):
             raise InputError(key, value, "text")
         value = value.strip()
-        out: dict[str, Any]
         if key == "id":
             if not _ID.fullmatch(value):
                 raise InputError("id", value, "a Manifold market id (letters and digits)")
-            out = {"id": value}
-        elif key == "slug":
+            return {"id": value}
+        if key == "slug":
             if not _SLUG.fullmatch(value):
                 raise InputError("slug", value, "a Manifold slug (letters, digits and dashes)")
-            out = {"slug": value}
-        else:
-            out = {"slug": _slug_from_url(value)}
-        out.update(base_url_param(params))
-        return out
+            return {"slug": value}
+        return {"slug": _slug_from_url(value)}
 
     def check(
         self, forecast: ForecastInfo, params: dict[str, Any], http: Fetcher, now: datetime
     ) -> Verdict:
         """Fetch the market and read its resolution (see the module docstring)."""
-        base = params.get("base_url") or self.base_url
-        if "id" in params:
-            api = f"{base}/v0/market/{quote(params['id'], safe='')}"
-            label = f"Manifold market {params['id']}"
-        else:
-            api = f"{base}/v0/slug/{quote(params['slug'], safe='')}"
-            label = f"Manifold market {params['slug']!r}"
-        page = http.get(api, allow_status=(404,))
-        if page.status == 404:
-            raise ResolverError(f"{label} not found (404{_said(page)})", temporary=False)
-        market = json_object(page, label)
+        market, api, label = self.fetch(http, params)
         kind = market.get("outcomeType")
         if kind != "BINARY":
             raise ResolverError(
@@ -202,15 +168,6 @@ def _slug_from_url(value: str) -> str:
     ):
         raise InputError("url", value, expected)
     return segments[1]
-
-
-def _said(page: Fetched) -> str:
-    """``": <message>"`` from an error body like ``{"message": "Contract not found"}``, else ``""``."""
-    try:
-        message = json.loads(page.body).get("message")
-    except (ValueError, UnicodeDecodeError, AttributeError):
-        return ""
-    return f": {str(message)[:200]}" if message else ""
 
 
 def _probability(value: Any, *, inclusive: bool = False) -> float | None:

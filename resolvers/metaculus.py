@@ -3,7 +3,12 @@
 Reads ``GET https://www.metaculus.com/api/posts/{post_id}/`` (the number in the question's URL),
 sending ``Authorization: Token <token>`` when the environment variable
 ``TRACKER_METACULUS_TOKEN`` is set (Metaculus's API page asks every client to authenticate; the
-token never goes into the database). The fields used (Metaculus ``docs/openapi.yml`` and
+token never goes into the database). The token goes only to Metaculus's own hosts
+(``www.metaculus.com``, ``metaculus.com``) and to the hosts named in
+``TRACKER_METACULUS_TOKEN_HOSTS`` (comma-separated host names, e.g. ``metaculus.example.org``
+for a mirror a check's ``base_url`` names): a check whose ``base_url`` names any other host is
+sent no token, and a redirect to another origin drops it (see :mod:`resolvers.http`). The
+fields used (Metaculus ``docs/openapi.yml`` and
 ``questions/serializers/common.py``):
 
 - ``question.type``: only ``binary`` questions can answer a yes/no forecast; a post holding a
@@ -44,52 +49,41 @@ or a question URL) and optionally ``base_url`` (another site root, e.g. a test s
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from predictions.errors import InputError
-from resolvers.base import (
-    ForecastInfo,
-    Resolver,
-    ResolverError,
-    Verdict,
-    base_url_param,
-    json_object,
-    refuse_unknown_params,
-)
+from resolvers.base import ForecastInfo, MarketResolver, ResolverError, Verdict
+from resolvers.http import Fetcher
 
-if TYPE_CHECKING:
-    from resolvers.http import Fetched, Fetcher
-
-__all__ = ["TOKEN_ENV", "MetaculusResolver"]
+__all__ = ["TOKEN_ENV", "TOKEN_HOSTS_ENV", "MetaculusResolver"]
 
 #: The environment variable holding a Metaculus API token (sent as ``Authorization: Token ...``).
 TOKEN_ENV = "TRACKER_METACULUS_TOKEN"
+#: Other hosts (comma-separated names) that may receive the token besides Metaculus's own.
+TOKEN_HOSTS_ENV = "TRACKER_METACULUS_TOKEN_HOSTS"
 
-_PARAMS = ("post", "base_url")
 _HOSTS = ("metaculus.com", "www.metaculus.com")
 _OUTCOMES = {"yes": "yes", "no": "no", "annulled": "annul", "ambiguous": "annul"}
 
 
-class MetaculusResolver(Resolver):
+class MetaculusResolver(MarketResolver):
     """A Metaculus binary question's resolution (yes/no final; annulled/ambiguous annul)."""
 
     name: ClassVar[str] = "metaculus"
     version: ClassVar[str] = "1"
-    final_verdicts: ClassVar[frozenset[str]] = frozenset({"yes", "no", "annul"})
     base_url: ClassVar[str] = "https://www.metaculus.com"
+    market_params: ClassVar[tuple[str, ...]] = ("post",)
+    api_paths: ClassVar[dict[str, str]] = {"post": "/api/posts/{}/"}
+    label: ClassVar[str] = "Metaculus post"
 
     @classmethod
-    def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """``post``: a post id (``35180``) or a question URL; optional ``base_url``."""
-        refuse_unknown_params("metaculus", params, _PARAMS)
-        out: dict[str, Any] = {"post": _post_id(params.get("post"))}
-        out.update(base_url_param(params))
-        return out
+    def market(cls, key: str, value: Any) -> dict[str, Any]:
+        """``post``: a post id (``35180``) or a question URL."""
+        return {"post": _post_id(value)}
 
     def check(
         self, forecast: ForecastInfo, params: dict[str, Any], http: Fetcher, now: datetime
@@ -97,23 +91,17 @@ class MetaculusResolver(Resolver):
         """Fetch the post and read its question's resolution (see the module docstring)."""
         base = params.get("base_url") or self.base_url
         post_id = int(params["post"])
-        label = f"Metaculus post {post_id}"
+        token = _token_for(base)
+        if token:
+            hint = "the token was refused"
+        elif os.environ.get(TOKEN_ENV, "").strip():
+            hint = f"the token goes only to {', '.join(_HOSTS)} and the hosts in {TOKEN_HOSTS_ENV}"
+        else:
+            hint = f"set {TOKEN_ENV} to a Metaculus API token"
         headers = {"Accept": "application/json"}
-        token = os.environ.get(TOKEN_ENV, "").strip()
         if token:
             headers["Authorization"] = f"Token {token}"
-        page = http.get(
-            f"{base}/api/posts/{post_id}/", headers=headers, allow_status=(401, 403, 404)
-        )
-        if page.status == 404:
-            raise ResolverError(f"{label} not found (404{_said(page)})", temporary=False)
-        if page.status in (401, 403):
-            hint = "the token was refused" if token else f"set {TOKEN_ENV} to a Metaculus API token"
-            raise ResolverError(
-                f"{label}: Metaculus refused the request ({page.status}{_said(page)}); {hint}",
-                temporary=False,
-            )
-        post = json_object(page, label)
+        post, _api, label = self.fetch(http, params, headers, hint)
         question = post.get("question")
         if not isinstance(question, dict):
             shape = next(
@@ -198,13 +186,13 @@ def _community_prediction(question: dict[str, Any]) -> float | None:
     return float(center) if 0.0 < center < 1.0 else None
 
 
-def _said(page: Fetched) -> str:
-    """``": <detail>"`` from an error body like ``{"detail": "Post not found"}``, else ``""``."""
-    try:
-        detail = json.loads(page.body).get("detail")
-    except (ValueError, UnicodeDecodeError, AttributeError):
-        return ""
-    return f": {str(detail)[:200]}" if detail else ""
+def _token_for(base_url: str) -> str:
+    """The token from :data:`TOKEN_ENV` when ``base_url``'s host may receive it (Metaculus's own
+    hosts, or one listed in :data:`TOKEN_HOSTS_ENV`), else ``""``."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    allowed = {*_HOSTS, *os.environ.get(TOKEN_HOSTS_ENV, "").lower().replace(" ", "").split(",")}
+    host = (urlsplit(base_url).hostname or "").lower()
+    return token if token and host in allowed else ""
 
 
 def _excerpt(title: str, state: str, probability: float | None, question: dict[str, Any]) -> str:

@@ -32,25 +32,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from resolvers.base import (
-    ForecastInfo,
-    Resolver,
-    ResolverError,
-    Verdict,
-    excerpt_around,
-)
+from resolvers.base import ForecastInfo, ResolverError, Verdict, excerpt_around
 from resolvers.http import Fetched, Fetcher
-from resolvers.text import (
-    html_to_text,
-    match_terms,
-    normalize,
-    parse_text_params,
-    regex_match,
-)
+from resolvers.text import TextResolver, find_matches, html_to_text, normalize
 
 __all__ = ["PageResolver", "page_text"]
 
-_PARAMS = ("url", "contains", "match", "regex")
 _TEXT_TYPES = ("text/", "application/xhtml", "application/xml", "application/json")
 
 
@@ -65,17 +52,11 @@ def page_text(page: Fetched) -> str:
     return normalize(page.text)
 
 
-class PageResolver(Resolver):
+class PageResolver(TextResolver):
     """YES when a page's text contains the terms (any or all) and/or matches the regex."""
 
     name = "page"
     version = "1"
-    default_mode = "propose"
-
-    @classmethod
-    def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """``url``; ``contains`` and/or ``regex``; ``match`` any|all."""
-        return parse_text_params("page", params, _PARAMS)
 
     def check(
         self, forecast: ForecastInfo, params: dict[str, Any], http: Fetcher, now: datetime
@@ -83,21 +64,12 @@ class PageResolver(Resolver):
         """Fetch the page and look for the terms."""
         page = http.get(params["url"])
         text = page_text(page)
-        found = []
-        if "contains" in params:
-            terms = match_terms(text, params["contains"], params.get("match", "any"))
-            if terms is None:
-                return Verdict("none", url=page.url)
-            found.extend(terms)
-        if "regex" in params:
-            hit = regex_match(text, params["regex"])
-            if hit is None:
-                return Verdict("none", url=page.url)
-            found.append(hit)
-        first = min(found, key=lambda m: m.start)
+        found = find_matches(text, params)
+        if found is None:
+            return Verdict("none", url=page.url)
         return Verdict(
             "yes",
             value="; ".join(dict.fromkeys(m.term for m in found)),
-            excerpt=excerpt_around(text, first.start, first.end),
+            excerpt=excerpt_around(text, found[0].start, found[0].end),
             url=page.url,
         )

@@ -45,81 +45,47 @@ import json
 import math
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote
+from typing import Any, ClassVar
 
 from predictions.errors import InputError
-from resolvers.base import (
-    ForecastInfo,
-    Resolver,
-    ResolverError,
-    Verdict,
-    base_url_param,
-    json_object,
-    refuse_unknown_params,
-)
-
-if TYPE_CHECKING:
-    from resolvers.http import Fetcher
+from resolvers.base import ForecastInfo, MarketResolver, ResolverError, Verdict
+from resolvers.http import Fetcher
 
 __all__ = ["PolymarketResolver"]
 
-_PARAMS = ("id", "slug", "base_url")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9\-]{0,299}")
 _SITE = "https://polymarket.com/market/"
 
 
-class PolymarketResolver(Resolver):
+class PolymarketResolver(MarketResolver):
     """A Polymarket Yes/No market's resolution (Yes/No final; a 50-50 void annuls)."""
 
     name: ClassVar[str] = "polymarket"
     version: ClassVar[str] = "1"
-    final_verdicts: ClassVar[frozenset[str]] = frozenset({"yes", "no", "annul"})
     base_url: ClassVar[str] = "https://gamma-api.polymarket.com"
+    market_params: ClassVar[tuple[str, ...]] = ("id", "slug")
+    api_paths: ClassVar[dict[str, str]] = {"id": "/markets/{}", "slug": "/markets/slug/{}"}
+    label: ClassVar[str] = "Polymarket market"
 
     @classmethod
-    def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """Exactly one of ``id`` (digits) or ``slug``; optional ``base_url``."""
-        refuse_unknown_params("polymarket", params, _PARAMS)
-        given = [key for key in ("id", "slug") if params.get(key) not in (None, "")]
-        if len(given) != 1:
-            raise InputError(
-                "polymarket check",
-                ", ".join(given) or "no market",
-                "exactly one of id or slug naming the market",
-            )
-        out: dict[str, Any]
-        if given[0] == "id":
-            value = params["id"]
+    def market(cls, key: str, value: Any) -> dict[str, Any]:
+        """An ``id`` (the numeric Gamma market id) or a ``slug``."""
+        if key == "id":
             text = str(value).strip() if isinstance(value, int | str) else ""
             if isinstance(value, bool) or not text.isdigit() or int(text) == 0:
                 raise InputError("id", value, "a Polymarket (Gamma) market id: digits, e.g. 512345")
-            out = {"id": str(int(text))}
-        else:
-            value = params["slug"]
-            if not isinstance(value, str) or not _SLUG.fullmatch(value.strip()):
-                raise InputError(
-                    "slug", value, "a Polymarket market slug (lower-case letters, digits, dashes)"
-                )
-            out = {"slug": value.strip()}
-        out.update(base_url_param(params))
-        return out
+            return {"id": str(int(text))}
+        if not isinstance(value, str) or not _SLUG.fullmatch(value.strip()):
+            raise InputError(
+                "slug", value, "a Polymarket market slug (lower-case letters, digits, dashes)"
+            )
+        return {"slug": value.strip()}
 
     def check(
         self, forecast: ForecastInfo, params: dict[str, Any], http: Fetcher, now: datetime
     ) -> Verdict:
         """Fetch the market and read its resolution (see the module docstring)."""
-        base = params.get("base_url") or self.base_url
-        if "id" in params:
-            api = f"{base}/markets/{quote(str(params['id']), safe='')}"
-            label = f"Polymarket market {params['id']}"
-        else:
-            api = f"{base}/markets/slug/{quote(params['slug'], safe='')}"
-            label = f"Polymarket market {params['slug']!r}"
-        page = http.get(api, allow_status=(404,))
-        if page.status == 404:
-            raise ResolverError(f"{label} not found (404)", temporary=False)
-        market = json_object(page, label)
+        market, api, label = self.fetch(http, params)
         outcomes = _string_list(market.get("outcomes"), "outcomes", label)
         prices_text = _string_list(market.get("outcomePrices"), "outcomePrices", label)
         if len(outcomes) != len(prices_text) or not outcomes:

@@ -17,10 +17,12 @@ from html import unescape
 from typing import Any
 
 from predictions.errors import InputError
-from resolvers.base import refuse_unknown_params, require_url
+from resolvers.base import Resolver, refuse_unknown_params, require_url
 
 __all__ = [
     "TermMatch",
+    "TextResolver",
+    "find_matches",
     "parse_text_params",
     "html_to_text",
     "match_terms",
@@ -137,6 +139,24 @@ def regex_match(text: str, pattern: str) -> TermMatch | None:
     return TermMatch(m.group(0), m.start(), m.end())
 
 
+def find_matches(text: str, params: dict[str, Any]) -> list[TermMatch] | None:
+    """What a text kind (``page``, ``feed``, ``wikipedia``) looks for: the matches of the
+    ``contains`` terms (``match`` any|all) and of the ``regex``, sorted by position, when every
+    condition the params set holds; None when one does not."""
+    found: list[TermMatch] = []
+    if params.get("contains"):
+        terms = match_terms(text, params["contains"], params.get("match", "any"))
+        if terms is None:
+            return None
+        found.extend(terms)
+    if params.get("regex"):
+        hit = regex_match(text, params["regex"])
+        if hit is None:
+            return None
+        found.append(hit)
+    return sorted(found, key=lambda m: m.start) if found else None
+
+
 def parse_terms(value: Any, field: str = "contains") -> list[str]:
     """A term or a list of terms (non-empty text) -> list of terms."""
     items = value if isinstance(value, list) else [value]
@@ -178,7 +198,9 @@ def parse_how(value: Any, field: str = "match") -> str:
 
 
 def parse_text_params(
-    kind: str, params: dict[str, Any], allowed: tuple[str, ...]
+    kind: str,
+    params: dict[str, Any],
+    allowed: tuple[str, ...] = ("url", "contains", "match", "regex"),
 ) -> dict[str, Any]:
     """Validate ``url`` with ``contains`` (and ``match`` any|all) and/or ``regex``.
 
@@ -197,3 +219,13 @@ def parse_text_params(
     if params.get("regex") is not None:
         out["regex"] = parse_regex(params["regex"])
     return out
+
+
+class TextResolver(Resolver):
+    """Base of the kinds that fetch ``url`` and look in its text for the ``contains`` terms
+    (``match`` any|all) and/or the ``regex`` (``page``, ``feed``); they share the params."""
+
+    @classmethod
+    def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """``url``; ``contains`` and/or ``regex``; ``match`` any|all."""
+        return parse_text_params(cls.name, params)

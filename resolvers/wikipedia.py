@@ -60,7 +60,15 @@ from resolvers.base import (
     refuse_unknown_params,
     require_url,
 )
-from resolvers.text import match_terms, normalize, parse_how, parse_regex, parse_terms, regex_match
+from resolvers.text import (
+    find_matches,
+    match_terms,
+    normalize,
+    parse_how,
+    parse_regex,
+    parse_terms,
+    regex_match,
+)
 
 if TYPE_CHECKING:
     from resolvers.http import Fetched, Fetcher
@@ -175,25 +183,21 @@ class WikipediaResolver(Resolver):
         prefix = f"[rev {revid}" + (f", {stamp}" if stamp else "") + "] "
         url = _index_url(api, shown_title, revid)
         text = normalize(_plain(content))
-        terms = params.get("contains") or []
-        hits = match_terms(text, terms, params.get("match", "any")) if terms else []
-        rx = regex_match(text, params["regex"]) if params.get("regex") else None
-        regex_ok = rx is not None or not params.get("regex")
+        matches = find_matches(text, params)
         room = EXCERPT_LIMIT - len(prefix)
-        if hits is not None and regex_ok:
-            matches = sorted([*hits, *([rx] if rx else [])], key=lambda m: m.start)
-            first = matches[0]
+        if matches is not None:
             return Verdict(
                 "yes",
                 value=f"{receipt} matched: {', '.join(m.term for m in matches)}",
-                excerpt=prefix + excerpt_around(text, first.start, first.end, limit=room),
+                excerpt=prefix + excerpt_around(text, matches[0].start, matches[0].end, room),
                 url=url,
             )
         why = []
-        if hits is None:
+        terms = params.get("contains") or []
+        if terms and match_terms(text, terms, params.get("match", "any")) is None:
             seen = {m.term for m in match_terms(text, terms, "any") or []}
             why.append("not found: " + ", ".join(t for t in terms if t not in seen))
-        if not regex_ok:
+        if params.get("regex") and regex_match(text, params["regex"]) is None:
             why.append(f"regex {params['regex']!r} not found")
         return Verdict(
             "none",

@@ -10,7 +10,8 @@ import pytest
 
 from predictions.errors import InputError
 from resolvers.base import ForecastInfo, ResolverError, Verdict
-from resolvers.metaculus import TOKEN_ENV, MetaculusResolver
+from resolvers.metaculus import TOKEN_ENV, TOKEN_HOSTS_ENV, MetaculusResolver
+from tests.resolvers.loopback import Loopback
 from tests.resolvers.recorded_sources import RecordedSource, fixture, serve
 
 NOW = datetime(2025, 11, 23, 12, 0)
@@ -26,6 +27,7 @@ FORECAST = ForecastInfo(
 @pytest.fixture
 def source(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordedSource]:
     monkeypatch.delenv(TOKEN_ENV, raising=False)
+    monkeypatch.delenv(TOKEN_HOSTS_ENV, raising=False)
     yield from serve()
 
 
@@ -140,14 +142,44 @@ def test_metaculus_refusal_without_token_says_to_set_one(source: RecordedSource)
     assert "Authentication credentials were not provided." in str(caught.value)
 
 
-def test_metaculus_token_from_environment_is_sent(
+def test_metaculus_token_from_environment_is_sent_to_a_host_configured_for_it(
     source: RecordedSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(TOKEN_ENV, "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")
+    monkeypatch.setenv(TOKEN_HOSTS_ENV, "metaculus.example.org, 127.0.0.1")
     source.route("/api/posts/35172/", fixture("metaculus", "post_open.json"))
     _check(source, 35172)
     sent = source.requests[-1].headers
     assert sent["Authorization"] == "Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"
+
+
+def test_metaculus_token_is_not_sent_to_a_base_url_on_another_host(
+    source: RecordedSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")
+    source.route("/api/posts/35172/", fixture("metaculus", "unauthorized.json"), status=403)
+    with pytest.raises(ResolverError) as caught:
+        _check(source, 35172)
+    assert "Authorization" not in source.requests[-1].headers
+    assert TOKEN_HOSTS_ENV in str(caught.value)
+
+
+def test_metaculus_token_is_not_sent_on_a_redirect_to_another_origin(
+    source: RecordedSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")
+    monkeypatch.setenv(TOKEN_HOSTS_ENV, "127.0.0.1")
+    with Loopback("127.0.0.2") as elsewhere:
+        elsewhere.route("/api/posts/35172/", fixture("metaculus", "post_open.json"))
+        source.route(
+            "/api/posts/35172/",
+            b"",
+            status=302,
+            headers={"Location": elsewhere.url + "/api/posts/35172/"},
+        )
+        assert _check(source, 35172).verdict == "none"
+        assert "Authorization" in source.requests[-1].headers
+        assert "Authorization" not in elsewhere.seen[-1].headers
 
 
 def test_metaculus_without_token_sends_no_authorization(source: RecordedSource) -> None:
