@@ -102,8 +102,8 @@ class Batch:
     proposals and the receipts of superseded ones."""
 
     pending: dict[tuple[int, str, str], int | None]
-    disputed: dict[tuple[int, str, str], int]
-    previous: dict[int, tuple[str, str | None, str | None, str | None]]
+    disputed: dict[tuple[int | None, str, str | None], int]
+    previous: dict[int | None, tuple[str, str | None, str | None, str | None]]
     proposals: list[dict[str, Any]] = field(default_factory=list)
     superseded: list[receipts.Entry] = field(default_factory=list)
 

@@ -258,7 +258,7 @@ def _job_query() -> Any:
 
 
 def _job(row: Sequence[Any]) -> _Job:
-    return _Job(row[0], row[1], dict(row[2] or {}), *row[3:6], ForecastInfo(*row[6:13]))
+    return _Job(row[0], row[1], dict(row[2] or {}), row[3], row[4], row[5], ForecastInfo(*row[6:]))
 
 
 def _claim(
@@ -295,7 +295,7 @@ def _kind_class(kind: str) -> type[Resolver] | None:
         return None
 
 
-def _evidence_row(r: _Result, previous: dict[int, tuple[Any, ...]]) -> dict[str, Any]:
+def _evidence_row(r: _Result, previous: dict[Any, tuple[Any, ...]]) -> dict[str, Any]:
     """The evidence row of a result: every column of ``receipts.EVIDENCE_COLUMNS``; a 304 takes
     the verdict, value, excerpt and body hash of the check's ``previous`` row."""
     job, last = r.job, r.records[-1] if r.records else None
@@ -416,7 +416,8 @@ def _record(
         rows = [_evidence_row(r, batch.previous) for r in mine]
         ids = _insert(session, _EVIDENCE, rows, "check_id")
         now = clock_now()
-        outcomes, entries = [], []
+        outcomes: list[CheckOutcome] = []
+        entries: list[receipts.Entry] = []
         for r, row in zip(mine, rows, strict=True):
             row["id"] = evidence_id = ids[row["check_id"]]
             entries.append(

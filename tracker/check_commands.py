@@ -299,6 +299,24 @@ def review(app: App, as_json: bool) -> None:
     click.echo("Settle with `tracker confirm ID` or `tracker dispute ID --note TEXT`.")
 
 
+def _decide(
+    app: App,
+    decide: Any,
+    forecast_id: str,
+    proposal_id: int | None,
+    by: str | None,
+    note: str | None,
+) -> dict[str, Any]:
+    """Confirm or dispute (``decide``) a pending proposal; its record."""
+    from predictions.checks import proposal_record
+
+    with app.write() as session:
+        by = by or app.forecaster
+        return proposal_record(
+            decide(session, forecast_id, by=by, note=note, proposal_id=proposal_id)
+        )
+
+
 @click.command()
 @click.argument("forecast_id", metavar="ID")
 @click.option("--proposal", "proposal_id", type=int, help="Which proposal, if several wait.")
@@ -315,14 +333,9 @@ def confirm(
     as_json: bool,
 ) -> None:
     """Accept a forecast's pending proposal: resolve (or annul) it as proposed."""
-    from predictions.checks import proposal_record
     from resolvers.review import confirm as accept
 
-    with app.write() as session:
-        proposal = accept(
-            session, forecast_id, by=by or app.forecaster, note=note, proposal_id=proposal_id
-        )
-        record = proposal_record(proposal)
+    record = _decide(app, accept, forecast_id, proposal_id, by, note)
     if as_json:
         emit_json(record)
     elif record["status"] == "acknowledged":
@@ -355,14 +368,9 @@ def dispute(
     as_json: bool,
 ) -> None:
     """Reject a forecast's pending proposal, with a note; the forecast is unchanged."""
-    from predictions.checks import proposal_record
     from resolvers.review import dispute as reject
 
-    with app.write() as session:
-        proposal = reject(
-            session, forecast_id, by=by or app.forecaster, note=note, proposal_id=proposal_id
-        )
-        record = proposal_record(proposal)
+    record = _decide(app, reject, forecast_id, proposal_id, by, note)
     if as_json:
         emit_json(record)
     else:

@@ -101,6 +101,17 @@ def _stop(proc: _Process, sig: int = signal.SIGTERM) -> tuple[int, str]:
     return proc.stop(sig)
 
 
+def _smtp_config(cli: CliInvoke, server: MailServer) -> None:
+    for key, value in {
+        "notify.time": "00:00",
+        "email.to": "me@example.org",
+        "smtp.host": "127.0.0.1",
+        "smtp.port": str(server.port),
+        "smtp.security": "none",
+    }.items():
+        assert cli("config", "set", key, value).exit_code == 0
+
+
 def test_daemon_sends_due_reports_each_tick_and_exits_0_on_sigterm(
     cli: CliInvoke, tracker_env: dict[str, str], engine: Engine
 ) -> None:
@@ -131,14 +142,7 @@ def test_daemon_delivers_over_smtp_and_exits_0_on_sigint(
 ) -> None:
     _add(cli)
     with MailServer() as server:
-        for key, value in {
-            "notify.time": "00:00",
-            "email.to": "me@example.org",
-            "smtp.host": "127.0.0.1",
-            "smtp.port": str(server.port),
-            "smtp.security": "none",
-        }.items():
-            assert cli("config", "set", key, value).exit_code == 0
+        _smtp_config(cli, server)
         proc = _start(tracker_env, "--notify-every", "0.5")
         try:
             assert _wait_for(lambda: len(server.received) == 1), "no message within 30 s"
@@ -182,17 +186,6 @@ def test_daemon_sweeps_due_checks_on_its_interval(
     with read_session(engine) as session:
         [receipt] = session.scalars(select(Evidence)).all()
     assert (receipt.kind, receipt.verdict) == ("deadline", "none")
-
-
-def _smtp_config(cli: CliInvoke, server: MailServer) -> None:
-    for key, value in {
-        "notify.time": "00:00",
-        "email.to": "me@example.org",
-        "smtp.host": "127.0.0.1",
-        "smtp.port": str(server.port),
-        "smtp.security": "none",
-    }.items():
-        assert cli("config", "set", key, value).exit_code == 0
 
 
 def _received_ids(server: MailServer) -> list[str]:
