@@ -353,16 +353,23 @@ def _claim(engine: Engine, worker: str, now: datetime, lease: timedelta, limit: 
 
 
 def email_for(row: Outbox, sender: str) -> EmailMessage:
-    """The MIME message of an outbox row (its Message-ID and Date are fixed at queue time)."""
-    return build_email(
-        subject=row.subject,
-        text=row.body_text,
-        html=row.body_html,
-        sender=sender,
-        recipients=_recipients(row),
-        message_id=row.message_id,
-        date=row.created_at,
-    )
+    """The MIME message of an outbox row (its Message-ID and Date are fixed at queue time).
+
+    A row whose addresses :func:`queue` would refuse (edited in the database, or queued by an
+    older version) raises a permanent :class:`DeliveryError` naming them.
+    """
+    try:
+        return build_email(
+            subject=row.subject,
+            text=row.body_text,
+            html=row.body_html,
+            sender=sender,
+            recipients=_recipients(row),
+            message_id=row.message_id,
+            date=row.created_at,
+        )
+    except InputError as exc:
+        raise DeliveryError(f"not sent: {exc}", temporary=False) from exc
 
 
 def _recipients(row: Outbox) -> list[str]:
@@ -410,14 +417,18 @@ def deliver(
                 break
             unreachable: DeliveryError | None = None
             for row_id in ids:
+                outcome: DeliveryError | dict[str, str] | None = None
                 with read_session(engine) as session:
                     row = session.get(Outbox, row_id)
                     assert row is not None
-                    message = email_for(row, sender)
+                    try:
+                        message = email_for(row, sender)
+                    except DeliveryError as exc:  # a row that queue() would refuse today
+                        outcome = exc
                     recipients = _recipients(row)
                 if unreachable is not None:
-                    outcome: DeliveryError | dict[str, str] = unreachable
-                else:
+                    outcome = unreachable
+                elif outcome is None:
                     try:
                         outcome = transport.send(message, sender, recipients)
                     except DeliveryError as exc:

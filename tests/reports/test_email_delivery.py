@@ -367,3 +367,21 @@ def test_outbox_queue_refuses_hostile_recipients(engine: Engine, recipients: tup
         _queue(engine, recipients=recipients)
     with read_session(engine) as session:
         assert session.scalars(select(Outbox)).all() == []
+
+
+def test_outbox_row_with_addresses_queue_would_refuse_fails_alone(engine: Engine) -> None:
+    """A row edited in the database (or queued by an older version) whose recipients are not
+    plain addresses is marked failed, naming them; the next row is still sent."""
+    from sqlalchemy import update
+
+    bad = _queue(engine, "daily:alice:2026-03-02")
+    good = _queue(engine, "daily:bob:2026-03-02")
+    with write_session(engine) as session:
+        hostile = "=?utf-8?q?=0D=0ABcc:_v@evil.example?=@example.org"
+        session.execute(update(Outbox).where(Outbox.id == bad).values(recipients=hostile))
+    with MailServer() as server:
+        report = deliver(engine, _smtp(server.port), sender=SENDER, worker="w1", now=T0)
+    assert report.failed == [bad] and report.sent == [good]
+    assert "email.to" in (_row(engine, bad or 0).last_error or "")
+    [got] = server.received
+    assert sorted(got.rcpt_tos) == sorted(TO)
