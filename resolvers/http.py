@@ -74,6 +74,7 @@ import httpcore
 import httpx
 
 from predictions.clock import now, to_utc_naive
+from predictions.errors import ResolverError, Unchanged
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -128,35 +129,6 @@ class HttpSettings:
     retries: int = 2
     max_retry_wait: float = 10.0
     user_agent: str = DEFAULT_USER_AGENT
-
-
-class ResolverError(Exception):
-    """A check that could not conclude. ``temporary``: trying later may help (timeouts, 5xx, 429);
-    permanent: it will not by itself (404, a page that is not a feed). ``retry_after``: seconds the
-    source asked us to wait, if it said. Either way the runner records it and backs off; no error
-    ever changes a forecast.
-    """
-
-    def __init__(self, message: str, temporary: bool, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.temporary = temporary
-        self.retry_after = retry_after
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class Unchanged(Exception):
-    """The source answered 304 Not Modified to a conditional request: nothing new to read.
-
-    Resolver kinds let it propagate; the runner records an "unchanged" evidence row carrying the
-    previous verdict.
-    """
-
-    def __init__(self, url: str) -> None:
-        super().__init__(f"{url} is unchanged (304)")
-        self.url = url
 
 
 @dataclass(frozen=True)
