@@ -203,7 +203,7 @@ def _tag_rows(db: Executor, s: Scored) -> list[tuple[str, _Rows]]:
         return []
     pairs = db.execute(
         "SELECT t.forecast_id, t.name FROM tag t JOIN forecast f ON f.id = t.forecast_id"
-        " WHERE f.status = 'resolved' ORDER BY t.name, t.forecast_id"
+        " WHERE f.status = 'resolved'"
     ).fetchall()
     if not pairs:
         return []

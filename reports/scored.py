@@ -34,18 +34,18 @@ from reports import scoring
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["CANDIDATES", "Scored", "executor", "read_scored"]
+__all__ = ["Scored", "executor", "read_scored"]
 
 #: The estimates the rule may score (``e``, joined to its forecast ``f``): those of resolved
 #: questions, made before the due date and before the resolution.
-CANDIDATES = (
+_CANDIDATES = (
     "f.status = 'resolved' AND f.outcome IS NOT NULL"
     " AND e.made_at < f.due AND e.made_at < f.resolved_at"
 )
 _READ = (
     "SELECT e.forecast_id, e.forecaster, e.probability, e.made_at, f.outcome, f.due,"
     " f.resolved_at FROM estimate e JOIN forecast f ON f.id = e.forecast_id"
-    f" WHERE {CANDIDATES}"
+    f" WHERE {_CANDIDATES}"
 )
 _CHUNK = 100_000
 _DAY = np.timedelta64(1, "D")
@@ -108,13 +108,16 @@ def read_scored(db: Executor, where: str = "1 = 1", params: dict[str, Any] | Non
         ids = empty.astype(np.int64)
         return Scored(ids, ids, names, empty, none, empty, none, none, empty)
     columns: list[Any] = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    parts.clear()
     rank = np.empty(len(codes), dtype=np.int64)
     rank[[codes[name] for name in names]] = np.arange(len(names))
     columns[1] = rank[columns[1]]
     # Grouped by question and forecaster, keeping the order of time within each group: the last
     # estimate of a group is the scored one.
     order = np.argsort(columns[0] * len(names) + columns[1], kind="stable")
-    fid, who, p, made, y, due, resolved = (c[order] for c in columns)
+    for i, column in enumerate(columns):  # one column at a time: a big ledger's memory
+        columns[i] = column[order]
+    fid, who, p, made, y, due, resolved = columns
     first = np.r_[True, (fid[1:] != fid[:-1]) | (who[1:] != who[:-1])]
     last = np.r_[first[1:], True]
     start = made.min()
