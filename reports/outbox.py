@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from predictions import leases, ledger, receipts
 from predictions.clock import now as clock_now
 from predictions.db import is_postgres, read_session, write_session
-from predictions.errors import InputError
+from predictions.errors import DeliveryError, InputError
 from predictions.models import Outbox
 from reports.mail import Rendered, build_email, clean_header, new_message_id, parse_addresses
 
@@ -60,17 +60,6 @@ _MAX_RETRY = timedelta(hours=1)
 #: Replies that mean the server wants TLS or authentication first (RFC 3207, RFC 4954): a
 #: problem of the set-up, not of the message, so the message stays queued.
 _SETUP_CODES = frozenset({530, 534, 535, 538})
-
-
-class DeliveryError(Exception):
-    """A message could not be handed over. ``temporary`` ones are retried; ``connection`` ones
-    mean the server could not be reached at all, so the rest of the batch waits too."""
-
-    def __init__(self, text: str, *, temporary: bool, connection: bool = False) -> None:
-        super().__init__(text)
-        self.text = text
-        self.temporary = temporary
-        self.connection = connection
 
 
 class Transport(Protocol):
