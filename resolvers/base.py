@@ -55,8 +55,8 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from predictions.errors import InputError
-from resolvers.http import Fetched, Fetcher, ResolverError
+from predictions.errors import InputError, ResolverError
+from resolvers.http import Fetched, Fetcher
 
 __all__ = [
     "EXCERPT_LIMIT",

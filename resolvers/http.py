@@ -107,7 +107,6 @@ _DRAIN_LIMIT = 65_536  # a redirect body up to this size is read to keep the con
 _CLIENT_HEADERS = frozenset(
     {"host", "accept-encoding", "connection", "content-length", "transfer-encoding", "te"}
 )
-_PORTS = {"http": 80, "https": 443}
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\U0010ffff]")
 
@@ -346,12 +345,15 @@ class _Guard:
         self.off = settings.allow_private
         self.allowed = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
 
-    def addresses(self, host: str, port: int) -> list[str]:
+    def addresses(self, host: str, port: int, proxied: bool = False) -> list[str]:
         """Every address ``host`` resolves to, after checking each: a permanent
-        :class:`ResolverError` names the first refused one; a temporary one says DNS failed."""
+        :class:`ResolverError` names the first refused one; a temporary one says DNS failed
+        (behind a proxy a name that does not resolve here passes: the proxy resolves it)."""
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
+            if proxied:
+                return []
             raise ResolverError(f"cannot resolve {host}: {exc.strerror}", temporary=True) from None
         found = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
         for text in found:
@@ -363,8 +365,6 @@ class _Guard:
                     f"`tracker config set resolvers.allowed_networks {ipaddress.ip_network(ip)}`)",
                     temporary=False,
                 )
-        if not found:
-            raise ResolverError(f"cannot resolve {host}: no address", temporary=True)
         return found
 
     def _refused(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -393,7 +393,7 @@ class _Backend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         addresses = [host] if self._guard is None else self._guard.addresses(host, port)
-        failure: Exception = httpcore.ConnectError(f"no address for {host}")
+        failure: Exception = httpcore.ConnectError(f"cannot resolve {host}: no address")
         for address in addresses:
             left = _until_deadline(timeout, httpcore.ConnectTimeout)
             try:
@@ -417,11 +417,12 @@ class _Transport(httpx.HTTPTransport):
         super().__init__(verify=ssl_context, limits=limits, proxy=proxy)
         # httpx builds the httpcore pool but takes no backend; the pool uses this one.
         self._pool._network_backend = _Backend(None if proxy else guard)
-        self._check = guard.addresses if proxy else None
+        self._guard = guard if proxy else None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self._check is not None:
-            self._check(request.url.host, request.url.port or _PORTS[request.url.scheme])
+        if self._guard is not None:
+            port = request.url.port or (443 if request.url.scheme == "https" else 80)
+            self._guard.addresses(request.url.host, port, proxied=True)
         return super().handle_request(request)
 
 
@@ -477,13 +478,13 @@ class HttpClient:
         allow_status: frozenset[int],
     ) -> Fetched:
         s = self.settings
-        _current.deadline = time.monotonic() + s.timeout
         try:
             request = self._client.build_request("GET", url, params=params, headers=headers)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
             raise ResolverError(f"invalid URL {url!r}: {exc}", temporary=False) from None
         requested = current = str(request.url)
         seen: set[str] = set()
+        _current.deadline = time.monotonic() + s.timeout
         try:
             while True:
                 current = str(request.url)
@@ -501,6 +502,7 @@ class HttpClient:
                 if not request.url.host:
                     raise ResolverError(f"invalid URL {current!r}: no host", temporary=False)
                 seen.add(current)
+                _current.wire = 0
                 response, body = self._send(request, current)
                 with self._lock:
                     self.wire_bytes += _current.wire
@@ -539,7 +541,6 @@ class HttpClient:
         try:
             attempt = 0
             while True:
-                _current.wire = 0
                 try:
                     response = self._client.send(request, stream=True)
                 except httpx.ConnectError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -484,3 +485,50 @@ def test_resolvers_take_the_time_of_day_only_from_the_one_clock() -> None:
                 if isinstance(owner, ast.Name) and owner.id in ("datetime", "date", "time"):
                     offenders.append(f"{path.name}:{node.lineno} {owner.id}.{node.attr}")
     assert not offenders
+
+
+# --- what httpx brings: proxies from the environment, other certificate roots ------------------
+
+
+def test_http_proxy_from_the_environment_carries_requests_and_the_guard_checks_the_url_host(
+    web: Loopback, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", web.url)  # a proxy on loopback: configured, so not refused
+    web.route("/page", "via the proxy")
+    with HttpClient(HttpSettings(timeout=5)) as client:
+        page = client.fetcher().get("http://source.invalid/page")
+        with pytest.raises(ResolverError) as caught:
+            client.fetcher().get("http://169.254.169.254/latest/")
+    assert page.text == "via the proxy" and web.seen[0].path == "http://source.invalid/page"
+    assert not caught.value.temporary
+    assert "refused to connect to 169.254.169.254" in str(caught.value)
+    assert len(web.seen) == 1  # the refused request never reached the proxy
+
+
+def test_http_no_proxy_hosts_are_fetched_directly_through_the_guard(
+    web: Loopback, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    web.route("/a", "direct")
+    with _client() as client:
+        assert client.fetcher().get(web.url + "/a").text == "direct"
+    with HttpClient(HttpSettings(timeout=5)) as client, pytest.raises(ResolverError) as caught:
+        client.fetcher().get(web.url + "/a")
+    assert "refused to connect to 127.0.0.1" in str(caught.value)
+
+
+def test_http_ssl_cert_file_names_other_roots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Hostile("127.0.0.2", tls=True) as server:
+        server.route("/a", _keep_alive(_ok(b"trusted")))
+        with _client() as client, pytest.raises(ResolverError, match="CERTIFICATE_VERIFY_FAILED"):
+            client.fetcher().get(server.url + "/a")
+        roots = tmp_path / "roots.pem"
+        roots.write_text(ssl.get_server_certificate(("127.0.0.2", server.port)))
+        monkeypatch.setenv("SSL_CERT_FILE", str(roots))
+        with _client() as client:
+            assert client.fetcher().get(server.url + "/a").text == "trusted"
