@@ -1,10 +1,10 @@
 """Bulk import: many forecasts in one transaction, all or nothing, streamed in batches.
 
 :func:`import_records` reads :class:`~predictions.formats.records.ForecastIn` records one at a
-time (the readers stream their files), and writes forecasts, tags, estimates, amendments, resolver
-checks and one ledger entry per event with SQLAlchemy Core ``executemany`` in batches. The ledger
-entries are built by :class:`~predictions.ledger.ChainBuilder` from the same payload functions the
-store uses, so ``tracker verify`` passes after any import.
+time (the readers stream their files) and writes forecasts, tags, estimates, amendments, resolver
+checks and one ledger entry per event, a batch of records at a time with one ``executemany`` per
+table. Ledger payloads come from the payload functions the store uses and are linked by the one
+chain class, so ``tracker verify`` passes after any import.
 
 Every record is checked; if any record has a problem the rest are still read (so the user sees
 every problem of the file at once), nothing more is written, and :class:`ImportProblems` rolls the
@@ -32,30 +32,24 @@ before) finds every forecast already there. Such records refuse the file, or are
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import heapq
 import json
-import sqlite3
-import sys
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from itertools import chain, islice
+from itertools import islice
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from predictions import ledger, receipts
-from predictions.chain import estimate_json, register_json
 from predictions.clock import now as clock_now
 from predictions.errors import ImportProblems, InputError, StateError
 from predictions.formats.records import FileMeta, ForecastIn
-from predictions.models import Amendment, Check, Estimate, Forecast, LedgerEntry
+from predictions.models import Amendment, Check, Estimate, Forecast, LedgerEntry, Tag
 
 __all__ = ["CheckValidator", "ImportSummary", "import_records"]
 
@@ -63,16 +57,8 @@ __all__ = ["CheckValidator", "ImportSummary", "import_records"]
 #: raises :class:`InputError`. The tracker passes ``resolvers.validate_check``.
 CheckValidator = Callable[[dict[str, Any]], dict[str, Any]]
 
+#: Records read between two writes.
 _BATCH = 2000
-#: Rows per multi-row INSERT statement on SQLite (fewer if SQLite allows fewer variables).
-_SQLITE_ROWS = 2000
-_flatten = chain.from_iterable
-#: Python's thread switch interval during an import (the default is 5 ms). The writer thread
-#: needs Python's lock for a moment after every multi-row INSERT; at the default it waits up to
-#: 5 ms for the reading thread to hand it over, and the overlap of reading and writing is lost
-#: (measured: a writer thread gained nothing at 5 ms, 16% of the import's time at 0.1 ms).
-_SWITCH_INTERVAL = 0.0001
-_ID_TABLES = (Forecast, Estimate, Amendment)
 
 
 @dataclass
@@ -100,17 +86,9 @@ class ImportSummary:
         return asdict(self)
 
 
-@dataclass(order=True)
-class _Event:
-    seq: int
-    kind: str = field(compare=False)
-    payload: dict[str, Any] = field(compare=False)
-    forecast_id: int = field(compare=False)
-    at: datetime = field(compare=False)
-
-
-_COLUMNS: dict[str, tuple[str, ...]] = {
-    "forecast": (
+#: The columns each table is written with, in the order of the rows' tuples.
+_COLUMNS: dict[Any, tuple[str, ...]] = {
+    Forecast: (
         "id",
         "title",
         "criteria",
@@ -126,12 +104,9 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "resolution_note",
         "resolution_evidence",
     ),
-    # an open forecast of the bulk loop: its status and resolution go without binding (_SHAPES)
-    "forecast_open": ("id", "title", "criteria", "due", "created_at", "author", "source", "ref"),
-    "tag": ("forecast_id", "name"),
-    "estimate": ("id", "forecast_id", "forecaster", "probability", "made_at", "note"),
-    "estimate_bare": ("id", "forecast_id", "forecaster", "probability", "made_at"),  # no note
-    "amendment": (
+    Tag: ("forecast_id", "name"),
+    Estimate: ("id", "forecast_id", "forecaster", "probability", "made_at", "note"),
+    Amendment: (
         "id",
         "forecast_id",
         "field",
@@ -141,156 +116,46 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "made_by",
         "note",
     ),
-    "ledger": ("seq", "at", "kind", "forecast_id", "payload", "prev_hash", "hash"),
-}
-#: Rows of a known shape, written to their table with what they leave out: a column written as a
-#: literal in the statement, or left to its default (NULL). The sqlite3 module binds a None
-#: about eight times slower than an int (it looks for an adapter first: ~0.4 us, holding
-#: Python's lock), and a bulk file's open forecasts and note-less estimates are mostly Nones.
-_SHAPES: dict[str, tuple[str, dict[str, str]]] = {
-    "forecast_open": ("forecast", {"status": "'open'"}),
-    "estimate_bare": ("estimate", {}),
+    LedgerEntry: ("seq", "at", "kind", "forecast_id", "payload", "prev_hash", "hash"),
 }
 
-
-@functools.lru_cache(maxsize=1024)
-def _sqlite_time(value: datetime | None) -> str | None:
-    """A datetime as SQLAlchemy's DateTime stores it in SQLite (each record repeats its times)."""
-    return None if value is None else value.isoformat(" ", "microseconds")
+#: One ledger event of a record: seq in the file (or None), time, the time as bound, kind, payload.
+_Event = tuple[int | None, datetime, Any, str, dict[str, Any]]
 
 
-def _sqlite_bool(value: bool | None) -> int | None:
-    return None if value is None else int(value)
+class _Rows:
+    """Rows waiting to be written, per table, as tuples of values bound as the column types bind
+    them (the types' own bind processors), sent with one driver ``executemany`` per table.
 
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _stamp(value: datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SS.ffffff`` of a naive-UTC datetime: :func:`ledger.iso` without the Z.
-
-    Both forms an import writes come from it by slicing: the ledger's ``stamp + "Z"`` and
-    SQLite's ``stamp[:10] + " " + stamp[11:]`` (what :func:`_sqlite_time` gives).
-    """
-    if value.tzinfo is not None:
-        value = value.replace(tzinfo=None)
-    # isoformat() with no arguments is the quickest; it leaves out zero microseconds.
-    return value.isoformat() if value.microsecond else value.isoformat() + ".000000"
-
-
-class _Buffers:
-    """Rows waiting for the next executemany, per table, as tuples in :data:`_COLUMNS` order.
-
-    Values are already in the form the column type would bind: on SQLite, datetimes as
-    ``YYYY-MM-DD HH:MM:SS.ffffff`` text (what SQLAlchemy's DateTime writes) and booleans as 0/1.
-    Binding 100,000s of values one by one through the type system would cost more than the
-    insert itself. On SQLite the rows go straight to the driver connection's ``executemany``
-    (inside the session's transaction: the connection is the session's); on PostgreSQL through
-    ``Connection.exec_driver_sql``, which psycopg batches.
+    Speed: SQLAlchemy's Core and ``text()`` executemany spend a few microseconds a row on the
+    parameters, about as much as the import's whole work on a row; the driver takes the tuples.
     """
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.sqlite = conn.dialect.name == "sqlite"
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        #: per buffer: the head of its INSERT (up to VALUES) and the marks of one row
-        self._head: dict[str, str] = {}
-        self._marks: dict[str, str] = {}
-        for table, cols in _COLUMNS.items():
-            target, literals = _SHAPES.get(table, (table, {}))
-            self._head[table] = f"INSERT INTO {target} ({', '.join((*cols, *literals))}) VALUES "
-            self._marks[table] = "(" + ", ".join([mark] * len(cols) + list(literals.values())) + ")"
-        self.sql = {table: self._head[table] + self._marks[table] for table in _COLUMNS}
-        self.rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in _COLUMNS}
-        #: datetime and boolean values as this database binds them
-        self.time: Callable[[datetime | None], Any] = _sqlite_time if self.sqlite else _same
-        self.bool: Callable[[bool | None], Any] = _sqlite_bool if self.sqlite else _same
+    def __init__(self, session: Session) -> None:
+        self.conn = session.connection()
+        dialect = self.conn.dialect
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.sql = {
+            model: f"INSERT INTO {model.__tablename__} ({', '.join(cols)}) "
+            f"VALUES ({', '.join([mark] * len(cols))})"
+            for model, cols in _COLUMNS.items()
+        }
+        self.rows: dict[Any, list[tuple[Any, ...]]] = {model: [] for model in _COLUMNS}
+        columns = Forecast.__table__.c
+        # cached: a file repeats its due dates, and an estimate often has its forecast's time
+        self.time = functools.lru_cache(maxsize=4096)(_processor(columns.due.type, dialect))
+        self.bool = _processor(columns.outcome.type, dialect)
         self.checks: list[dict[str, Any]] = []
-        self._driver: Any = conn.connection.driver_connection if self.sqlite else None
-        if self._driver is not None:
-            limit = self._driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-            self._rows_per_statement = {
-                table: max(1, min(_SQLITE_ROWS, limit // len(cols)))
-                for table, cols in _COLUMNS.items()
-            }
-            self._multi_sql = {
-                table: self._values(table, per) for table, per in self._rows_per_statement.items()
-            }
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
 
-    def add(self, table: str, row: tuple[Any, ...]) -> None:
-        self.rows[table].append(row)
-
-    def size(self) -> int:
-        return len(self.rows["ledger"])
-
-    def flush(self, *, wait: bool = False) -> None:
-        """Send the rows so far to the database.
-
-        The rows are written by one writer thread while the caller builds the next batch (the
-        sqlite3 module releases Python's lock while SQLite inserts, psycopg while the server
-        works); at most one batch is in flight, and batches run in order, parents before
-        children, so foreign keys hold at every statement. With ``wait`` the rows are written
-        before this returns. (The two threads take turns with Python's lock: see
-        :data:`_SWITCH_INTERVAL`.)
-        """
-        batch = {table: rows for table, rows in self.rows.items() if rows}
-        checks = self.checks
-        self.rows = {t: [] for t in _COLUMNS}
-        self.checks = []
-        self.wait()
-        if not batch and not checks:
-            return
-        if wait:
-            self._write(batch, checks)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-import")
-        self._pending = self._pool.submit(self._write, batch, checks)
-
-    def _write(self, batch: dict[str, list[tuple[Any, ...]]], checks: list[dict[str, Any]]) -> None:
-        for table, rows in batch.items():
-            if self._driver is not None:
-                self._sqlite_insert(table, rows)
-            else:
-                self.conn.exec_driver_sql(self.sql[table], rows)
-        if checks:
-            self.conn.execute(insert(Check), checks)
-
-    def _sqlite_insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` with multi-row ``INSERT ... VALUES (...), (...)`` statements.
-
-        One statement per :data:`_SQLITE_ROWS` rows (fewer if SQLite allows fewer variables)
-        does the work of as many executemany steps with less binding overhead per row (about
-        15% of SQLite's time on a bulk file), and holds the GIL only while binding.
-        """
-        per = self._rows_per_statement[table]
-        execute = self._driver.execute
-        for i in range(0, len(rows), per):
-            part = rows[i : i + per]
-            sql = self._multi_sql[table] if len(part) == per else self._values(table, len(part))
-            execute(sql, list(_flatten(part)))
-
-    def _values(self, table: str, n: int) -> str:
-        """``INSERT INTO table (...) VALUES (?, ...), ...`` for ``n`` rows."""
-        return self._head[table] + ", ".join([self._marks[table]] * n)
-
-    def wait(self) -> None:
-        """Wait for the batch in flight (re-raising its error); the connection is free after."""
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
-
-    def close(self) -> None:
-        """Wait for the writer thread and stop it."""
-        try:
-            self.wait()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+    def flush(self) -> None:
+        """Write the rows so far, parents before children."""
+        for model, rows in self.rows.items():
+            if rows:
+                self.conn.exec_driver_sql(self.sql[model], rows)
+                rows.clear()
+        if self.checks:
+            self.conn.execute(insert(Check), self.checks)
+            self.checks.clear()
 
     def discard(self) -> None:
         for rows in self.rows.values():
@@ -298,10 +163,9 @@ class _Buffers:
         self.checks.clear()
 
 
-def _chunks(records: Iterable[ForecastIn], size: int) -> Iterator[list[ForecastIn]]:
-    it = iter(records)
-    while chunk := list(islice(it, size)):
-        yield chunk
+def _processor(type_: Any, dialect: Any) -> Callable[[Any], Any]:
+    """How a column of this type binds a value on this database (SQLAlchemy's own conversion)."""
+    return type_.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
 
 
 def _original(record: ForecastIn) -> tuple[str, str, datetime]:
@@ -319,6 +183,22 @@ def _original(record: ForecastIn) -> tuple[str, str, datetime]:
         else:
             due = datetime.fromisoformat(a.old.rstrip("Z"))
     return title, criteria, due
+
+
+def _registration(record: ForecastIn, fid: int) -> dict[str, Any]:
+    """The ledger payload of the record's registration as forecast ``fid``."""
+    title, criteria, due = _original(record)
+    view = SimpleNamespace(
+        id=fid,
+        title=title,
+        criteria=criteria,
+        due=due,
+        created_at=record.created_at,
+        author=record.author,
+        source=record.source,
+        ref=record.ref,
+    )
+    return ledger.register_payload(view, record.tags)
 
 
 def _registration_key(payload: dict[str, Any]) -> bytes:
@@ -369,56 +249,59 @@ class _Importer:
         self.skip_existing = skip_existing
         self.now = now
         self.problems: list[str] = []
-        self.conn = session.connection()
-        self.buffers = _Buffers(self.conn)
+        self.rows = _Rows(session)
         start = ledger.head(session)
-        self.builder = ledger.ChainBuilder(start)
-        self.next_id = {m: int(session.scalar(select(func.max(m.id))) or 0) + 1 for m in _ID_TABLES}
+        self.chain = ledger.ChainBuilder(start)
+        summary.ledger_entries = start.seq
+        self.next_id = {
+            m: int(session.scalar(select(func.max(m.id))) or 0) + 1
+            for m in (Forecast, Estimate, Amendment)
+        }
         self.checks_before = int(session.scalar(select(func.max(Check.id))) or 0)
-        self.empty = start.seq == 0 and self.next_id[Forecast] == 1
+        empty = start.seq == 0 and self.next_id[Forecast] == 1
+        self.empty = empty
+        #: restore mode, decided by the first record (see the module docs)
         self.restore: bool | None = None
         self.refs_seen: set[str] = set()
-        #: the registration key of every forecast in the database (see _registered_key), loaded
-        #: when the first record is read into a database that holds forecasts
-        self.registrations: dict[bytes, int] | None = {} if self.empty else None
-        #: records already in the database: where in the file, and what matched
-        self.already: list[str] = []
         self.ids_seen: dict[str, set[int]] = {
             "forecast": set(),
             "estimate": set(),
             "amendment": set(),
         }
-        self.pending: list[_Event] = []
-        # Reused views for the ledger's payload functions (they read attributes, as of a model).
-        self._registered = SimpleNamespace()
-        self._due_stamps: dict[datetime, str] = {}
-        self._estimate = SimpleNamespace()
+        #: the registration key of every forecast in the database (see _registration_key),
+        #: loaded when the first record is read into a database that holds forecasts
+        self.registrations: dict[bytes, int] | None = {} if empty else None
+        #: records already in the database: where in the file, and what matched
+        self.already: list[str] = []
+        #: restore: events waiting for the entries before them, by seq
+        self.pending: list[tuple[int, int, str, dict[str, Any], datetime, Any]] = []
 
-    # --- checks --------------------------------------------------------------------------------
+    # --- reading and checking -------------------------------------------------------------------
+
+    def run(self, records: Iterable[ForecastIn], progress: Callable[[int], None] | None) -> None:
+        it = iter(records)
+        done = 0
+        while chunk := list(islice(it, _BATCH)):
+            existing = self._existing_refs(chunk)
+            for record in chunk:
+                self._one(record, existing)
+            done += len(chunk)
+            if self.problems or self.already:
+                self.rows.discard()
+            else:
+                self.rows.flush()
+            if progress is not None:
+                progress(done)
+        self._finish()
 
     def _existing_refs(self, chunk: list[ForecastIn]) -> set[str]:
-        refs: list[str] = [r.ref for r in chunk if r.ref]
-        if not refs or self.empty:
-            return set()
-        self.buffers.wait()  # the connection is the writer thread's until its batch is done
+        refs = [r.ref for r in chunk if r.ref]
         found: set[str] = set()
+        if self.empty:
+            return found
         for i in range(0, len(refs), 500):
             part = refs[i : i + 500]
-            for ref in self.session.scalars(select(Forecast.ref).where(Forecast.ref.in_(part))):
-                if ref:
-                    found.add(ref)
-        return found
-
-    def _load_registrations(self) -> dict[bytes, int]:
-        self.buffers.wait()
-        found: dict[bytes, int] = {}
-        rows = self.session.execute(
-            select(LedgerEntry.forecast_id, LedgerEntry.payload)
-            .where(LedgerEntry.kind == "register")
-            .execution_options(yield_per=5000)
-        )
-        for fid, payload in rows:
-            found[_registration_key(json.loads(payload))] = fid
+            found.update(self.session.scalars(select(Forecast.ref).where(Forecast.ref.in_(part))))
         return found
 
     def _already_here(self, r: ForecastIn, existing: set[str]) -> str | None:
@@ -426,13 +309,42 @@ class _Importer:
         if r.ref and r.ref in existing:
             return f"ref {r.ref!r}"
         if self.registrations is None:
-            self.registrations = self._load_registrations()
+            payloads = self.session.scalars(
+                select(LedgerEntry.payload)
+                .where(LedgerEntry.kind == "register")
+                .execution_options(yield_per=5000)
+            )
+            self.registrations = {}
+            for payload in map(json.loads, payloads):
+                self.registrations[_registration_key(payload)] = payload["id"]
         if not self.registrations or r.created_at >= self.now:
             return None  # (a record without created_at is registered now: it is new)
-        view = SimpleNamespace(id=0, created_at=r.created_at, author=r.author, source=r.source)
-        view.title, view.criteria, view.due, view.ref = (*_original(r), r.ref)
-        fid = self.registrations.get(_registration_key(ledger.register_payload(view, r.tags)))
+        fid = self.registrations.get(_registration_key(_registration(r, 0)))
         return None if fid is None else f"forecast {fid} here"
+
+    def _one(self, r: ForecastIn, existing: set[str]) -> None:
+        problems = list(r.problems)
+        if r.ref:
+            if r.ref in self.refs_seen:
+                problems.append(f"{r.where}: ref {r.ref!r} appears twice in the file")
+            self.refs_seen.add(r.ref)
+        if not problems:
+            already = self._already_here(r, existing)
+            if already is not None:
+                if self.skip_existing:
+                    self.summary.skipped += 1
+                else:
+                    self.already.append(f"{r.where} is {already}")
+                return
+        if self.restore is None:
+            self.restore = self.empty and r.id is not None and r.seq is not None
+            self.summary.restored = self.restore
+        if self.restore:
+            problems.extend(self._restore_problems(r))
+        self.problems.extend(problems)
+        checks = self._checks(r) if r.checks else []
+        if not self.problems and not self.already:
+            self._write(r, checks)
 
     def _restore_problems(self, r: ForecastIn) -> list[str]:
         missing = []
@@ -485,47 +397,7 @@ class _Importer:
             valid.append({**spec, "stopped": stopped})
         return valid
 
-    # --- writing -------------------------------------------------------------------------------
-
-    def run(self, records: Iterable[ForecastIn], progress: Callable[[int], None] | None) -> None:
-        done = 0
-        for chunk in _chunks(records, _BATCH):
-            existing = self._existing_refs(chunk)
-            for record in chunk:
-                self._one(record, existing)
-            done += len(chunk)
-            if self.problems or self.already:
-                self.buffers.discard()
-            elif self.buffers.size() >= _BATCH:
-                self.buffers.flush()
-            if progress is not None:
-                progress(done)
-        self._finish()
-
-    def _one(self, r: ForecastIn, existing: set[str]) -> None:
-        problems = list(r.problems) if r.problems else []
-        if r.ref:
-            if r.ref in self.refs_seen:
-                problems.append(f"{r.where}: ref {r.ref!r} appears twice in the file")
-            self.refs_seen.add(r.ref)
-        if not problems:
-            already = self._already_here(r, existing)
-            if already is not None:
-                if self.skip_existing:
-                    self.summary.skipped += 1
-                else:
-                    self.already.append(f"{r.where} is {already}")
-                return
-        if self.restore is None:
-            self.restore = self.empty and r.id is not None and r.seq is not None
-            self.summary.restored = self.restore
-        if self.restore:
-            problems.extend(self._restore_problems(r))
-        self.problems.extend(problems)
-        checks = self._checks(r) if r.checks else []
-        if self.problems or self.already:
-            return  # keep reading to list every problem; write nothing more
-        self._write(r, checks)
+    # --- writing --------------------------------------------------------------------------------
 
     def _take_id(self, model: Any, given: int | None) -> int:
         if self.restore and given is not None:
@@ -535,217 +407,41 @@ class _Importer:
         return value
 
     def _write(self, r: ForecastIn, checks: list[dict[str, Any]]) -> None:
-        if not self.restore and not r.amendments and r.status == "open":
-            # The common case of a bulk file: estimates in time order, no amendments, no ledger
-            # seqs to follow. Their entries are chained as they are read, without sorting.
-            estimates = r.estimates
-            for i in range(len(estimates) - 1):
-                if estimates[i].seq is not None or estimates[i + 1].at < estimates[i].at:
-                    break
-            else:
-                self._write_open(r, checks)
-                return
-        self._write_any(r, checks)
-
-    def _write_open(self, r: ForecastIn, checks: list[dict[str, Any]]) -> None:
-        """:meth:`_write_any` for an open forecast with ordered estimates, without amendments.
-
-        The hot loop of a bulk import: each time is formatted once, each payload is written as
-        canonical JSON directly (:func:`predictions.chain.estimate_json`, the same bytes as
-        :func:`ledger.canonical`), and the rows go to the buffers as tuples.
-        """
-        rows = self.buffers.rows
-        add_ledger = rows["ledger"].append
-        add_estimate = rows["estimate"].append
-        add_bare = rows["estimate_bare"].append
-        sqlite = self.buffers.sqlite
-        link = self.builder.link
-        fid = self.next_id[Forecast]
-        self.next_id[Forecast] = fid + 1
-        created = r.stamp or _stamp(r.created_at)
-        due = self._due_stamps.get(r.due)
-        if due is None:  # files repeat their due dates
-            if len(self._due_stamps) > 4096:
-                self._due_stamps.clear()
-            due = self._due_stamps[r.due] = _stamp(r.due)
-        created_at: Any = created[:10] + " " + created[11:] if sqlite else r.created_at
-        created_iso = created + "Z"
-        row = (
-            fid,
-            r.title,
-            r.criteria,
-            due[:10] + " " + due[11:] if sqlite else r.due,
-            created_at,
-            r.author,
-            r.source,
-            r.ref,
-        )
-        if (
-            r.outcome is None
-            and r.resolved_at is None
-            and r.resolved_by is None
-            and r.resolution_note is None
-            and r.resolution_evidence is None
-        ):
-            rows["forecast_open"].append(row)
-        else:
-            rows["forecast"].append(
-                (
-                    *row,
-                    "open",
-                    None if r.outcome is None else self.buffers.bool(r.outcome),
-                    None if r.resolved_at is None else self.buffers.time(r.resolved_at),
-                    r.resolved_by,
-                    r.resolution_note,
-                    r.resolution_evidence,
-                )
-            )
-        tags = r.tags
-        if tags:
-            add_tag = rows["tag"].append
-            for name in tags:
-                add_tag((fid, name))
-            if len(tags) > 1:
-                tags = sorted(tags)
-        body = register_json(
-            fid, r.title, r.criteria, due + "Z", created_iso, r.author, r.source, r.ref, tags
-        )
-        seq, prev, digest = link("register", created_iso, body)
-        add_ledger((seq, created_at, "register", fid, body, prev, digest))
-        eid = self.next_id[Estimate]
-        for e in r.estimates:
-            if e.at == r.created_at:
-                at, made_at = created_iso, created_at
-            else:
-                stamp = e.stamp or _stamp(e.at)
-                at = stamp + "Z"
-                made_at = stamp[:10] + " " + stamp[11:] if sqlite else e.at
-            by, p, note = e.by, e.probability, e.note
-            if note is None:
-                add_bare((eid, fid, by, p, made_at))
-            else:
-                add_estimate((eid, fid, by, p, made_at, note))
-            body = estimate_json(eid, fid, by, p, at, note)
-            seq, prev, digest = link("estimate", at, body)
-            add_ledger((seq, made_at, "estimate", fid, body, prev, digest))
-            eid += 1
-        self.next_id[Estimate] = eid
-        self._add_checks(fid, checks)
-        s = self.summary
-        s.forecasts += 1
-        s.estimates += len(r.estimates)
-        s.checks += len(checks)
-
-    def _add_checks(self, fid: int, checks: list[dict[str, Any]]) -> None:
-        for spec in checks:
-            self.buffers.checks.append(
-                {
-                    "forecast_id": fid,
-                    "kind": spec["kind"],
-                    "params": spec["params"],
-                    "mode": spec["mode"],
-                    "enabled": not spec.get("stopped", False),
-                    "created_at": self.now,
-                    "next_check_at": self.now,
-                    "failures": 0,
-                }
-            )
-
-    def _write_any(self, r: ForecastIn, checks: list[dict[str, Any]]) -> None:
-        s = self.summary
-        add = self.buffers.add
-        t = self.buffers.time
+        rows, time = self.rows.rows, self.rows.time
         fid = self._take_id(Forecast, r.id)
-        add(
-            "forecast",
+        created = time(r.created_at)
+        rows[Forecast].append(
             (
                 fid,
                 r.title,
                 r.criteria,
-                t(r.due),
-                t(r.created_at),
+                time(r.due),
+                created,
                 r.author,
                 r.source,
                 r.ref,
                 r.status,
-                self.buffers.bool(r.outcome),
-                t(r.resolved_at),
+                self.rows.bool(r.outcome),
+                time(r.resolved_at),
                 r.resolved_by,
                 r.resolution_note,
                 r.resolution_evidence,
-            ),
-        )
-        for name in r.tags:
-            add("tag", (fid, name))
-        view = self._registered
-        view.id = fid
-        view.title, view.criteria, view.due = _original(r)
-        view.created_at, view.author, view.source, view.ref = (
-            r.created_at,
-            r.author,
-            r.source,
-            r.ref,
-        )
-        register = ledger.register_payload(view, r.tags)
-        row = self.builder.row
-        events: list[tuple[int, datetime, str, dict[str, Any], datetime]] = []
-        # The common case of a bulk file: estimates in time order, no amendments, no ledger
-        # seqs to follow. Their entries are chained as they are read, without sorting.
-        direct = (
-            not self.restore
-            and not r.amendments
-            and all(
-                r.estimates[i].at <= r.estimates[i + 1].at and r.estimates[i].seq is None
-                for i in range(len(r.estimates) - 1)
             )
         )
-        if direct:
-            entry = row("register", register, fid, r.created_at)
-            add(
-                "ledger",
-                (
-                    entry["seq"],
-                    t(r.created_at),
-                    "register",
-                    fid,
-                    entry["payload"],
-                    entry["prev_hash"],
-                    entry["hash"],
-                ),
-            )
-        else:
-            events.append((r.seq or 0, r.created_at, "register", register, r.created_at))
-        estimate = self._estimate
-        estimate.forecast_id = fid
+        rows[Tag].extend((fid, name) for name in r.tags)
+        history: list[_Event] = []
+        estimate = SimpleNamespace(forecast_id=fid)
         for e in r.estimates:
             eid = self._take_id(Estimate, e.id)
-            made_at = t(e.at)
-            if e.note is None:
-                add("estimate_bare", (eid, fid, e.by, e.probability, made_at))
-            else:
-                add("estimate", (eid, fid, e.by, e.probability, made_at, e.note))
+            made_at = time(e.at)
+            rows[Estimate].append((eid, fid, e.by, e.probability, made_at, e.note))
             estimate.id, estimate.forecaster, estimate.probability = eid, e.by, e.probability
             estimate.made_at, estimate.note = e.at, e.note
-            payload = ledger.estimate_payload(estimate)
-            if direct:
-                entry = row("estimate", payload, fid, e.at)
-                add(
-                    "ledger",
-                    (
-                        entry["seq"],
-                        made_at,
-                        "estimate",
-                        fid,
-                        entry["payload"],
-                        entry["prev_hash"],
-                        entry["hash"],
-                    ),
-                )
-            else:
-                events.append((e.seq or 0, e.at, "estimate", payload, e.at))
+            history.append((e.seq, e.at, made_at, "estimate", ledger.estimate_payload(estimate)))
         for a in r.amendments:
             aid = self._take_id(Amendment, a.id)
-            add("amendment", (aid, fid, a.field, a.old, a.new, t(a.at), a.by, a.note))
+            made_at = time(a.at)
+            rows[Amendment].append((aid, fid, a.field, a.old, a.new, made_at, a.by, a.note))
             payload = {
                 "id": aid,
                 "forecast": fid,
@@ -756,82 +452,114 @@ class _Importer:
                 "by": a.by,
                 "note": a.note,
             }
-            events.append((a.seq or 0, a.at, "amend", payload, a.at))
-        history_end = len(events)
+            history.append((a.seq, a.at, made_at, "amend", payload))
+        # Estimates and amendments in the order they happened: by ledger seq when the file gives
+        # every one, else by time (a stable sort keeps the file's order for ties).
+        if all(event[0] is not None for event in history):
+            history.sort(key=lambda event: event[0] or 0)
+        else:
+            history.sort(key=lambda event: event[1])
+        events = [(r.seq, r.created_at, created, "register", _registration(r, fid)), *history]
         if r.status != "open":
-            at = r.resolved_at or r.created_at
-            if r.status == "resolved":
-                s.resolved += 1
-                payload = {
-                    "forecast": fid,
-                    "outcome": r.outcome,
-                    "at": ledger.iso(at),
-                    "by": r.resolved_by,
-                    "note": r.resolution_note,
-                    "evidence": r.resolution_evidence,
+            events.append(self._resolution(r, fid))
+        for spec in checks:
+            self.rows.checks.append(
+                {
+                    "forecast_id": fid,
+                    "kind": spec["kind"],
+                    "params": spec["params"],
+                    "mode": spec["mode"],
+                    "enabled": not spec["stopped"],
+                    "created_at": self.now,
+                    "next_check_at": self.now,
+                    "failures": 0,
                 }
-            else:
-                s.annulled += 1
-                payload = {
-                    "forecast": fid,
-                    "at": ledger.iso(at),
-                    "by": r.resolved_by,
-                    "note": r.resolution_note,
-                }
-            kind = "resolve" if r.status == "resolved" else "annul"
-            if direct:
-                entry = row(kind, payload, fid, at)
-                add(
-                    "ledger",
-                    (
-                        entry["seq"],
-                        t(at),
-                        kind,
-                        fid,
-                        entry["payload"],
-                        entry["prev_hash"],
-                        entry["hash"],
-                    ),
-                )
-            else:
-                events.append((r.resolution_seq or 0, at, kind, payload, at))
-        self._add_checks(fid, checks)
+            )
+        s = self.summary
         s.forecasts += 1
         s.estimates += len(r.estimates)
         s.amendments += len(r.amendments)
         s.checks += len(checks)
-        if direct:
+        if not self.restore:
+            for _seq, at, bound, kind, payload in events:
+                self._link(kind, payload, fid, at, bound)
             return
-        if self.restore:
-            for seq, _t, kind, payload, at in events:
-                heapq.heappush(self.pending, _Event(seq, kind, payload, fid, at))
-            self._drain()
-            return
-        if history_end > 2:
-            # Estimates and amendments in the order they happened: by ledger seq when the file
-            # gives every one, else by time (a stable sort keeps the file's order for ties).
-            middle = events[1:history_end]
-            if all(ev[0] for ev in middle):
-                if any(middle[i][0] > middle[i + 1][0] for i in range(len(middle) - 1)):
-                    middle.sort(key=lambda ev: ev[0])
-            elif any(middle[i][1] > middle[i + 1][1] for i in range(len(middle) - 1)):
-                middle.sort(key=lambda ev: ev[1])
-            events[1:history_end] = middle
-        time = self.buffers.time
-        for _seq, _t, kind, payload, at in events:
-            entry = row(kind, payload, fid, at)
-            add(
-                "ledger",
-                (
-                    entry["seq"],
-                    time(at),
-                    kind,
-                    fid,
-                    entry["payload"],
-                    entry["prev_hash"],
-                    entry["hash"],
-                ),
+        for seq, at, bound, kind, payload in events:
+            heapq.heappush(self.pending, (seq or 0, fid, kind, payload, at, bound))
+        while self.pending and self.pending[0][0] <= self.chain.seq + 1:
+            seq, fid, kind, payload, at, bound = heapq.heappop(self.pending)
+            if seq <= self.chain.seq:
+                self.problems.append(f"ledger seq {seq} appears twice in the file")
+            else:
+                self._link(kind, payload, fid, at, bound)
+
+    def _resolution(self, r: ForecastIn, fid: int) -> _Event:
+        at = r.resolved_at or r.created_at
+        if r.status == "resolved":
+            self.summary.resolved += 1
+            payload = {
+                "forecast": fid,
+                "outcome": r.outcome,
+                "at": ledger.iso(at),
+                "by": r.resolved_by,
+                "note": r.resolution_note,
+                "evidence": r.resolution_evidence,
+            }
+            return (r.resolution_seq, at, self.rows.time(at), "resolve", payload)
+        self.summary.annulled += 1
+        payload = {
+            "forecast": fid,
+            "at": ledger.iso(at),
+            "by": r.resolved_by,
+            "note": r.resolution_note,
+        }
+        return (r.resolution_seq, at, self.rows.time(at), "annul", payload)
+
+    def _link(self, kind: str, payload: dict[str, Any], fid: int, at: datetime, bound: Any) -> None:
+        body = ledger.canonical(payload)
+        seq, prev, digest = self.chain.link(kind, ledger.iso(at) or "", body)
+        self.rows.rows[LedgerEntry].append((seq, bound, kind, fid, body, prev, digest))
+
+    # --- the end --------------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        meta = self.meta
+        self.problems.extend(meta.problems)
+        if self.restore and not self.problems:
+            if self.pending:
+                gap = self.chain.seq + 1
+                self.problems.append(
+                    f"ledger entry {gap} is missing from the file: it cannot be restored exactly"
+                )
+            elif meta.ledger_head is not None:
+                self.summary.file_head = meta.ledger_head
+                ok = meta.ledger_head == self.chain.hash and meta.ledger_entries in (
+                    None,
+                    self.chain.seq,
+                )
+                self.summary.file_head_verified = ok
+                if not ok:
+                    self.problems.append(
+                        f"ledger head: the file states {meta.ledger_entries} entries with head "
+                        f"{meta.ledger_head}, its records rebuild {self.chain.seq} entries with "
+                        f"head {self.chain.hash}: the file was changed after export"
+                    )
+        if self.already:
+            shown = "; ".join(self.already[:3]) + ("; ..." if len(self.already) > 3 else "")
+            line = (
+                f"{len(self.already)} of its forecasts are already in this database, nothing "
+                f"imported (--skip-existing skips them): {shown}"
             )
+            if not self.problems:
+                raise StateError(f"{self.summary.source}: {line}")
+            self.problems.append(line)
+        if self.problems:
+            raise ImportProblems(self.summary.source, self.problems)
+        self.rows.flush()
+        _move_sequences(self.session)
+        self._check_receipts()
+        self.summary.ledger_entries = self.chain.seq - self.summary.ledger_entries
+        self.summary.head = self.chain.hash
 
     def _check_receipts(self) -> None:
         """A ``check`` receipt for every spec this import wrote, as :func:`add_checks` writes."""
@@ -852,69 +580,6 @@ class _Importer:
             if not enabled
         ]
         receipts.append_many(self.session, entries)
-
-    def _ledger(self, kind: str, payload: dict[str, Any], fid: int, at: datetime) -> None:
-        entry = self.builder.row(kind, payload, fid, at)
-        self.buffers.add(
-            "ledger",
-            (
-                entry["seq"],
-                self.buffers.time(at),
-                kind,
-                fid,
-                entry["payload"],
-                entry["prev_hash"],
-                entry["hash"],
-            ),
-        )
-
-    def _drain(self) -> None:
-        while self.pending and self.pending[0].seq <= self.builder.seq + 1:
-            ev = heapq.heappop(self.pending)
-            if ev.seq <= self.builder.seq:
-                self.problems.append(f"ledger seq {ev.seq} appears twice in the file")
-                continue
-            self._ledger(ev.kind, ev.payload, ev.forecast_id, ev.at)
-
-    def _finish(self) -> None:
-        meta = self.meta
-        self.problems.extend(meta.problems)
-        if self.restore and not self.problems:
-            if self.pending:
-                gap = self.builder.seq + 1
-                self.problems.append(
-                    f"ledger entry {gap} is missing from the file: it cannot be restored exactly"
-                )
-            elif meta.ledger_head is not None:
-                self.summary.file_head = meta.ledger_head
-                ok = meta.ledger_head == self.builder.hash and meta.ledger_entries in (
-                    None,
-                    self.builder.seq,
-                )
-                self.summary.file_head_verified = ok
-                if not ok:
-                    self.problems.append(
-                        f"ledger head: the file states {meta.ledger_entries} entries with head "
-                        f"{meta.ledger_head}, its records rebuild {self.builder.seq} entries with "
-                        f"head {self.builder.hash}: the file was changed after export"
-                    )
-        if self.already:
-            shown = "; ".join(self.already[:3]) + ("; ..." if len(self.already) > 3 else "")
-            line = (
-                f"{len(self.already)} of its forecasts are already in this database, nothing "
-                f"imported (--skip-existing skips them): {shown}"
-            )
-            if not self.problems:
-                raise StateError(f"{self.summary.source}: {line}")
-            self.problems.append(line)
-        if self.problems:
-            raise ImportProblems(self.summary.source, self.problems)
-        self.buffers.flush(wait=True)
-        _move_sequences(self.session)
-        self._check_receipts()
-        start = self.summary.ledger_entries
-        self.summary.ledger_entries = self.builder.seq - start
-        self.summary.head = self.builder.hash
 
 
 def import_records(
@@ -938,19 +603,5 @@ def import_records(
     summary = ImportSummary(source=source, format=meta.format)
     _lock(session)
     importer = _Importer(session, summary, meta, validate_check, skip_existing, now or clock_now())
-    summary.ledger_entries = importer.builder.seq
-    # An import allocates millions of short-lived objects and makes no reference cycles; the
-    # collector's passes over the whole heap (SQLAlchemy's objects included) would cost more than
-    # the writing itself, so it rests until the import is done.
-    collecting = gc.isenabled()
-    gc.disable()
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(min(switch, _SWITCH_INTERVAL))
-    try:
-        importer.run(records, progress)
-    finally:
-        sys.setswitchinterval(switch)
-        if collecting:
-            gc.enable()
-        importer.buffers.close()
+    importer.run(records, progress)
     return summary

@@ -63,9 +63,6 @@ class EstimateIn:
     note: str | None = None
     id: int | None = None
     seq: int | None = None
-    #: ``at`` as the ledger writes it (``YYYY-MM-DDTHH:MM:SS.ffffff``), when the file held it in
-    #: that form: the bulk import then need not format the time again.
-    stamp: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -112,8 +109,6 @@ class ForecastIn:
     seq: int | None = None
     resolution_seq: int | None = None
     problems: list[str] = field(default_factory=list)
-    #: ``created_at`` as the ledger writes it, when the file held it in that form (see EstimateIn).
-    stamp: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -472,44 +467,6 @@ FORECAST_CELLS = (
 ESTIMATE_CELLS = ("probability", "at", "by", "note", "id", "seq")
 
 
-#: A UTC time as the ledger writes it with a ``Z``, the fraction of a second given or not.
-_STAMPED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?Z")
-
-
-_fromisoformat = datetime.fromisoformat
-
-
-def _time_and_stamp(text: str, field: str) -> tuple[datetime, str | None]:
-    """``parse_time(text, field)`` and ``_stamp_of(text)``, the usual form read at once.
-
-    ``YYYY-MM-DDTHH:MM:SSZ``: with its separators in place, ``fromisoformat`` accepts nothing but
-    ASCII digits between them, so the text is in the stamp's form whenever it reads.
-    """
-    if (
-        len(text) == 20
-        and text[19] == "Z"
-        and text[10] == "T"
-        and text[4] == "-"
-        and text[7] == "-"
-        and text[13] == ":"
-        and text[16] == ":"
-    ):
-        head = text[:19]
-        try:
-            return _fromisoformat(head), head + ".000000"
-        except ValueError:
-            pass  # (parse_time names the problem)
-    return parse_time(text, field), _stamp_of(text)
-
-
-def _stamp_of(text: str) -> str | None:
-    """``text`` (a time :func:`parse_time` read) as ``iso()`` writes it without the ``Z``, when
-    it is already in that form or lacks only the fraction of a second; else None."""
-    if not _STAMPED.fullmatch(text):
-        return None
-    return text[:-1] if len(text) == 27 else text[:-1] + ".000000"
-
-
 def forecast_from_cells(
     where: str,
     ctx: ReadContext,
@@ -528,10 +485,7 @@ def forecast_from_cells(
     """
     title, criteria, due, created_at, author, source, ref, tags, id, seq = cells
     try:
-        if created_at:
-            created, created_stamp = _time_and_stamp(created_at, "created_at")
-        else:
-            created, created_stamp = ctx.now, None
+        created = parse_time(created_at, "created_at") if created_at else ctx.now
         due_ = _due(due, ctx)
         if not created_at and due_ <= ctx.now:
             return None
@@ -543,7 +497,6 @@ def forecast_from_cells(
             due_,
             created,
             author_,
-            stamp=created_stamp,
         )
         if source:
             record.source = require_text(source, "source", optional=True)
@@ -568,10 +521,7 @@ def forecast_from_cells(
                     return None
             else:
                 p = parse_probability(p_raw)
-            if not at_raw or at_raw == created_at:
-                at, stamp = created, created_stamp
-            else:
-                at, stamp = _time_and_stamp(at_raw, "at")
+            at = created if not at_raw or at_raw == created_at else parse_time(at_raw, "at")
             add(
                 EstimateIn(
                     p,
@@ -580,7 +530,6 @@ def forecast_from_cells(
                     require_text(note, "note", optional=True) if note else None,
                     _int_or_none(eid, "id") if eid else None,
                     _int_or_none(eseq, "seq") if eseq else None,
-                    stamp,
                 )
             )
     except (InputError, ValueError, TypeError, OverflowError):

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -548,86 +546,11 @@ def test_formats_csv_fast_path_reads_what_the_careful_path_reads() -> None:
     assert fast_reads > 1000
 
 
-@pytest.mark.parametrize(
-    ("text", "stamp"),
-    [
-        ("2025-02-01T03:04:05Z", "2025-02-01T03:04:05.000000"),
-        ("2025-02-01T03:04:05.250000Z", "2025-02-01T03:04:05.250000"),
-        ("2025-02-01T03:04:05.000000Z", "2025-02-01T03:04:05.000000"),
-        ("2025-02-01T03:04:05.250Z", None),  # other forms are formatted from the time
-        ("2025-W05-6T03:04:05Z", None),
-        ("20250201T030405Z", None),
-        ("2025-02-01 03:04:05Z", None),
-        ("2025-02-01T03:04:05+00:00", None),
-    ],
-)
-def test_formats_csv_fast_path_keeps_the_ledger_form_of_a_time(
-    text: str, stamp: str | None
-) -> None:
-    """The fast path hands the bulk import a time's text only when it is exactly what the ledger
-    writes for the time it reads (so the import need not format it again)."""
-    from predictions.bulk import _stamp
-    from predictions.formats.records import forecast_from_cells
-
-    ctx = ReadContext(now=NOW, author="alice")
-    cells = ["T", "C", "2030-01-01", text, "", "", "", "", "", ""]
-    record = forecast_from_cells("line 2", ctx, cells, [["0.4", text, "", "", "", ""]])
-    assert record is not None
-    assert record.stamp == stamp and record.estimates[0].stamp == stamp
-    if stamp is not None:
-        assert stamp == _stamp(record.created_at) == _stamp(record.estimates[0].at)
-
-
-_TIME_CHARS = "0123456789-:TZ. +\uff12\u0665z"
-
-
-def _mutated_time(case: tuple[datetime, int, str, str]) -> str:
-    when, at, how, char = case
-    text = when.replace(microsecond=0).isoformat() + "Z"
-    if how == "change":
-        return text[:at] + char + text[at + 1 :]
-    if how == "drop":
-        return text[:at] + text[at + 1 :]
-    if how == "add":
-        return text[:at] + char + text[at:]
-    return text
-
-
-@given(
-    st.one_of(
-        # a valid time with one character changed, dropped or added
-        st.tuples(
-            st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
-            st.integers(0, 19),
-            st.sampled_from(["change", "drop", "add", "keep"]),
-            st.sampled_from(_TIME_CHARS),
-        ).map(_mutated_time),
-        st.text(alphabet=_TIME_CHARS, min_size=18, max_size=28),
-    )
-)
-@settings(max_examples=3000, deadline=None)
-def test_formats_a_time_and_its_stamp_read_at_once_as_apart(text: str) -> None:
-    """``_time_and_stamp`` (the CSV fast path's one step) gives what ``parse_time`` and
-    ``_stamp_of`` give, or fails as ``parse_time`` fails."""
-    from predictions.formats.records import _stamp_of, _time_and_stamp, parse_time
-
-    try:
-        expected: object = (parse_time(text, "at"), _stamp_of(text))
-    except InputError as exc:
-        expected = str(exc)
-    try:
-        got: object = _time_and_stamp(text, "at")
-    except InputError as exc:
-        got = str(exc)
-    assert got == expected
-
-
 def test_formats_bulk_ledger_entries_are_the_canonical_payloads_of_the_rows(
     engine: Engine, tmp_path: Path
 ) -> None:
-    """The bulk import writes each payload's JSON itself (the hot path): it is byte for byte
-    ``canonical(register_payload / estimate_payload)`` of the rows written, for names and notes
-    that JSON must escape, and the chain verifies."""
+    """The ledger entries of a bulk import are ``canonical(register_payload / estimate_payload)``
+    of the rows written, for names and notes that JSON must escape, and the chain verifies."""
     from predictions.models import Estimate, Forecast, LedgerEntry, Tag
 
     path = tmp_path / "escapes.csv"
