@@ -70,6 +70,7 @@ __all__ = [
     "excerpt_around",
     "fold",
     "json_object",
+    "refuse_unknown_params",
     "require_url",
 ]
 
