@@ -99,7 +99,7 @@ class App:
             yield conn
         finally:
             if conn is not None:
-                conn.close()
+                lite.close(conn)
 
     @contextmanager
     def forecasts(self, *, write: bool = False) -> Iterator[Session | sqlite3.Connection]:
