@@ -41,12 +41,10 @@ __all__ = [
     "SQLiteExecutor",
     "canonical",
     "chain_hash",
-    "estimate_json",
     "estimate_payload",
     "first_difference",
     "iso",
     "loaded",
-    "register_json",
     "register_payload",
     "stored",
 ]
@@ -384,35 +382,3 @@ def estimate_payload(e: _EstimateLike) -> dict[str, Any]:
         "at": iso(e.made_at),
         "note": e.note,
     }
-
-
-def estimate_json(id: int, forecast: int, by: str, p: float, at: str, note: str | None) -> str:
-    """``canonical(estimate_payload(...))`` for an estimate whose time ``at`` is :func:`iso` text."""
-    return canonical({"id": id, "forecast": forecast, "by": by, "p": p, "at": at, "note": note})
-
-
-def register_json(
-    id: int,
-    title: str,
-    criteria: str,
-    due: str,
-    created_at: str,
-    author: str,
-    source: str | None,
-    ref: str | None,
-    tags: list[str],
-) -> str:
-    """``canonical(register_payload(...))`` with times already :func:`iso` text and tags sorted."""
-    return canonical(
-        {
-            "id": id,
-            "title": title,
-            "criteria": criteria,
-            "due": due,
-            "created_at": created_at,
-            "author": author,
-            "source": source,
-            "ref": ref,
-            "tags": tags,
-        }
-    )
