@@ -207,20 +207,19 @@ def _tag_rows(db: Executor, s: Scored) -> list[tuple[str, _Rows]]:
     ).fetchall()
     if not pairs:
         return []
-    tags, tag_code = np.unique(
-        np.array([name for _, name in pairs], dtype=object), return_inverse=True
-    )
+    first_seen: dict[str, int] = {}
     t_fid = np.array([fid for fid, _ in pairs], dtype=np.int64)
+    t_code = np.array([first_seen.setdefault(name, len(first_seen)) for _, name in pairs])
     # (the scored rows come ordered by question) each (question, tag) pair to the rows of that
     # question
     lo = np.searchsorted(s.forecast_id, t_fid, side="left")
     reps = np.searchsorted(s.forecast_id, t_fid, side="right") - lo
     pair = np.repeat(np.arange(t_fid.size), reps)
     rows = lo[pair] + np.arange(pair.size) - np.repeat(np.cumsum(reps) - reps, reps)
-    code = tag_code[pair]
+    code = t_code[pair]
     result = []
-    for i, name in enumerate(tags.tolist()):
-        mine = rows[code == i]
+    for name in sorted(first_seen):
+        mine = rows[code == first_seen[name]]
         if mine.size == 0:
             continue
         empty = np.zeros(mine.size, dtype=np.int64)

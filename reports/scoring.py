@@ -565,8 +565,9 @@ def time_averaged_brier(
         return np.empty(0, dtype=np.int64), np.empty(0)
     if np.any(np.diff(ta)[g[1:] == g[:-1]] < 0):
         raise ValueError("estimates must be sorted by time within each group")
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    ids = np.searchsorted(starts, np.arange(g.size), side="right") - 1
+    new_group = np.r_[True, g[1:] != g[:-1]]
+    starts = np.flatnonzero(new_group)
+    ids = np.cumsum(new_group) - 1
     same_next = np.r_[g[1:] == g[:-1], False]
     end = np.where(same_next, np.r_[ta[1:], 0.0], ca)
     end = np.minimum(end, ca)
