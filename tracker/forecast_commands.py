@@ -74,12 +74,16 @@ def add(
         note=note,
         created_at=now,
     )
+    # Checks are stored through SQLAlchemy: with them, a Session rather than the fast path.
+    with app.write() if specs else app.forecasts(write=True) as db:
+        forecast = store.add_forecast(db, **fields)  # type: ignore[arg-type]
+        if specs:
+            from predictions.checks import add_checks
+
+            add_checks(db, forecast.id, specs, now=forecast.created_at)  # type: ignore[arg-type]
+    record = records.forecast_record(forecast)
     if specs:
-        record = _add_with_checks(app, fields, specs)
         record["checks"] = specs
-    else:
-        with app.forecasts(write=True) as db:
-            record = records.forecast_record(store.add_forecast(db, **fields))  # type: ignore[arg-type]
     if as_json:
         emit_json(record)
     else:
@@ -88,17 +92,6 @@ def add(
             f"({format_probability(p)}, due {format_due(due_at, app.tz)})"
             + (f" with {len(specs)} check(s)" if specs else "")
         )
-
-
-def _add_with_checks(
-    app: App, fields: dict[str, object], specs: list[dict[str, object]]
-) -> dict[str, object]:
-    from predictions.checks import add_checks
-
-    with app.write() as session:
-        forecast = store.add_forecast(session, **fields)  # type: ignore[arg-type]
-        add_checks(session, forecast.id, specs, now=forecast.created_at)
-        return records.forecast_record(forecast)
 
 
 @click.command()
