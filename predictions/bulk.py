@@ -45,8 +45,18 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from predictions import ledger, receipts
+from predictions import receipts
+from predictions.chain import (
+    GENESIS,
+    LEDGER,
+    ChainBuilder,
+    canonical,
+    estimate_payload,
+    iso,
+    register_payload,
+)
 from predictions.clock import now as clock_now
+from predictions.db import executor
 from predictions.errors import ImportProblems, InputError, StateError
 from predictions.formats.records import FileMeta, ForecastIn
 from predictions.models import Amendment, Check, Estimate, Forecast, LedgerEntry, Tag
@@ -75,7 +85,7 @@ class ImportSummary:
     annulled: int = 0
     skipped: int = 0
     ledger_entries: int = 0
-    head: str = ledger.GENESIS
+    head: str = GENESIS
     restored: bool = False
     file_head: str | None = None
     file_head_verified: bool | None = None
@@ -198,19 +208,19 @@ def _registration(record: ForecastIn, fid: int) -> dict[str, Any]:
         source=record.source,
         ref=record.ref,
     )
-    return ledger.register_payload(view, record.tags)
+    return register_payload(view, record.tags)
 
 
 def _registration_key(payload: dict[str, Any]) -> bytes:
     """A registration payload without its id, as a digest: the same forecast in any database."""
-    body = ledger.canonical({**payload, "id": 0})
+    body = canonical({**payload, "id": 0})
     return hashlib.blake2b(body.encode(), digest_size=16).digest()
 
 
 def _lock(session: Session) -> None:
     """Serialise writers: SQLite already holds BEGIN IMMEDIATE; PostgreSQL locks the id tables."""
     if session.get_bind().dialect.name == "postgresql":
-        ledger.head(session, lock=True)
+        LEDGER.head(executor(session), lock=True)
         session.execute(
             text(
                 "LOCK TABLE forecast, tag, estimate, amendment, check_spec "
@@ -250,8 +260,8 @@ class _Importer:
         self.now = now
         self.problems: list[str] = []
         self.rows = _Rows(session)
-        start = ledger.head(session)
-        self.chain = ledger.ChainBuilder(start)
+        start = LEDGER.head(executor(session))
+        self.chain = ChainBuilder(start)
         summary.ledger_entries = start.seq
         self.next_id = {
             m: int(session.scalar(select(func.max(m.id))) or 0) + 1
@@ -437,7 +447,7 @@ class _Importer:
             rows[Estimate].append((eid, fid, e.by, e.probability, made_at, e.note))
             estimate.id, estimate.forecaster, estimate.probability = eid, e.by, e.probability
             estimate.made_at, estimate.note = e.at, e.note
-            history.append((e.seq, e.at, made_at, "estimate", ledger.estimate_payload(estimate)))
+            history.append((e.seq, e.at, made_at, "estimate", estimate_payload(estimate)))
         for a in r.amendments:
             aid = self._take_id(Amendment, a.id)
             made_at = time(a.at)
@@ -448,7 +458,7 @@ class _Importer:
                 "field": a.field,
                 "old": a.old,
                 "new": a.new,
-                "at": ledger.iso(a.at),
+                "at": iso(a.at),
                 "by": a.by,
                 "note": a.note,
             }
@@ -500,7 +510,7 @@ class _Importer:
             payload = {
                 "forecast": fid,
                 "outcome": r.outcome,
-                "at": ledger.iso(at),
+                "at": iso(at),
                 "by": r.resolved_by,
                 "note": r.resolution_note,
                 "evidence": r.resolution_evidence,
@@ -509,15 +519,15 @@ class _Importer:
         self.summary.annulled += 1
         payload = {
             "forecast": fid,
-            "at": ledger.iso(at),
+            "at": iso(at),
             "by": r.resolved_by,
             "note": r.resolution_note,
         }
         return (r.resolution_seq, at, self.rows.time(at), "annul", payload)
 
     def _link(self, kind: str, payload: dict[str, Any], fid: int, at: datetime, bound: Any) -> None:
-        body = ledger.canonical(payload)
-        seq, prev, digest = self.chain.link(kind, ledger.iso(at) or "", body)
+        body = canonical(payload)
+        seq, prev, digest = self.chain.link(kind, iso(at) or "", body)
         self.rows.rows[LedgerEntry].append((seq, bound, kind, fid, body, prev, digest))
 
     # --- the end --------------------------------------------------------------------------------
