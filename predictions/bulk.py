@@ -96,37 +96,11 @@ class ImportSummary:
         return asdict(self)
 
 
-#: The columns each table is written with, in the order of the rows' tuples.
-_COLUMNS: dict[Any, tuple[str, ...]] = {
-    Forecast: (
-        "id",
-        "title",
-        "criteria",
-        "due",
-        "created_at",
-        "author",
-        "source",
-        "ref",
-        "status",
-        "outcome",
-        "resolved_at",
-        "resolved_by",
-        "resolution_note",
-        "resolution_evidence",
-    ),
-    Tag: ("forecast_id", "name"),
-    Estimate: ("id", "forecast_id", "forecaster", "probability", "made_at", "note"),
-    Amendment: (
-        "id",
-        "forecast_id",
-        "field",
-        "old_value",
-        "new_value",
-        "made_at",
-        "made_by",
-        "note",
-    ),
-    LedgerEntry: ("seq", "at", "kind", "forecast_id", "payload", "prev_hash", "hash"),
+#: The columns each table is written with: its columns in the model's order (the ledger's but its
+#: own row id), which is the order of the rows' tuples below.
+_COLUMNS = {
+    model: tuple(c.name for c in model.__table__.c if not (model is LedgerEntry and c.name == "id"))
+    for model in (Forecast, Tag, Estimate, Amendment, LedgerEntry)
 }
 
 #: One ledger event of a record: seq in the file (or None), time, the time as bound, kind, payload.

@@ -43,7 +43,6 @@ import json
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from itertools import chain
 from operator import itemgetter
 from typing import IO, Any
@@ -51,10 +50,12 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from predictions import ledger
+from predictions.chain import LEDGER, iso
+from predictions.db import executor
 from predictions.formats.records import (
     ESTIMATE_CELLS,
     FORECAST_CELLS,
+    FORECAST_FIELDS,
     FileMeta,
     ForecastIn,
     ReadContext,
@@ -77,33 +78,6 @@ __all__ = [
 
 FORMAT_NAME = "forecast-tracker"
 FORMAT_VERSION = 1
-CSV_COLUMNS = (
-    "id",
-    "ref",
-    "title",
-    "criteria",
-    "due",
-    "created_at",
-    "author",
-    "source",
-    "tags",
-    "status",
-    "outcome",
-    "resolved_at",
-    "resolved_by",
-    "resolution_note",
-    "resolution_evidence",
-    "seq",
-    "resolution_seq",
-    "checks",
-    "amendments",
-    "estimate_id",
-    "estimate_seq",
-    "probability",
-    "estimated_at",
-    "forecaster",
-    "note",
-)
 _ESTIMATE_COLUMNS = {
     "estimate_id": "id",
     "estimate_seq": "seq",
@@ -112,6 +86,7 @@ _ESTIMATE_COLUMNS = {
     "forecaster": "by",
     "note": "note",
 }
+CSV_COLUMNS = (*FORECAST_FIELDS, "checks", "amendments", *_ESTIMATE_COLUMNS)
 _CSV_HEAD = re.compile(
     r"^#\s*forecast-tracker\s+(\d+)\s+ledger\s+entries=(\d+)\s+head=([0-9a-f]{64})"
 )
@@ -189,7 +164,7 @@ def _toml_table(header: str | None, data: Mapping[str, Any]) -> str:
 
 def write_toml(session: Session, out: IO[str]) -> int:
     """Write every forecast as TOML; returns how many."""
-    head = ledger.head(session)
+    head = LEDGER.head(executor(session))
     out.write(f'format = "{FORMAT_NAME}"\nversion = {FORMAT_VERSION}\n\n')
     out.write(_toml_table("[ledger]", {"entries": head.seq, "head": head.hash}))
     count = 0
@@ -333,7 +308,7 @@ def _json_line(data: Any) -> str:
 
 def write_json(session: Session, out: IO[str]) -> int:
     """Write every forecast as JSON, one forecast per line; returns how many."""
-    head = ledger.head(session)
+    head = LEDGER.head(executor(session))
     out.write("{\n")
     out.write(f'  "format": "{FORMAT_NAME}",\n  "version": {FORMAT_VERSION},\n')
     out.write(f'  "ledger": {_json_line({"entries": head.seq, "head": head.hash})},\n')
@@ -496,7 +471,7 @@ def _csv_cell(value: Any) -> str:
 
 def write_csv(session: Session, out: IO[str]) -> int:
     """Write every forecast as CSV, one row per estimate; returns how many forecasts."""
-    head = ledger.head(session)
+    head = LEDGER.head(executor(session))
     out.write(f"# {FORMAT_NAME} {FORMAT_VERSION} ledger entries={head.seq} head={head.hash}\n")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -532,10 +507,6 @@ def write_csv(session: Session, out: IO[str]) -> int:
 # --- export records -----------------------------------------------------------------------------
 
 _EXPORT_CHUNK = 1000
-
-
-def _iso(value: datetime | None) -> str | None:
-    return ledger.iso(value)
 
 
 def export_records(session: Session) -> Iterator[dict[str, Any]]:
@@ -579,7 +550,7 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
                     "id": e.id,
                     "seq": seqs.get(("estimate", e.id)),
                     "probability": e.probability,
-                    "at": _iso(e.made_at),
+                    "at": iso(e.made_at),
                     "by": e.forecaster,
                     "note": e.note,
                 }
@@ -593,7 +564,7 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
                     "field": a.field,
                     "old": a.old_value,
                     "new": a.new_value,
-                    "at": _iso(a.made_at),
+                    "at": iso(a.made_at),
                     "by": a.made_by,
                     "note": a.note,
                 }
@@ -615,14 +586,14 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
                 "ref": f.ref,
                 "title": f.title,
                 "criteria": f.criteria,
-                "due": _iso(f.due),
-                "created_at": _iso(f.created_at),
+                "due": iso(f.due),
+                "created_at": iso(f.created_at),
                 "author": f.author,
                 "source": f.source,
                 "tags": tags.get(f.id, []),
                 "status": f.status,
                 "outcome": f.outcome,
-                "resolved_at": _iso(f.resolved_at),
+                "resolved_at": iso(f.resolved_at),
                 "resolved_by": f.resolved_by,
                 "resolution_note": f.resolution_note,
                 "resolution_evidence": f.resolution_evidence,

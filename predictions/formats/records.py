@@ -40,6 +40,7 @@ __all__ = [
     "clean_text",
     "ESTIMATE_CELLS",
     "FORECAST_CELLS",
+    "FORECAST_FIELDS",
     "forecast_from_cells",
     "forecast_from_mapping",
     "one_line_title",
@@ -271,34 +272,24 @@ def _list_of_tables(value: object, field: str) -> list[Mapping[str, Any]]:
     return value
 
 
-_KNOWN = frozenset(
+#: A forecast's own fields in a record of the tracker's formats, in the order an export writes them
+#: (then come its ``estimates``, ``amendments`` and ``checks``).
+FORECAST_FIELDS = (
+    "id", "ref", "title", "criteria", "due", "created_at", "author", "source", "tags", "status",
+    "outcome", "resolved_at", "resolved_by", "resolution_note", "resolution_evidence", "seq",
+    "resolution_seq",
+)  # fmt: skip
+_KNOWN = frozenset(FORECAST_FIELDS).union(
     (
-        "id",
-        "ref",
-        "title",
-        "criteria",
-        "due",
-        "created_at",
-        "author",
         "by",
-        "source",
-        "tags",
         "probability",
         "note",
         "estimates",
         "amendments",
         "checks",
-        "check",
         "estimate",
         "amendment",
-        "status",
-        "outcome",
-        "resolved_at",
-        "resolved_by",
-        "resolution_note",
-        "resolution_evidence",
-        "seq",
-        "resolution_seq",
+        "check",
     )
 )
 
