@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from predictions.clock import to_utc_naive
+from predictions.errors import ChainError
 
 __all__ = [
     "GENESIS",
@@ -36,6 +37,7 @@ __all__ = [
     "ChainBroken",
     "ChainBuilder",
     "ChainHead",
+    "Cursor",
     "Entry",
     "Executor",
     "SQLiteExecutor",
@@ -198,12 +200,11 @@ class ChainBuilder:
         return self.seq, prev, self.hash
 
 
-class ChainBroken(Exception):
-    """The first entry where a chain does not hold (``seq``, and what is wrong)."""
+class ChainBroken(ChainError):
+    """The first entry where a chain does not hold: ``seq``, and ``problem`` (the message)."""
 
     def __init__(self, seq: int, problem: str) -> None:
-        super().__init__(problem)
-        self.seq = seq
+        super().__init__(seq, problem)
         self.problem = problem
 
 
