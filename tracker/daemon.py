@@ -208,24 +208,15 @@ def run_daemon(
             timezone=UTC,
         )
         start = datetime.now(UTC)
-        scheduler.add_job(
-            daemon.notify_job,
-            "interval",
-            seconds=notify_every,
-            id=NOTIFY_JOB,
-            name=NOTIFY_JOB,
-            next_run_time=start,
-            replace_existing=True,
+        jobs = (
+            (NOTIFY_JOB, daemon.notify_job, notify_every),
+            (SWEEP_JOB, daemon.sweep_job, sweep_every),
         )
-        scheduler.add_job(
-            daemon.sweep_job,
-            "interval",
-            seconds=sweep_every,
-            id=SWEEP_JOB,
-            name=SWEEP_JOB,
-            next_run_time=start,
-            replace_existing=True,
-        )
+        for name, job, every in jobs:
+            scheduler.add_job(
+                job, "interval", seconds=every, id=name, name=name, next_run_time=start,
+                replace_existing=True,
+            )  # fmt: skip
         log.info(
             "started: notify every %gs, sweep every %gs (worker %s, database %s)",
             notify_every,
