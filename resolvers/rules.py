@@ -1,6 +1,6 @@
 """The "by date X" rules: what a check's verdict leads to, for the runner (:mod:`resolvers.sweep`).
 
-**"By date X" rules**, for an open forecast:
+For an open forecast:
 
 - ``yes``: a proposal at once; in ``mode = auto`` a *final* YES resolves directly;
 - ``no``: counts only from due + grace (``grace``, default 7 days) unless final; then a proposal,
@@ -9,7 +9,8 @@
 - ``annul``: a proposal to annul; in ``mode = auto`` a final one annuls directly.
 
 Direct resolutions go through :func:`predictions.store.resolve` / ``annul`` with ``resolved_by =
-"resolver:<kind>"`` and the evidence URL. A pending proposal with the same verdict is not repeated,
+"resolver:<kind>"`` and the evidence URL; the forecast's pending proposals are then superseded
+(:func:`predictions.checks.supersede`, as when a person confirms one). A pending proposal with the same verdict is not repeated,
 nor one a person disputed on the same body (same sha256). A market's ``probability`` is recorded as
 an estimate by a forecaster named after the kind, when it changed.
 
@@ -111,6 +112,8 @@ class Batch:
 def load(
     session: Session, check_ids: list[int], forecast_ids: set[int], unchanged: list[int]
 ) -> Batch:
+    """What a batch of checks (``check_ids``, on ``forecast_ids``) needs of the stored proposals,
+    and of the evidence of those a 304 answered (``unchanged``)."""
     p, e = Proposal, Evidence
     pending = session.execute(
         select(p.forecast_id, p.kind, p.verdict, p.id).where(
@@ -127,13 +130,13 @@ def load(
         .where(e.check_id.in_(unchanged), e.verdict != "error")
         .group_by(e.check_id)
     )
-    previous = session.execute(
-        select(e.check_id, e.verdict, e.value, e.excerpt, e.sha256).where(e.id.in_(latest))
-    )
+    previous = select(e.check_id, e.verdict, e.value, e.excerpt, e.sha256).where(e.id.in_(latest))
     return Batch(
         {(f, k, v): i for f, k, v, i in pending},
         {(c, v, sha): i for c, v, sha, i in disputed},
-        {c: (v, value, x, sha) for c, v, value, x, sha in previous} if unchanged else {},
+        {c: (v, val, x, sha) for c, v, val, x, sha in session.execute(previous)}
+        if unchanged
+        else {},
     )
 
 

@@ -1,6 +1,7 @@
 """The runner: claims due checks, runs them concurrently, keeps receipts, applies the rules.
 
-Every policy of the resolvers lives here; a kind only looks at a source and returns a verdict.
+Every policy of the resolvers lives here and in :mod:`resolvers.rules`; a kind only looks at a
+source and returns a verdict.
 
 **Claims.** A sweep claims due checks in small batches with a lease (:mod:`predictions.leases`,
 shared with the outbox) and records a batch of results in one transaction, only for the checks it
@@ -19,8 +20,8 @@ exponentially (``backoff_base`` doubling per consecutive failure up to ``backoff
 errors wait at least ``permanent_wait``), and never sooner than a ``Retry-After`` asked.
 
 **Re-checks.** Open forecasts are checked every ``recheck_open`` (and at the due date and at due +
-grace); resolved and annulled ones every ``recheck_resolved``. What a verdict leads to (the "by date X" rules) is
-:mod:`resolvers.rules`.
+grace); resolved and annulled ones every ``recheck_resolved``. What a verdict leads to (the "by
+date X" rules) is :mod:`resolvers.rules`.
 """
 
 from __future__ import annotations
