@@ -65,7 +65,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -103,6 +103,7 @@ DEFAULT_USER_AGENT = (
 )
 _TEMPORARY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _READ_SIZE = 16_384  # the most one read of a connection takes (bounds what one decode inflates)
+_KEEPALIVE = 5.0  # seconds an idle connection is kept
 _DRAIN_LIMIT = 65_536  # a redirect body up to this size is read to keep the connection
 _CLIENT_HEADERS = frozenset(
     {"host", "accept-encoding", "connection", "content-length", "transfer-encoding", "te"}
@@ -408,16 +409,68 @@ class _Backend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
-class _Transport(httpx.HTTPTransport):
-    """httpx's own transport, its connections made by a :class:`_Backend`. Through a proxy the
-    guard checks the URL's host name before the request leaves (see the module docstring)."""
+class _Pools:
+    """One small httpcore pool per origin. httpcore's pool walks every connection it holds (and
+    polls each socket) on each request, which over a sweep's many sources costs more than the
+    request itself; per origin the walk is at most ``per_host`` long. Once a second, the pools
+    that started no request for the keep-alive time and hold only idle connections are closed."""
 
-    def __init__(self, ssl_context: Any, guard: _Guard, proxy: str | None = None) -> None:
+    def __init__(self, make: Callable[[], httpcore.ConnectionPool]) -> None:
+        self._make = make
+        self._pools: dict[tuple[bytes, bytes, int | None], httpcore.ConnectionPool] = {}
+        self._used: dict[tuple[bytes, bytes, int | None], float] = {}
+        self._lock = threading.Lock()
+        self._swept = time.monotonic()
+
+    def handle_request(self, request: httpcore.Request) -> httpcore.Response:
+        key = (request.url.scheme, request.url.host, request.url.port)
+        now = time.monotonic()
+        stale = []
+        with self._lock:
+            pool = self._pools.get(key) or self._pools.setdefault(key, self._make())
+            self._used[key] = now
+            if now - self._swept > 1.0:
+                self._swept = now
+                for k, used in list(self._used.items()):
+                    connections = self._pools[k].connections
+                    if now - used > _KEEPALIVE and all(c.is_idle() for c in connections):
+                        del self._used[k]
+                        stale.append(self._pools.pop(k))
+        for old in stale:
+            old.close()
+        return pool.handle_request(request)
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools, self._used = list(self._pools.values()), {}, {}
+        for pool in pools:
+            pool.close()
+
+
+class _Transport(httpx.HTTPTransport):
+    """httpx's own transport, its connections made by a :class:`_Backend`: direct ones in a pool
+    per origin (:class:`_Pools`); through a proxy, in httpx's proxy pool, the guard checking the
+    URL's host name before the request leaves (see the module docstring)."""
+
+    def __init__(
+        self, ssl_context: Any, guard: _Guard, per_host: int, proxy: str | None = None
+    ) -> None:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
         super().__init__(verify=ssl_context, limits=limits, proxy=proxy)
-        # httpx builds the httpcore pool but takes no backend; the pool uses this one.
-        self._pool._network_backend = _Backend(None if proxy else guard)
         self._guard = guard if proxy else None
+        # httpx builds its httpcore pool without a network backend parameter: ours go in here.
+        if proxy:
+            self._pool._network_backend = _Backend(None)
+            return
+        backend = _Backend(guard)
+        self._pool = _Pools(  # type: ignore[assignment]
+            lambda: httpcore.ConnectionPool(
+                ssl_context=ssl_context,
+                max_keepalive_connections=per_host,
+                keepalive_expiry=_KEEPALIVE,
+                network_backend=backend,
+            )
+        )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self._guard is not None:
@@ -439,11 +492,11 @@ class HttpClient:
         guard = _Guard(s)
         ssl_context = httpx.create_ssl_context(trust_env=True)  # SSL_CERT_FILE, SSL_CERT_DIR
         mounts: dict[str, httpx.BaseTransport | None] = {
-            pattern: None if proxy is None else _Transport(ssl_context, guard, proxy)
+            pattern: None if proxy is None else _Transport(ssl_context, guard, s.per_host, proxy)
             for pattern, proxy in get_environment_proxies().items()
         }
         self._client = httpx.Client(
-            transport=_Transport(ssl_context, guard),
+            transport=_Transport(ssl_context, guard, s.per_host),
             mounts=mounts,
             headers={"User-Agent": s.user_agent},
             timeout=s.timeout,
