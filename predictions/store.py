@@ -119,9 +119,17 @@ def _estimate(r: Sequence[Any]) -> EstimateRow:
     return EstimateRow(r[0], r[1], r[2], float(r[3]), loaded(r[4]), r[5])  # type: ignore[arg-type]
 
 
-def _insert(x: Executor, sql: str, params: dict[str, Any]) -> int:
-    """Run an INSERT and return the new row's id."""
-    return int(x.execute(sql + " RETURNING id", params).fetchall()[0][0])
+def _insert(x: Executor, table: str, values: dict[str, Any]) -> int:
+    """Insert one row of ``values`` (column: value) and return its id."""
+    sql = f"INSERT INTO {table} ({', '.join(values)}) VALUES (:{', :'.join(values)}) RETURNING id"
+    return int(x.execute(sql, values).fetchall()[0][0])
+
+
+def _update(x: Executor, forecast: ForecastRow, columns: Iterable[str]) -> None:
+    """Write these columns of ``forecast`` (as the row holds them) to its table row."""
+    values = {name: getattr(forecast, name) for name in columns}
+    sets = ", ".join(f"{name} = :{name}" for name in values)
+    x.execute(f"UPDATE forecast SET {sets} WHERE id = :id", {**values, "id": forecast.id})
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -167,20 +175,8 @@ def add_forecast(
         status="open", outcome=None, resolved_at=None, resolved_by=None, resolution_note=None,
         resolution_evidence=None, tags=[TagRow(name) for name in fields.tags],
     )  # fmt: skip
-    row.id = _insert(
-        x,
-        "INSERT INTO forecast (title, criteria, due, created_at, author, source, ref, status) "
-        "VALUES (:title, :criteria, :due, :created_at, :author, :source, :ref, 'open')",
-        {
-            "title": row.title,
-            "criteria": row.criteria,
-            "due": row.due,
-            "created_at": row.created_at,
-            "author": row.author,
-            "source": row.source,
-            "ref": ref,
-        },
-    )
+    columns = ("title", "criteria", "due", "created_at", "author", "source", "ref", "status")
+    row.id = _insert(x, "forecast", {name: getattr(row, name) for name in columns})
     if fields.tags:
         x.execute(
             "INSERT INTO tag (forecast_id, name) VALUES (:forecast_id, :name)",
@@ -196,13 +192,8 @@ def add_forecast(
 def _append_estimate(
     x: Executor, forecast: ForecastRow, name: str, p: float, note: str | None, *, made_at: datetime
 ) -> EstimateRow:
-    values = {"forecast_id": forecast.id, "forecaster": name, "probability": p, "made_at": made_at}
-    eid = _insert(
-        x,
-        "INSERT INTO estimate (forecast_id, forecaster, probability, made_at, note) "
-        "VALUES (:forecast_id, :forecaster, :probability, :made_at, :note)",
-        {**values, "note": note},
-    )
+    values = {"forecast_id": forecast.id, "forecaster": name, "probability": p}
+    eid = _insert(x, "estimate", {**values, "made_at": made_at, "note": note})
     estimate = EstimateRow(eid, forecast.id, name, p, made_at, note)
     forecast.estimates.append(estimate)
     LEDGER.append(x, "estimate", estimate_payload(estimate), forecast_id=forecast.id, at=made_at)
@@ -252,36 +243,32 @@ def amend(
             f"forecast {forecast.id} is {forecast.status}; it can no longer be amended"
         )
     at = clock_now()
-    stored_value: str | datetime | None
     if field == "due":
         if not isinstance(value, datetime):
             raise InputError("due", value, "a date")
-        old, new, stored_value = iso(forecast.due), iso(value), value
+        old, new = iso(forecast.due), iso(value)
     else:
         new = require_text(value, field, multiline=field != "title")
-        old, stored_value = getattr(forecast, field), new
+        old, value = getattr(forecast, field), new or ""
     if old == new:
         raise InputError(field, new, f"a {field} different from the current one")
     assert old is not None and new is not None
     made_by = require_text(by, "forecaster", multiline=False) or by
     note = require_text(note, "note", optional=True)
-    x.execute(
-        f"UPDATE forecast SET {field} = :value WHERE id = :id",
-        {"value": stored_value, "id": forecast.id},
-    )
+    setattr(forecast, field, value)
+    _update(x, forecast, [field])
     values = {"forecast_id": forecast.id, "field": field, "old_value": old, "new_value": new}
     values.update(made_at=at, made_by=made_by, note=note)
-    aid = _insert(
-        x,
-        "INSERT INTO amendment (forecast_id, field, old_value, new_value, made_at, made_by, note) "
-        "VALUES (:forecast_id, :field, :old_value, :new_value, :made_at, :made_by, :note)",
-        values,
-    )
+    aid = _insert(x, "amendment", values)
     payload = {"id": aid, "forecast": forecast.id, "field": field, "old": old, "new": new}
     payload.update(at=iso(at), by=made_by, note=note)
     LEDGER.append(x, "amend", payload, forecast_id=forecast.id, at=at)
     _changed(db, forecast.id)
     return AmendmentRow(aid, forecast.id, field, old, new, at, made_by, note)
+
+
+_CLOSING = ("status", "outcome", "resolved_at", "resolved_by", "resolution_note",
+            "resolution_evidence")  # fmt: skip
 
 
 def _close(
@@ -307,20 +294,7 @@ def _close(
     forecast.resolution_evidence = require_text(
         evidence, "evidence", optional=True, multiline=False
     )
-    x.execute(
-        "UPDATE forecast SET status = :status, outcome = :outcome, resolved_at = :at, "
-        "resolved_by = :by, resolution_note = :note, resolution_evidence = :evidence "
-        "WHERE id = :id",
-        {
-            "status": forecast.status,
-            "outcome": outcome,
-            "at": at,
-            "by": forecast.resolved_by,
-            "note": forecast.resolution_note,
-            "evidence": forecast.resolution_evidence,
-            "id": forecast.id,
-        },
-    )
+    _update(x, forecast, _CLOSING)
     payload: dict[str, Any] = {"forecast": forecast.id}
     if kind == "resolve":
         payload["outcome"] = outcome
