@@ -1,8 +1,10 @@
 """Benchmark: `tracker import` of 100,000 forecasts with 3 estimates each into a fresh SQLite file.
 
-Targets (issue #2): the import takes under 10 s, within 3x of a bare ``sqlite3.executemany`` of the
-same rows measured in the same run, and its peak memory (ru_maxrss of the child) stays under
-500 MB, because the file is streamed, not loaded.
+Targets (issue 12): the import takes under 10 s (the median of the runs, wall clock, process start
+to exit) and its peak memory (ru_maxrss of the child) stays under 500 MB, because the file is
+streamed, not loaded. For scale, each run also times a bare ``sqlite3.executemany`` of the same
+rows and prints the ratio (no target: the import also reads the file, checks every record and
+hashes the chain).
 
 Each run:
 
@@ -52,27 +54,15 @@ TABLES = {
     "ledger": "id, seq, at, kind, forecast_id, payload, prev_hash, hash",
 }
 TARGET_SECONDS = 10.0
-TARGET_RATIO = 3.0
 TARGET_MB = 500.0
 
 
 def write_file(path: Path, n: int) -> None:
     """n forecasts, three estimates each, as a tracker CSV file."""
-    columns = [
-        "ref",
-        "title",
-        "criteria",
-        "due",
-        "created_at",
-        "author",
-        "tags",
-        "probability",
-        "estimated_at",
-        "forecaster",
-    ]
+    columns = "ref title criteria due created_at author tags probability estimated_at forecaster"
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(columns)
+        w.writerow(columns.split())
         for i in range(1, n + 1):
             day = 1 + i % 28
             clock = f"{i % 24:02d}:{i // 24 % 60:02d}:{i // 1440 % 60:02d}"  # distinct times
@@ -211,11 +201,10 @@ def main() -> int:
         ratio = statistics.median(i / b for i, b in zip(imports, bares, strict=True))
         print(
             f"median: import {imp:.2f} s (target < {TARGET_SECONDS:.0f} s), "
-            f"bare executemany {bare:.2f} s, ratio (median of runs) {ratio:.2f}x "
-            f"(target <= {TARGET_RATIO:.0f}x), "
+            f"bare executemany {bare:.2f} s, ratio (median of runs) {ratio:.2f}x, "
             f"peak memory {peak:.0f} MB (target < {TARGET_MB:.0f} MB)"
         )
-        ok = imp < TARGET_SECONDS and ratio <= TARGET_RATIO and peak < TARGET_MB
+        ok = imp < TARGET_SECONDS and peak < TARGET_MB
         print("targets met" if ok else "TARGETS MISSED")
         return 0 if ok else 1
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -26,12 +27,17 @@ class _DryRun(Exception):
 
 
 def _check_validator() -> Callable[[dict[str, Any]], dict[str, Any]] | None:
-    """``resolvers.validate_check`` when the resolvers package provides it."""
-    try:
-        from resolvers import validate_check
-    except ImportError:
+    """``resolvers.validate_check`` when the resolvers package is installed, imported when a
+    record first carries a check (most files carry none, and the import is not cheap)."""
+    if importlib.util.find_spec("resolvers") is None:
         return None
-    return validate_check
+
+    def validate(raw: dict[str, Any]) -> dict[str, Any]:
+        from resolvers import validate_check
+
+        return validate_check(raw)
+
+    return validate
 
 
 @contextmanager
