@@ -11,53 +11,51 @@ the ``http`` object a resolver kind receives::
         page.status, page.text[:80], page.sha256
         http.records        # one FetchRecord per fetch: url, status, sha256, bytes, validators
 
-From httpx (an ``httpx.Client``): connection pooling and keep-alive, HTTP/1.1 framing, TLS with
-certificate checks (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` name other roots), content decoding
-(gzip, deflate; brotli and zstd when their packages are installed), proxies from ``HTTP_PROXY``,
-``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``, and redirect hygiene: each hop is built by httpx,
-which drops ``Authorization`` when the hop leaves the origin (an ``http`` to ``https`` upgrade of
-the same host keeps it) and takes ``Cookie`` from the client's cookie jar, so a cookie goes only
-where its domain allows and a kind's own ``Cookie`` header never follows a redirect.
+From httpx: pooled keep-alive connections, HTTP/1.1 framing, TLS (``SSL_CERT_FILE`` or
+``SSL_CERT_DIR`` name other roots), content decoding (gzip, deflate; brotli and zstd when their
+packages are installed), proxies from ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY``,
+and redirect hygiene: httpx builds each hop, dropping ``Authorization`` when the hop leaves the
+origin (an http to https upgrade of the same host keeps it) and taking ``Cookie`` from the
+client's jar, so a cookie goes only where its domain allows.
 
 Ours, on top:
 
-- a **total deadline** (``timeout`` seconds, default 20) covering the wait for a connection slot,
-  DNS, connect, TLS, redirects, retries and the body: every read and write of the connection ends
-  by it, so a source trickling bytes slowly is cut off when it passes;
-- a **streamed body with a size cap** (``max_bytes``, default 5 MB; a ``Content-Length`` above it
-  is refused before reading). The cap counts decoded bytes after each read of at most 16 KB, so a
-  gzip bomb inflates at most ~16 MB before it is refused;
-- **retries** of connect failures and of 429/503 answers, honouring ``Retry-After`` (seconds, or
-  an HTTP date read against :func:`predictions.clock.now`) when it asks for at most
-  ``max_retry_wait`` seconds (default 10) and the deadline allows; a longer wait is handed to the
-  runner as :attr:`ResolverError.retry_after` so the next check is scheduled after it;
-- **conditional requests**: the first fetch of a check sends ``If-None-Match`` /
-  ``If-Modified-Since`` from the validators stored on the check; a 304 raises :class:`Unchanged`;
-- a descriptive **User-Agent** and a **per-host concurrency limit** (``per_host``, default 4);
-- redirects followed one hop at a time (``max_redirects``, default 5): a loop, a hop to another
-  scheme than http(s), each hop through the guard;
-- an **SSRF guard**: a direct connection (every redirect hop, every retry) resolves the host, refuses
-  it when any address is private, loopback, link-local, multicast, reserved or otherwise not
-  global unless ``allow_private`` is set or ``allowed_networks`` names its network, then connects
-  to an address it checked (an httpcore network backend of ours: no DNS-rebinding window; TLS
-  still verifies and sends SNI for the host name, and ``Host`` names it).
+- a **total deadline** (``timeout`` s, default 20) over the slot wait, DNS, connect, TLS,
+  redirects, retries and the body: every read and write ends by it, so a trickle is cut off;
+- a **streamed body with a size cap** (``max_bytes``, default 5 MB; a larger ``Content-Length``
+  is refused unread). Decoded bytes are counted after each read of at most 16 KB, so a gzip bomb
+  inflates at most ~16 MB before it is refused;
+- **retries** of connect failures and of 429/503, honouring ``Retry-After`` (seconds, or an HTTP
+  date read against :func:`predictions.clock.now`) up to ``max_retry_wait`` s (default 10) when
+  the deadline allows; a longer wait goes to the runner as :attr:`ResolverError.retry_after`;
+- **conditional requests**: a check's first fetch sends ``If-None-Match`` / ``If-Modified-Since``
+  from its stored validators; a 304 raises :class:`Unchanged`;
+- a descriptive **User-Agent**, a **per-host concurrency limit** (``per_host``, default 4), and
+  redirects followed hop by hop (``max_redirects``, default 5; a loop or a non-http(s) hop is
+  refused);
+- an **SSRF guard**: a direct connection (each hop, each retry) resolves the host, refuses it if
+  any address is private, loopback, link-local, multicast, reserved or otherwise not global
+  (unless ``allow_private``, or ``allowed_networks`` names the network), then connects to an
+  address it checked: an httpcore network backend of ours, so there is no DNS-rebinding window,
+  while TLS verifies and sends SNI for the host name and ``Host`` names it.
 
-**Behind a proxy** the guard can check less, because the proxy connects, not us: it checks the
-URL's host name (an address literal, or the addresses the name resolves to *here*) and refuses the
-request before it reaches the proxy, but the proxy makes its own DNS lookup, so a name that
-resolves differently for the proxy (DNS rebinding, split-horizon DNS) is not caught; the proxy's
-own address is not checked (you configured it). Where that matters, have the proxy refuse private
-destinations, or list the sources' hosts in ``NO_PROXY``.
+**Behind a proxy** the proxy connects, not us, so the guard can check only the URL's host name:
+an address literal, or what the name resolves to *here* (a name that does not resolve here
+passes), refused before the request reaches the proxy. The proxy's own DNS lookup is not ours
+(DNS rebinding, split-horizon DNS are not caught) and its own address is not checked (you chose
+it). Where that matters, have the proxy refuse private destinations, or list the sources in
+``NO_PROXY``.
 
-Failures raise :class:`ResolverError` with ``temporary`` set: timeouts, connect and DNS failures,
-malformed answers, 5xx, 408 and 429 are temporary; SSRF refusals, oversize bodies, redirect loops,
-other 4xx and non-http(s) redirects are permanent.
+Failures raise :class:`ResolverError`: timeouts, connect and DNS failures, malformed answers,
+5xx, 408 and 429 are temporary; SSRF refusals, oversize bodies, redirect loops, other 4xx and
+non-http(s) redirects are permanent.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import importlib.metadata
 import ipaddress
 import json
 import math
@@ -88,17 +86,12 @@ __all__ = [
 ]
 
 
-def _package_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("forecast-tracker")
-    except Exception:
-        return "0"
-
-
+try:
+    _VERSION = importlib.metadata.version("forecast-tracker")
+except importlib.metadata.PackageNotFoundError:
+    _VERSION = "0"
 DEFAULT_USER_AGENT = (
-    f"forecast-tracker/{_package_version()} (resolver; self-hosted forecast tracker; "
+    f"forecast-tracker/{_VERSION} (resolver; self-hosted forecast tracker; "
     "checks forecast evidence on a schedule)"
 )
 _TEMPORARY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -242,16 +235,63 @@ class Fetcher:
         allow_status: Iterable[int] = (),
     ) -> Fetched:
         """Fetch ``url`` (see the class docstring); returns a :class:`Fetched`."""
-        conditional = self._first
-        self._first = False
+        client = self._client
         extra = dict(headers or {})
         _check_headers(extra)
-        if conditional:
+        if self._first:
+            self._first = False
             if self._etag:
                 extra["If-None-Match"] = self._etag
             if self._last_modified:
                 extra["If-Modified-Since"] = self._last_modified
-        return self._client._get(self, url, params, extra, frozenset(allow_status))
+        try:
+            request = client._client.build_request("GET", url, params=params, headers=extra)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise ResolverError(f"invalid URL {url!r}: {exc}", temporary=False) from None
+        requested = current = str(request.url)
+        seen: set[str] = set()
+        _current.deadline = time.monotonic() + client.settings.timeout
+        try:
+            while True:  # one hop a turn
+                current = str(request.url)
+                if request.url.scheme not in ("http", "https"):
+                    raise ResolverError(
+                        f"refused to follow {current!r}: only http(s) URLs are fetched", False
+                    )
+                if not request.url.host:
+                    raise ResolverError(f"invalid URL {current!r}: no host", temporary=False)
+                if current in seen:
+                    raise ResolverError(f"redirect loop at {current}", temporary=False)
+                if len(seen) > client.settings.max_redirects:
+                    raise ResolverError(
+                        f"more than {client.settings.max_redirects} redirects from {requested}",
+                        temporary=False,
+                    )
+                seen.add(current)
+                _current.wire = 0
+                response, body = client._send(request, current)
+                with client._lock:
+                    client.wire_bytes += _current.wire
+                if response.next_request is None:
+                    break
+                request = response.next_request
+        except ResolverError as exc:
+            self._record(requested, current, error=str(exc))
+            raise
+        finally:
+            _current.deadline = math.inf
+        status = response.status_code
+        self._record(requested, current, response, None if status == 304 else body)
+        if status == 304:
+            raise Unchanged(current)
+        if status >= 400 and status not in allow_status:
+            raise ResolverError(
+                f"HTTP {status} from {current}",
+                temporary=status in _TEMPORARY_STATUS or status >= 500,
+                retry_after=_retry_after(response.headers) if status in (429, 503) else None,
+            )
+        digest = self.records[-1].sha256 or ""
+        return Fetched(current, status, response.headers, body, digest, len(body))
 
     def _record(
         self,
@@ -259,7 +299,6 @@ class Fetcher:
         url: str,
         response: httpx.Response | None = None,
         body: bytes | None = None,
-        wire: int = 0,
         error: str | None = None,
     ) -> None:
         headers = response.headers if response is not None else {}
@@ -270,7 +309,7 @@ class Fetcher:
                 status=response.status_code if response is not None else None,
                 sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
                 bytes=len(body or b""),
-                wire_bytes=wire,
+                wire_bytes=_current.wire if response is not None else 0,
                 unchanged=response is not None and response.status_code == 304,
                 etag=headers.get("etag"),
                 last_modified=headers.get("last-modified"),
@@ -339,12 +378,15 @@ class _Stream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
-class _Guard:
-    """Which addresses may be reached: global ones, and those in ``allowed_networks``."""
+class _Guard(httpcore.NetworkBackend):
+    """httpcore's network backend: resolve, check every address, connect to a checked one (the
+    host name still goes to TLS for SNI and certificate checks); every stream keeps the request's
+    deadline. With ``check`` false (a connection to a proxy) it connects without checking."""
 
-    def __init__(self, settings: HttpSettings) -> None:
-        self.off = settings.allow_private
+    def __init__(self, settings: HttpSettings, check: bool = True) -> None:
+        self.check = check and not settings.allow_private
         self.allowed = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
+        self._sync = httpcore.SyncBackend()
 
     def addresses(self, host: str, port: int, proxied: bool = False) -> list[str]:
         """Every address ``host`` resolves to, after checking each: a permanent
@@ -357,9 +399,12 @@ class _Guard:
                 return []
             raise ResolverError(f"cannot resolve {host}: {exc.strerror}", temporary=True) from None
         found = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
-        for text in found:
-            ip = ipaddress.ip_address(text)
-            if not self.off and self._refused(ip):
+        for ip in map(ipaddress.ip_address, found):
+            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+            plain = mapped or ip
+            if not self.check or (plain.is_global and not plain.is_multicast):
+                continue
+            if not any(ip in net or plain in net for net in self.allowed):
                 raise ResolverError(
                     f"refused to connect to {host} ({ip}): a private, loopback or link-local "
                     "address (to reach it, name its network in resolvers.allowed_networks, e.g. "
@@ -367,23 +412,6 @@ class _Guard:
                     temporary=False,
                 )
         return found
-
-    def _refused(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-        plain = mapped or ip
-        if plain.is_global and not plain.is_multicast:
-            return False
-        return not any(ip in net or plain in net for net in self.allowed)
-
-
-class _Backend(httpcore.NetworkBackend):
-    """httpcore's network backend for direct connections: resolve, check, connect to a checked
-    address (the host name still goes to TLS for SNI and certificate checks); and for connections
-    to a proxy, the same without the check. Every stream keeps the request's deadline."""
-
-    def __init__(self, guard: _Guard | None) -> None:
-        self._guard = guard
-        self._sync = httpcore.SyncBackend()
 
     def connect_tcp(
         self,
@@ -393,9 +421,8 @@ class _Backend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = [host] if self._guard is None else self._guard.addresses(host, port)
         failure: Exception = httpcore.ConnectError(f"cannot resolve {host}: no address")
-        for address in addresses:
+        for address in self.addresses(host, port) if self.check else [host]:
             left = _until_deadline(timeout, httpcore.ConnectTimeout)
             try:
                 stream = self._sync.connect_tcp(address, port, left, local_address, socket_options)
@@ -452,21 +479,19 @@ class _Transport(httpx.HTTPTransport):
     per origin (:class:`_Pools`); through a proxy, in httpx's proxy pool, the guard checking the
     URL's host name before the request leaves (see the module docstring)."""
 
-    def __init__(
-        self, ssl_context: Any, guard: _Guard, per_host: int, proxy: str | None = None
-    ) -> None:
+    def __init__(self, ssl_context: Any, settings: HttpSettings, proxy: str | None = None) -> None:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
         super().__init__(verify=ssl_context, limits=limits, proxy=proxy)
-        self._guard = guard if proxy else None
+        self._guard = _Guard(settings) if proxy else None
         # httpx builds its httpcore pool without a network backend parameter: ours go in here.
         if proxy:
-            self._pool._network_backend = _Backend(None)
+            self._pool._network_backend = _Guard(settings, check=False)
             return
-        backend = _Backend(guard)
+        backend = _Guard(settings)
         self._pool = _Pools(  # type: ignore[assignment]
             lambda: httpcore.ConnectionPool(
                 ssl_context=ssl_context,
-                max_keepalive_connections=per_host,
+                max_keepalive_connections=settings.per_host,
                 keepalive_expiry=_KEEPALIVE,
                 network_backend=backend,
             )
@@ -489,14 +514,13 @@ class HttpClient:
         from httpx._utils import get_environment_proxies  # what httpx itself reads (trust_env)
 
         self.settings = s = settings or HttpSettings()
-        guard = _Guard(s)
         ssl_context = httpx.create_ssl_context(trust_env=True)  # SSL_CERT_FILE, SSL_CERT_DIR
         mounts: dict[str, httpx.BaseTransport | None] = {
-            pattern: None if proxy is None else _Transport(ssl_context, guard, s.per_host, proxy)
+            pattern: None if proxy is None else _Transport(ssl_context, s, proxy)
             for pattern, proxy in get_environment_proxies().items()
         }
         self._client = httpx.Client(
-            transport=_Transport(ssl_context, guard, s.per_host),
+            transport=_Transport(ssl_context, s),
             mounts=mounts,
             headers={"User-Agent": s.user_agent},
             timeout=s.timeout,
@@ -520,68 +544,6 @@ class HttpClient:
         """A :class:`Fetcher` for one check, with that check's stored validators."""
         return Fetcher(self, etag=etag, last_modified=last_modified)
 
-    # -- internals -----------------------------------------------------------------------------
-
-    def _get(
-        self,
-        fetcher: Fetcher,
-        url: str,
-        params: Mapping[str, Any] | None,
-        headers: dict[str, str],
-        allow_status: frozenset[int],
-    ) -> Fetched:
-        s = self.settings
-        try:
-            request = self._client.build_request("GET", url, params=params, headers=headers)
-        except (httpx.InvalidURL, TypeError, ValueError) as exc:
-            raise ResolverError(f"invalid URL {url!r}: {exc}", temporary=False) from None
-        requested = current = str(request.url)
-        seen: set[str] = set()
-        _current.deadline = time.monotonic() + s.timeout
-        try:
-            while True:
-                current = str(request.url)
-                if request.url.scheme not in ("http", "https"):
-                    raise ResolverError(
-                        f"refused to follow {current!r}: only http(s) URLs are fetched",
-                        temporary=False,
-                    )
-                if current in seen:
-                    raise ResolverError(f"redirect loop at {current}", temporary=False)
-                if len(seen) > s.max_redirects:
-                    raise ResolverError(
-                        f"more than {s.max_redirects} redirects from {requested}", temporary=False
-                    )
-                if not request.url.host:
-                    raise ResolverError(f"invalid URL {current!r}: no host", temporary=False)
-                seen.add(current)
-                _current.wire = 0
-                response, body = self._send(request, current)
-                with self._lock:
-                    self.wire_bytes += _current.wire
-                if response.next_request is None:
-                    break
-                request = response.next_request
-        except ResolverError as exc:
-            fetcher._record(requested, current, error=str(exc))
-            raise
-        finally:
-            _current.deadline = math.inf
-        status = response.status_code
-        if status == 304:
-            fetcher._record(requested, current, response, wire=_current.wire)
-            raise Unchanged(current)
-        fetcher._record(requested, current, response, body, _current.wire)
-        if status >= 400 and status not in allow_status:
-            raise ResolverError(
-                f"HTTP {status} from {current}",
-                temporary=status in _TEMPORARY_STATUS or status >= 500,
-                retry_after=_retry_after(response.headers) if status in (429, 503) else None,
-            )
-        digest = fetcher.records[-1].sha256
-        assert digest is not None
-        return Fetched(current, status, response.headers, body, digest, len(body))
-
     def _send(self, request: httpx.Request, url: str) -> tuple[httpx.Response, bytes]:
         """One hop, with its retries, inside the host's concurrency slot: the response and its
         body (a redirect's or a 304's is empty)."""
@@ -603,10 +565,8 @@ class HttpClient:
                         time.sleep(wait)
                         continue
                     raise ResolverError(f"cannot connect to {netloc}: {exc}", True) from None
-                except httpx.TimeoutException:
-                    raise ResolverError(f"{url} took longer than {s.timeout:g} s", True) from None
                 except httpx.HTTPError as exc:
-                    raise _network_error(url, exc) from None
+                    raise _failure(url, exc, s.timeout) from None
                 try:
                     if response.status_code in (429, 503) and attempt < s.retries:
                         wait = _retry_after(response.headers)
@@ -616,13 +576,14 @@ class HttpClient:
                             attempt += 1
                             time.sleep(wait)
                             continue
-                    if response.next_request is not None or response.status_code == 304:
-                        length = response.headers.get("content-length", "")
-                        small = length.isdigit() and int(length) <= _DRAIN_LIMIT
-                        if small or response.status_code == 304:
-                            self._read(response, url)  # so that the connection is kept
-                        return response, b""
-                    return response, self._read(response, url)
+                    if response.next_request is None and response.status_code != 304:
+                        return response, self._read(response, url)
+                    length = response.headers.get("content-length", "")
+                    if response.status_code == 304 or (
+                        length.isdigit() and int(length) <= _DRAIN_LIMIT
+                    ):
+                        self._read(response, url)  # so that the connection is kept
+                    return response, b""
                 finally:
                     response.close()
         finally:
@@ -644,19 +605,21 @@ class HttpClient:
                 if total > cap:
                     raise ResolverError(f"{url}: body over the {cap:,}-byte cap", False)
                 chunks.append(chunk)
-        except httpx.TimeoutException:
-            raise ResolverError(
-                f"{url} took longer than {self.settings.timeout:g} s (slow body)", True
-            ) from None
-        except httpx.DecodingError as exc:
-            coding = response.headers.get("content-encoding", "")
-            raise ResolverError(f"{url}: body is not valid {coding}: {exc}", True) from None
         except httpx.HTTPError as exc:
-            raise _network_error(url, exc) from None
+            raise _failure(url, exc, self.settings.timeout, response) from None
         return b"".join(chunks)
 
 
-def _network_error(url: str, exc: httpx.HTTPError) -> ResolverError:
+def _failure(
+    url: str, exc: httpx.HTTPError, timeout: float, reading: httpx.Response | None = None
+) -> ResolverError:
+    """What an httpx error on ``url`` (while ``reading`` a response's body) says: temporary."""
+    if isinstance(exc, httpx.TimeoutException):
+        slow = " (slow body)" if reading is not None else ""
+        return ResolverError(f"{url} took longer than {timeout:g} s{slow}", temporary=True)
+    if isinstance(exc, httpx.DecodingError) and reading is not None:
+        coding = reading.headers.get("content-encoding", "")
+        return ResolverError(f"{url}: body is not valid {coding}: {exc}", temporary=True)
     if isinstance(exc, httpx.ProtocolError):
         return ResolverError(f"{url}: bad HTTP answer: {exc}", temporary=True)
     return ResolverError(f"{url}: network error: {exc}", temporary=True)
