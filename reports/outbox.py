@@ -3,11 +3,11 @@
 - :func:`queue` inserts a row in the caller's transaction (the one that decided to send it); a
   second row with the same dedupe key is silently dropped (``INSERT ... ON CONFLICT DO NOTHING``),
   so two ``notify`` runs or two daemons queue each report once.
-- :func:`deliver` claims ready rows with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite
-  writers are serialised by ``BEGIN IMMEDIATE``), sends each through a transport, and records the
-  outcome: sent; a temporary failure (SMTP 4xx, connection refused, timeout, TLS or login trouble)
-  is retried with exponential backoff; a permanent one (SMTP 5xx) is marked failed with the
-  server's text. Recipients refused while others were accepted are noted on the sent row.
+- :func:`deliver` claims ready rows with a lease (:mod:`predictions.leases`, as the sweep does),
+  sends each through a transport, and records the outcome: sent; a temporary failure (SMTP 4xx,
+  connection refused, timeout, TLS or login trouble) is retried with exponential backoff; a
+  permanent one (SMTP 5xx) is marked failed with the server's text. Recipients refused while
+  others were accepted are noted on the sent row.
 - Transports: :class:`SmtpTransport` (STARTTLS or implicit TLS, certificates verified with
   ``ssl.create_default_context()``, a timeout on every connection) and :class:`EmlTransport`,
   which writes ``.eml`` files into a folder when no SMTP server is configured.
