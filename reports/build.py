@@ -498,7 +498,7 @@ def build_report(
         if own is not None:
             own.execute("ROLLBACK")
     counts["scored"] = int(rows.n.sum())
-    counts["forecasters"] = len({rows.names[i] for i in np.unique(rows.who)}) if rows.names else 0
+    counts["forecasters"] = len(rows.names)
     time_unit = query.group_by if query.group_by in _ROLLING else "quarter"
     report: dict[str, Any] = {
         "version": _VERSION,
@@ -528,10 +528,7 @@ def build_report(
             findings=["No resolved forecasts to score yet."],
         )
         return report
-    keep = rows.n > 0
-    overall = _summary(
-        rows.p[keep], rows.y[keep], rows.n[keep], rows.tab[keep], full=True, query=query
-    )
+    overall = _summary(rows.p, rows.y, rows.n, rows.tab, full=True, query=query)
     over_time = _over_time(rows, time_unit, query)
     breakdowns = {
         "tag": [

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -88,17 +89,17 @@ def read_scored(db: Executor, where: str = "1 = 1", params: dict[str, Any] | Non
     parts: list[list[NDArray[Any]]] = []
     codes: dict[str, int] = {}
     while rows := cursor.fetchmany(_CHUNK):
-        cols = np.array(rows, dtype=object).T
-        coded = [codes.setdefault(name, len(codes)) for name in cols[1].tolist()]
+        n = len(rows)
+        fid, who, p, made, y, due, resolved = (map(itemgetter(i), rows) for i in range(7))
         parts.append(
             [
-                cols[0].astype(np.int64),
-                np.array(coded, dtype=np.int64),
-                cols[2].astype(np.float64),
-                cols[3].astype("datetime64[us]"),
-                cols[4].astype(np.float64),
-                cols[5].astype("datetime64[us]"),
-                cols[6].astype("datetime64[us]"),
+                np.fromiter(fid, np.int64, n),
+                np.fromiter((codes.setdefault(name, len(codes)) for name in who), np.int64, n),
+                np.fromiter(p, np.float64, n),
+                np.array(list(made), dtype="datetime64[us]"),
+                np.fromiter(y, np.float64, n),
+                np.array(list(due), dtype="datetime64[us]"),
+                np.array(list(resolved), dtype="datetime64[us]"),
             ]
         )
     names = sorted(codes)
