@@ -50,7 +50,9 @@ from predictions.chain import (
     GENESIS,
     LEDGER,
     ChainBuilder,
+    amend_payload,
     canonical,
+    close_payload,
     estimate_payload,
     iso,
     register_payload,
@@ -426,17 +428,9 @@ class _Importer:
             aid = self._take_id(Amendment, a.id)
             made_at = time(a.at)
             rows[Amendment].append((aid, fid, a.field, a.old, a.new, made_at, a.by, a.note))
-            payload = {
-                "id": aid,
-                "forecast": fid,
-                "field": a.field,
-                "old": a.old,
-                "new": a.new,
-                "at": iso(a.at),
-                "by": a.by,
-                "note": a.note,
-            }
-            history.append((a.seq, a.at, made_at, "amend", payload))
+            view = SimpleNamespace(id=aid, forecast_id=fid, field=a.field, old_value=a.old)
+            view.new_value, view.made_at, view.made_by, view.note = a.new, a.at, a.by, a.note
+            history.append((a.seq, a.at, made_at, "amend", amend_payload(view)))
         # Estimates and amendments in the order they happened: by ledger seq when the file gives
         # every one, else by time (a stable sort keeps the file's order for ties).
         if all(event[0] is not None for event in history):
@@ -481,23 +475,13 @@ class _Importer:
         at = r.resolved_at or r.created_at
         if r.status == "resolved":
             self.summary.resolved += 1
-            payload = {
-                "forecast": fid,
-                "outcome": r.outcome,
-                "at": iso(at),
-                "by": r.resolved_by,
-                "note": r.resolution_note,
-                "evidence": r.resolution_evidence,
-            }
-            return (r.resolution_seq, at, self.rows.time(at), "resolve", payload)
-        self.summary.annulled += 1
-        payload = {
-            "forecast": fid,
-            "at": iso(at),
-            "by": r.resolved_by,
-            "note": r.resolution_note,
-        }
-        return (r.resolution_seq, at, self.rows.time(at), "annul", payload)
+        else:
+            self.summary.annulled += 1
+        view = SimpleNamespace(id=fid, status=r.status, outcome=r.outcome, resolved_at=at)
+        view.resolved_by, view.resolution_note = r.resolved_by, r.resolution_note
+        view.resolution_evidence = r.resolution_evidence
+        kind = "resolve" if r.status == "resolved" else "annul"
+        return (r.resolution_seq, at, self.rows.time(at), kind, close_payload(view))
 
     def _link(self, kind: str, payload: dict[str, Any], fid: int, at: datetime, bound: Any) -> None:
         body = canonical(payload)

@@ -41,8 +41,10 @@ __all__ = [
     "Entry",
     "Executor",
     "SQLiteExecutor",
+    "amend_payload",
     "canonical",
     "chain_hash",
+    "close_payload",
     "estimate_payload",
     "first_difference",
     "iso",
@@ -383,3 +385,48 @@ def estimate_payload(e: _EstimateLike) -> dict[str, Any]:
         "at": iso(e.made_at),
         "note": e.note,
     }
+
+
+class _AmendmentLike(Protocol):
+    id: int
+    forecast_id: int
+    field: str
+    old_value: str
+    new_value: str
+    made_at: datetime
+    made_by: str
+    note: str | None
+
+
+class _ClosedLike(Protocol):
+    id: int
+    status: str
+    outcome: bool | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_note: str | None
+    resolution_evidence: str | None
+
+
+def amend_payload(a: _AmendmentLike) -> dict[str, Any]:
+    """Payload of an amendment: the field, its old and new text (a due date as :func:`iso`)."""
+    return {
+        "id": a.id,
+        "forecast": a.forecast_id,
+        "field": a.field,
+        "old": a.old_value,
+        "new": a.new_value,
+        "at": iso(a.made_at),
+        "by": a.made_by,
+        "note": a.note,
+    }
+
+
+def close_payload(f: _ClosedLike) -> dict[str, Any]:
+    """Payload of a forecast's closing: a ``resolve`` (with outcome and evidence) or an ``annul``
+    entry, by its status."""
+    payload: dict[str, Any] = {"forecast": f.id, "at": iso(f.resolved_at), "by": f.resolved_by}
+    payload["note"] = f.resolution_note
+    if f.status == "resolved":
+        payload.update(outcome=f.outcome, evidence=f.resolution_evidence)
+    return payload

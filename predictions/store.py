@@ -26,6 +26,8 @@ from predictions.chain import (
     LEDGER,
     Executor,
     SQLiteExecutor,
+    amend_payload,
+    close_payload,
     estimate_payload,
     iso,
     loaded,
@@ -260,11 +262,10 @@ def amend(
     values = {"forecast_id": forecast.id, "field": field, "old_value": old, "new_value": new}
     values.update(made_at=at, made_by=made_by, note=note)
     aid = _insert(x, "amendment", values)
-    payload = {"id": aid, "forecast": forecast.id, "field": field, "old": old, "new": new}
-    payload.update(at=iso(at), by=made_by, note=note)
-    LEDGER.append(x, "amend", payload, forecast_id=forecast.id, at=at)
+    amendment = AmendmentRow(aid, forecast.id, field, old, new, at, made_by, note)
+    LEDGER.append(x, "amend", amend_payload(amendment), forecast_id=forecast.id, at=at)
     _changed(db, forecast.id)
-    return AmendmentRow(aid, forecast.id, field, old, new, at, made_by, note)
+    return amendment
 
 
 _CLOSING = ("status", "outcome", "resolved_at", "resolved_by", "resolution_note",
@@ -295,13 +296,7 @@ def _close(
         evidence, "evidence", optional=True, multiline=False
     )
     _update(x, forecast, _CLOSING)
-    payload: dict[str, Any] = {"forecast": forecast.id}
-    if kind == "resolve":
-        payload["outcome"] = outcome
-    payload.update(at=iso(at), by=forecast.resolved_by, note=forecast.resolution_note)
-    if kind == "resolve":
-        payload["evidence"] = forecast.resolution_evidence
-    LEDGER.append(x, kind, payload, forecast_id=forecast.id, at=at)
+    LEDGER.append(x, kind, close_payload(forecast), forecast_id=forecast.id, at=at)
     _changed(db, forecast.id)
     return forecast
 
