@@ -1,8 +1,8 @@
 """The domain and the store: models, validation, the ledger, import/export, migrations, the clock.
 
 This package imports no other project package; ``resolvers``, ``reports`` and ``tracker`` build on it.
-Importing it is cheap: the SQLAlchemy-backed names below load on first use, so the fast SQLite
-path of ``tracker add`` and ``tracker list`` (:mod:`predictions.lite`) never pays for SQLAlchemy.
+Importing it is cheap: the SQLAlchemy-backed names below load on first use, so the CLI's fast
+SQLite path for the everyday commands (:mod:`predictions.lite`) never pays for SQLAlchemy.
 """
 
 from __future__ import annotations
