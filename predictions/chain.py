@@ -296,6 +296,25 @@ class Chain:
                 expected += 1
             last = rows[-1][0]
 
+    def replay(
+        self, db: Executor, replayers: Mapping[str, Callable[[dict[str, Any]], None]]
+    ) -> ChainHead:
+        """:meth:`walk` the chain, handing each entry's payload to the replayer of its kind;
+        returns the head. :class:`ChainBroken` names the first entry that does not hold or does
+        not replay (an unknown kind, a replayer's ``ValueError``, ``KeyError`` or ``TypeError``).
+        """
+        head = ChainHead(0, GENESIS)
+        for seq, kind, body, digest in self.walk(db):
+            try:
+                replayer = replayers.get(kind)
+                if replayer is None:
+                    raise ValueError(f"unknown {self.link_noun} kind {kind!r}")
+                replayer(json.loads(body))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ChainBroken(seq, f"{self.noun} {seq} ({kind}): {exc}") from None
+            head = ChainHead(seq, digest)
+        return head
+
 
 def first_difference(
     chain: str,

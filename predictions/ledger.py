@@ -21,9 +21,9 @@ Example::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -193,20 +193,11 @@ def verify(session: Session) -> VerifyReport:
     report = VerifyReport()
     state = _State()
     x = executor(session)
-    entries, last = 0, GENESIS
     try:
-        for seq, kind, body, digest in LEDGER.walk(x):
-            try:
-                replayer = _REPLAYERS.get(kind)
-                if replayer is None:
-                    raise ValueError(f"unknown entry kind {kind!r}")
-                replayer(state, json.loads(body))
-            except (ValueError, KeyError, TypeError) as exc:
-                return report.fail(seq, f"ledger entry {seq} ({kind}): {exc}")
-            entries, last = seq, digest
+        top = LEDGER.replay(x, {kind: partial(f, state) for kind, f in _REPLAYERS.items()})
     except ChainBroken as broken:
         return report.fail(broken.seq, broken.problem)
-    report.entries, report.head = entries, last
+    report.entries, report.head = top.seq, top.hash
     estimates = "SELECT id, forecast_id, forecaster, probability, made_at, note FROM estimate"
     amendments = (
         "SELECT id, forecast_id, field, old_value, new_value, made_at, made_by, note FROM amendment"

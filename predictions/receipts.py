@@ -30,6 +30,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -330,19 +331,10 @@ def verify(session: Session) -> tuple[int, str, ReceiptProblem | None]:
     """Walk the receipts chain, then compare the tables; returns (entries, head, problem)."""
     x = executor(session)
     state = _State()
-    entries, last = 0, GENESIS
     try:
-        for seq, kind, body, digest in RECEIPTS.walk(x):
-            try:
-                replayer = _REPLAYERS.get(kind)
-                if replayer is None:
-                    raise ValueError(f"unknown receipt kind {kind!r}")
-                replayer(state, json.loads(body))
-            except (ValueError, KeyError, TypeError) as exc:
-                return 0, last, ReceiptProblem(seq, f"receipt {seq} ({kind}): {exc}")
-            entries, last = seq, digest
+        top = RECEIPTS.replay(x, {kind: partial(f, state) for kind, f in _REPLAYERS.items()})
     except ChainBroken as broken:
-        return 0, last, ReceiptProblem(broken.seq, broken.problem)
+        return 0, GENESIS, ReceiptProblem(broken.seq, broken.problem)
     problem = (
         first_difference("receipts chain", _checks(x), state.checks, _label("check"))
         or _worded(
@@ -358,8 +350,8 @@ def verify(session: Session) -> tuple[int, str, ReceiptProblem | None]:
         )
     )
     if problem is not None:
-        return entries, last, ReceiptProblem(None, problem)
-    return entries, last, None
+        return top.seq, top.hash, ReceiptProblem(None, problem)
+    return top.seq, top.hash, None
 
 
 def _label(what: str) -> Callable[[int, dict[str, Any]], str]:
