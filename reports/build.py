@@ -239,8 +239,9 @@ def _counts(db: Executor, query: ReportQuery, now: datetime) -> dict[str, int]:
         until=query.until,
         when="COALESCE(f.resolved_at, f.due)",
     )
-    # By status along the status index (no table rows read when there is no filter); the open
-    # questions past due along the same index.
+    # By status along the status index (no table rows read when there is no filter). Pending:
+    # open and past due, the due date read as the filter reads it (on f.due itself SQLite would
+    # walk the due index and look up every question past due, resolved or not).
     by_status = dict(
         db.execute(
             f"SELECT f.status, COUNT(*) FROM forecast f WHERE {where} GROUP BY 1", params
@@ -248,7 +249,7 @@ def _counts(db: Executor, query: ReportQuery, now: datetime) -> dict[str, int]:
     )
     [(pending,)] = db.execute(
         f"SELECT COUNT(*) FROM forecast f WHERE {where} AND f.status = 'open'"
-        " AND f.due <= :report_now",
+        " AND COALESCE(f.resolved_at, f.due) <= :report_now",
         {**params, "report_now": now},
     ).fetchall()
     resolved = int(by_status.get("resolved", 0))
