@@ -42,10 +42,9 @@ from itertools import islice
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from predictions import receipts
 from predictions.chain import (
     GENESIS,
     LEDGER,
@@ -57,11 +56,12 @@ from predictions.chain import (
     iso,
     register_payload,
 )
+from predictions.checks import add_checks, switch_check
 from predictions.clock import now as clock_now
 from predictions.db import executor
 from predictions.errors import ImportProblems, InputError, StateError
 from predictions.formats.records import FileMeta, ForecastIn
-from predictions.models import Amendment, Check, Estimate, Forecast, LedgerEntry, Tag
+from predictions.models import Amendment, Estimate, Forecast, LedgerEntry, Tag
 
 __all__ = ["CheckValidator", "ImportSummary", "import_records"]
 
@@ -131,7 +131,8 @@ class _Rows:
         # cached: a file repeats its due dates, and an estimate often has its forecast's time
         self.time = functools.lru_cache(maxsize=4096)(_processor(columns.due.type, dialect))
         self.bool = _processor(columns.outcome.type, dialect)
-        self.checks: list[dict[str, Any]] = []
+        #: resolver checks, (forecast id, validated specs), written after their forecasts
+        self.checks: list[tuple[int, list[dict[str, Any]]]] = []
 
     def flush(self) -> None:
         """Write the rows so far, parents before children."""
@@ -139,9 +140,6 @@ class _Rows:
             if rows:
                 self.conn.exec_driver_sql(self.sql[model], rows)
                 rows.clear()
-        if self.checks:
-            self.conn.execute(insert(Check), self.checks)
-            self.checks.clear()
 
     def discard(self) -> None:
         for rows in self.rows.values():
@@ -243,7 +241,6 @@ class _Importer:
             m: int(session.scalar(select(func.max(m.id))) or 0) + 1
             for m in (Forecast, Estimate, Amendment)
         }
-        self.checks_before = int(session.scalar(select(func.max(Check.id))) or 0)
         empty = start.seq == 0 and self.next_id[Forecast] == 1
         self.empty = empty
         #: restore mode, decided by the first record (see the module docs)
@@ -275,7 +272,7 @@ class _Importer:
             if self.problems or self.already:
                 self.rows.discard()
             else:
-                self.rows.flush()
+                self._flush()
             if progress is not None:
                 progress(done)
         self._finish()
@@ -440,19 +437,8 @@ class _Importer:
         events = [(r.seq, r.created_at, created, "register", _registration(r, fid)), *history]
         if r.status != "open":
             events.append(self._resolution(r, fid))
-        for spec in checks:
-            self.rows.checks.append(
-                {
-                    "forecast_id": fid,
-                    "kind": spec["kind"],
-                    "params": spec["params"],
-                    "mode": spec["mode"],
-                    "enabled": not spec["stopped"],
-                    "created_at": self.now,
-                    "next_check_at": self.now,
-                    "failures": 0,
-                }
-            )
+        if checks:
+            self.rows.checks.append((fid, checks))
         s = self.summary
         s.forecasts += 1
         s.estimates += len(r.estimates)
@@ -523,31 +509,26 @@ class _Importer:
             self.problems.append(line)
         if self.problems:
             raise ImportProblems(self.summary.source, self.problems)
-        self.rows.flush()
+        self._flush()
         _move_sequences(self.session)
-        self._check_receipts()
         self.summary.ledger_entries = self.chain.seq - self.summary.ledger_entries
         self.summary.head = self.chain.hash
 
-    def _check_receipts(self) -> None:
-        """A ``check`` receipt for every spec this import wrote, as :func:`add_checks` writes."""
-        rows = self.session.execute(
-            select(Check.id, Check.forecast_id, Check.kind, Check.params, Check.mode, Check.enabled)
-            .where(Check.id > self.checks_before)
-            .order_by(Check.id)
-        ).all()
-        entries: list[receipts.Entry] = [
-            ("check", receipts.check_payload(cid, fid, kind, params, mode, self.now), fid, self.now)
-            for cid, fid, kind, params, mode, _ in rows
-        ]
-        # a check the file says is stopped: stopped by the import, after its registration
-        note = f"stopped in {self.summary.source}"
-        entries += [
-            ("stop", receipts.switch_payload(cid, "import", note), fid, self.now)
-            for cid, fid, *_, enabled in rows
-            if not enabled
-        ]
-        receipts.append_many(self.session, entries)
+    def _flush(self) -> None:
+        """Write the rows so far, then the resolver checks of their forecasts (through
+        :func:`~predictions.checks.add_checks`, as ``tracker add`` stores them; a check the file
+        says is stopped is stopped by the import, after its registration)."""
+        self.rows.flush()
+        for fid, specs in self.rows.checks:
+            kept = [{k: spec[k] for k in ("kind", "params", "mode")} for spec in specs]
+            added = add_checks(self.session, fid, kept, now=self.now)
+            for check, spec in zip(added, specs, strict=True):
+                if spec["stopped"]:
+                    note = f"stopped in {self.summary.source}"
+                    switch_check(
+                        self.session, fid, check.id, stop=True, by="import", note=note, now=self.now
+                    )
+        self.rows.checks.clear()
 
 
 def import_records(
