@@ -394,10 +394,11 @@ class _Guard(httpcore.NetworkBackend):
         (behind a proxy a name that does not resolve here passes: the proxy resolves it)."""
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
+        except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: a label over 63 bytes
             if proxied:
                 return []
-            raise ResolverError(f"cannot resolve {host}: {exc.strerror}", temporary=True) from None
+            reason = exc.strerror if isinstance(exc, OSError) else "not a valid host name"
+            raise ResolverError(f"cannot resolve {host}: {reason}", temporary=True) from None
         found = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
         for ip in map(ipaddress.ip_address, found):
             mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
@@ -475,27 +476,26 @@ class _Pools:
 
 
 class _Transport(httpx.HTTPTransport):
-    """httpx's own transport, its connections made by a :class:`_Backend`: direct ones in a pool
-    per origin (:class:`_Pools`); through a proxy, in httpx's proxy pool, the guard checking the
-    URL's host name before the request leaves (see the module docstring)."""
+    """httpx's own transport over :class:`_Pools` of httpx's own httpcore pools (direct, or through
+    ``proxy``) whose connections :class:`_Guard` makes. Through a proxy the guard checks the URL's
+    host name before the request leaves (see the module docstring)."""
 
     def __init__(self, ssl_context: Any, settings: HttpSettings, proxy: str | None = None) -> None:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-        super().__init__(verify=ssl_context, limits=limits, proxy=proxy)
+        super().__init__(verify=ssl_context, proxy=proxy)
         self._guard = _Guard(settings) if proxy else None
-        # httpx builds its httpcore pool without a network backend parameter: ours go in here.
-        if proxy:
-            self._pool._network_backend = _Guard(settings, check=False)
-            return
-        backend = _Guard(settings)
-        self._pool = _Pools(  # type: ignore[assignment]
-            lambda: httpcore.ConnectionPool(
-                ssl_context=ssl_context,
-                max_keepalive_connections=settings.per_host,
-                keepalive_expiry=_KEEPALIVE,
-                network_backend=backend,
-            )
+        backend = _Guard(settings, check=not proxy)
+        limits = httpx.Limits(
+            max_connections=None,
+            max_keepalive_connections=settings.per_host,
+            keepalive_expiry=_KEEPALIVE,
         )
+
+        def pool() -> httpcore.ConnectionPool:
+            made = httpx.HTTPTransport(verify=ssl_context, limits=limits, proxy=proxy)._pool
+            made._network_backend = backend  # httpx takes no backend; its httpcore pool does
+            return made
+
+        self._pool = _Pools(pool)  # type: ignore[assignment]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self._guard is not None:
@@ -550,7 +550,9 @@ class HttpClient:
         s = self.settings
         netloc = request.url.netloc.decode("ascii").lower()
         with self._lock:
-            slot = self._hosts.setdefault(netloc, threading.BoundedSemaphore(s.per_host))
+            slot = self._hosts.get(netloc) or self._hosts.setdefault(
+                netloc, threading.BoundedSemaphore(s.per_host)
+            )
         if not slot.acquire(timeout=max(0.0, _current.deadline - time.monotonic())):
             raise ResolverError(f"timed out waiting for a free connection to {netloc}", True)
         try:

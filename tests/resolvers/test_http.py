@@ -532,3 +532,10 @@ def test_http_ssl_cert_file_names_other_roots(
         monkeypatch.setenv("SSL_CERT_FILE", str(roots))
         with _client() as client:
             assert client.fetcher().get(server.url + "/a").text == "trusted"
+
+
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "a" * 64 + ".example"])
+def test_http_host_that_does_not_resolve_is_a_temporary_error(host: str) -> None:
+    with _client(retries=0) as client, pytest.raises(ResolverError) as caught:
+        client.fetcher().get(f"http://{host}/")
+    assert caught.value.temporary and f"cannot resolve {host}" in str(caught.value)
