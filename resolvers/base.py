@@ -251,18 +251,11 @@ def refuse_unknown_params(kind: str, params: dict[str, Any], allowed: tuple[str,
 def json_object(page: Fetched, label: str) -> dict[str, Any]:
     """The body of an API answer as a JSON object, or an error saying what came instead.
 
-    Shared by the kinds that read a JSON API (manifold, metaculus, polymarket, wikipedia). A body
-    that is not JSON (a maintenance page, an answer cut short) is a temporary error, as in
+    A body that is not JSON (a maintenance page, an answer cut short) is the temporary error of
     :meth:`Fetched.json`: it passes, and a lasting one backs off as any failure does. JSON of
     another shape than an object is permanent: the API answers something else than expected.
     """
-    try:
-        data = json.loads(page.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ResolverError(
-            f"{label}: the API answered HTTP {page.status} with invalid JSON ({str(exc)[:80]})",
-            temporary=True,
-        ) from None
+    data = page.json()
     if not isinstance(data, dict):
         raise ResolverError(
             f"{label}: the API answered a JSON {type(data).__name__}, expected an object",
