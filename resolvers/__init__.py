@@ -1,10 +1,11 @@
 """Evidence checking: the resolver contract, the kinds registry, the guarded HTTP client, the sweep.
 
 - :mod:`resolvers.base`: :class:`Verdict`, :class:`ResolverError`, :class:`Resolver`,
-  :class:`ForecastInfo` and helpers for kinds;
+  :class:`ForecastInfo`, the market kinds' :class:`~resolvers.base.MarketResolver` and helpers;
 - :mod:`resolvers.registry`: kinds found through the ``tracker.resolvers`` entry points,
   :func:`validate_check` and :func:`parse_check`;
-- :mod:`resolvers.http`: the one HTTP client factory (:class:`HttpClient`, :class:`Fetcher`);
+- :mod:`resolvers.http`: the one HTTP client factory on httpx (:class:`HttpClient`,
+  :class:`Fetcher`) with the SSRF guard, the deadline and the size cap;
 - one module per built-in kind (``page``, ``json_api``, ``feed``, ``deadline``, ``manifold``,
   ``metaculus``, ``polymarket``, ``wikipedia``);
 - :mod:`resolvers.sweep`: the runner (claims through :mod:`predictions.leases`, backoff, receipts);
