@@ -99,11 +99,16 @@ class ImportSummary:
 
 
 #: The columns each table is written with: its columns in the model's order (the ledger's but its
-#: own row id), which is the order of the rows' tuples below.
-_COLUMNS = {
+#: own row id), the order of the rows' tuples below. A forecast is written as registered (open),
+#: and a closed one then gets its :data:`_CLOSING` columns, as the store does: so an open forecast
+#: binds no NULLs (the sqlite3 module binds a None several times slower than a value).
+_COLUMNS: dict[Any, tuple[str, ...]] = {
     model: tuple(c.name for c in model.__table__.c if not (model is LedgerEntry and c.name == "id"))
-    for model in (Forecast, Tag, Estimate, Amendment, LedgerEntry)
+    for model in (Tag, Estimate, Amendment, LedgerEntry)
 }
+_REGISTERED = ("id", "title", "criteria", "due", "created_at", "author", "source", "ref")
+_CLOSING = ("status", "outcome", "resolved_at", "resolved_by", "resolution_note",
+            "resolution_evidence")  # fmt: skip
 
 #: One ledger event of a record: seq in the file (or None), time, the time as bound, kind, payload.
 _Event = tuple[int | None, datetime, Any, str, dict[str, Any]]
@@ -121,12 +126,16 @@ class _Rows:
         self.conn = session.connection()
         dialect = self.conn.dialect
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self.sql = {
-            model: f"INSERT INTO {model.__tablename__} ({', '.join(cols)}) "
-            f"VALUES ({', '.join([mark] * len(cols))})"
-            for model, cols in _COLUMNS.items()
+        self.sql: dict[Any, str] = {
+            Forecast: f"INSERT INTO forecast ({', '.join(_REGISTERED)}, status) "
+            f"VALUES ({', '.join([mark] * len(_REGISTERED))}, 'open')"
         }
-        self.rows: dict[Any, list[tuple[Any, ...]]] = {model: [] for model in _COLUMNS}
+        for model, cols in _COLUMNS.items():
+            names, values = ", ".join(cols), ", ".join([mark] * len(cols))
+            self.sql[model] = f"INSERT INTO {model.__tablename__} ({names}) VALUES ({values})"
+        assignments = ", ".join(f"{c} = {mark}" for c in _CLOSING)
+        self.sql[_CLOSING] = f"UPDATE forecast SET {assignments} WHERE id = {mark}"
+        self.rows: dict[Any, list[tuple[Any, ...]]] = {key: [] for key in self.sql}
         columns = Forecast.__table__.c
         # cached: a file repeats its due dates, and an estimate often has its forecast's time
         self.time = functools.lru_cache(maxsize=4096)(_processor(columns.due.type, dialect))
@@ -394,22 +403,7 @@ class _Importer:
         fid = self._take_id(Forecast, r.id)
         created = time(r.created_at)
         rows[Forecast].append(
-            (
-                fid,
-                r.title,
-                r.criteria,
-                time(r.due),
-                created,
-                r.author,
-                r.source,
-                r.ref,
-                r.status,
-                self.rows.bool(r.outcome),
-                time(r.resolved_at),
-                r.resolved_by,
-                r.resolution_note,
-                r.resolution_evidence,
-            )
+            (fid, r.title, r.criteria, time(r.due), created, r.author, r.source, r.ref)
         )
         rows[Tag].extend((fid, name) for name in r.tags)
         history: list[_Event] = []
@@ -458,16 +452,28 @@ class _Importer:
                 self._link(kind, payload, fid, at, bound)
 
     def _resolution(self, r: ForecastIn, fid: int) -> _Event:
-        at = r.resolved_at or r.created_at
+        """The forecast's closing row and ledger event (:data:`_CLOSING`, ``resolve``/``annul``)."""
         if r.status == "resolved":
             self.summary.resolved += 1
         else:
             self.summary.annulled += 1
+        at = r.resolved_at or r.created_at
+        bound = self.rows.time(at)
         view = SimpleNamespace(id=fid, status=r.status, outcome=r.outcome, resolved_at=at)
         view.resolved_by, view.resolution_note = r.resolved_by, r.resolution_note
         view.resolution_evidence = r.resolution_evidence
+        outcome = self.rows.bool(r.outcome)
+        closing = (
+            r.status,
+            outcome,
+            bound,
+            r.resolved_by,
+            r.resolution_note,
+            view.resolution_evidence,
+        )
+        self.rows.rows[_CLOSING].append((*closing, fid))
         kind = "resolve" if r.status == "resolved" else "annul"
-        return (r.resolution_seq, at, self.rows.time(at), kind, close_payload(view))
+        return (r.resolution_seq, at, bound, kind, close_payload(view))
 
     def _link(self, kind: str, payload: dict[str, Any], fid: int, at: datetime, bound: Any) -> None:
         body = canonical(payload)
