@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
+from reports.render import FORMATS
 from tracker.cli import App, pass_app
 
 __all__ = ["COMMANDS"]
 
-_FORMATS = ("text", "json", "md", "html")
 _GROUP_BY = ("month", "quarter", "year", "tag", "forecaster", "horizon")
 
 
@@ -33,7 +33,7 @@ def _write(path: Path, text: str) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(_FORMATS),
+    type=click.Choice(FORMATS),
     default="text",
     show_default=True,
     help="text (terminal summary), json, md (Markdown) or html (one self-contained file).",
