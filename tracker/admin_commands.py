@@ -8,7 +8,6 @@ from predictions import ledger
 from predictions.db import SCHEMA_REVISION, schema_revision, upgrade_schema
 from predictions.errors import ChainError
 from tracker.cli import App, pass_app
-from tracker.config import KEYS
 from tracker.display import emit_json, table
 
 __all__ = ["COMMANDS"]
@@ -87,15 +86,13 @@ def config() -> None:
 @pass_app
 def config_show(app: App, as_json: bool) -> None:
     """Every setting with its value and what it is for."""
-    values = {name: app.config.get(name) for name in KEYS}
+    rows = app.config.shown()
     if as_json:
+        values = {n: v for n, v, _ in rows}
         emit_json({"path": str(app.config.path), "database": app.db_url, "values": values})
         return
     click.echo(f"config file: {app.config.path}")
-    table(
-        ("key", "value", "meaning"),
-        [(n, "" if v is None else v, KEYS[n].help) for n, v in values.items()],
-    )
+    table(("key", "value", "meaning"), [(n, "" if v is None else v, h) for n, v, h in rows])
 
 
 @config.command(name="get")

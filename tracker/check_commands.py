@@ -44,20 +44,10 @@ def sweep_settings(app: App) -> SweepSettings:
 
 
 def _networks(value: str | None) -> tuple[str, ...]:
-    """``resolvers.allowed_networks`` as a tuple of CIDR strings; InputError if one is not."""
-    import ipaddress
+    """``resolvers.allowed_networks`` as a tuple of CIDR strings (checked by the config key)."""
+    from tracker.config import parse_networks
 
-    from predictions.errors import InputError
-
-    networks = tuple(part.strip() for part in (value or "").split(",") if part.strip())
-    for network in networks:
-        try:
-            ipaddress.ip_network(network, strict=False)
-        except ValueError:
-            raise InputError(
-                "resolvers.allowed_networks", network, "CIDR networks such as 10.1.0.0/16"
-            ) from None
-    return networks
+    return parse_networks(value) if value else ()
 
 
 def _short(text: str | None, width: int = 70) -> str:
