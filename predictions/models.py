@@ -94,6 +94,8 @@ class Forecast(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     resolution_note: Mapped[str | None] = mapped_column(Text)
     resolution_evidence: Mapped[str | None] = mapped_column(Text)
+    #: the IANA zone whose day a date-only due ends (None: a due typed with its time)
+    due_zone: Mapped[str | None] = mapped_column(String(64))
 
     estimates: Mapped[list[Estimate]] = relationship(
         back_populates="forecast", order_by="Estimate.id", cascade="all, delete-orphan"

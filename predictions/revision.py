@@ -5,4 +5,4 @@ A test keeps it equal to the head of ``predictions/migrations``.
 
 __all__ = ["SCHEMA_REVISION"]
 
-SCHEMA_REVISION = "0001_initial"
+SCHEMA_REVISION = "0002_due_zone"

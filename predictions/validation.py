@@ -12,6 +12,7 @@ was expected, so the CLI and the importers report bad input the same way.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import math
 import re
 from collections.abc import Iterable
@@ -21,9 +22,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from predictions.clock import to_utc_naive
 from predictions.errors import InputError
+from predictions.timetext import local_time
 
 __all__ = [
     "MAX_TEXT",
+    "Due",
     "Registration",
     "check_estimate",
     "check_registration",
@@ -33,12 +36,17 @@ __all__ = [
     "parse_probability",
     "parse_tag",
     "parse_timezone",
+    "read_due",
     "require_text",
 ]
 
 MAX_TEXT = {"title": 500, "criteria": 20_000, "note": 5_000, "source": 2_000, "forecaster": 200}
 _PROB_EXPECTED = "a probability strictly between 0 and 1, written 0.7, 70% or 70"
-_DUE_EXPECTED = "a date (2030-12-31, 2030-06 or 2030), a date-time, or +90d / in 3 months"
+_DUE_EXPECTED = (
+    "a date (2030-12-31, 31 Dec 2030, Dec 2030, 2030-06, 2030, end of 2030), a date-time, "
+    "+90d / in 3 months, tomorrow or next friday"
+)
+_UTC = ZoneInfo("UTC")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Anything require_text refuses in stripped text: control characters (with a line end for a
@@ -97,6 +105,37 @@ _RELATIVE = re.compile(
     r"^(?:\+|in\s+)(\d{1,5})\s*(d|day|days|w|week|weeks|m|month|months|y|year|years)$",
     re.IGNORECASE,
 )
+_MONTHS = {
+    name: number
+    for number, month in enumerate(calendar.month_name[1:], 1)
+    for name in (month.lower(), month[:3].lower(), "sept" if number == 9 else month.lower())
+}
+_WEEKDAYS = {
+    name: number
+    for number, day in enumerate(calendar.day_name)
+    for name in (day.lower(), day[:3].lower())
+}
+_WORDS = re.compile(
+    r"^(?:"
+    r"(?P<today>today|tomorrow)"
+    r"|(?:next\s+)?(?P<weekday>[a-z]{3,9})"
+    r"|(?P<d1>\d{1,2})(?:st|nd|rd|th)?\s+(?P<m1>[a-z]{3,9})\.?,?\s+(?P<y1>\d{4})"
+    r"|(?P<m2>[a-z]{3,9})\.?\s+(?P<d2>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y2>\d{4})"
+    r"|(?P<end>end\s+of\s+(?:the\s+)?)?(?:(?P<m3>[a-z]{3,9})\.?\s+)?(?P<y3>\d{4})"
+    r"|end\s+of\s+(?:the\s+)?(?:(?P<this>this|next)\s+)?(?P<span>week|month|year)"
+    r")$",
+    re.IGNORECASE,
+)
+_SLASHED = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")
+
+
+@dataclass(frozen=True)
+class Due:
+    """A parsed due date: the moment (naive UTC) and, for a date-only due, the IANA name of the
+    time zone whose day it ends (None for a moment typed with its time)."""
+
+    at: datetime
+    zone: str | None
 
 
 def _add_months(day: date, months: int) -> date:
@@ -106,49 +145,114 @@ def _add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def parse_due(
-    value: str, *, now: datetime, tz: ZoneInfo | None = None, field: str = "due"
-) -> datetime:
-    """Parse a due date into naive UTC.
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
 
-    ``2030-12-31`` is the end of that day in ``tz``; ``2030-06`` the end of June; ``2030`` the end
-    of the year; ``+90d``, ``+2w``, ``+3m``, ``+1y`` or ``in 3 months`` count from ``now`` (a
-    naive-UTC datetime) to the end of that day; an ISO date-time is taken as is (local to ``tz`` if
-    it has no offset).
+
+def _day_in_words(text: str, today: date) -> date | None:
+    """The day of a due date in words (``tomorrow``, ``next friday``, ``31 Dec 2027``, ``Dec
+    2027``, ``end of 2027``, ``end of month``), or None when ``text`` is none of these."""
+    match = _WORDS.match(text)
+    if match is None:
+        return None
+    g = {name: (value.lower() if value else None) for name, value in match.groupdict().items()}
+    if g["today"]:
+        return today if g["today"] == "today" else today + timedelta(days=1)
+    if g["weekday"]:
+        weekday = _WEEKDAYS.get(g["weekday"])
+        if weekday is None:
+            return None
+        return today + timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
+    if g["span"]:
+        ahead = g["this"] == "next"
+        if g["span"] == "week":  # a week ends on Sunday
+            return today + timedelta(days=6 - today.weekday() + (7 if ahead else 0))
+        if g["span"] == "month":
+            first = _add_months(today.replace(day=1), 1 if ahead else 0)
+            return _month_end(first.year, first.month)
+        return date(today.year + ahead, 12, 31)
+    year = int(g["y1"] or g["y2"] or g["y3"])
+    name = g["m1"] or g["m2"] or g["m3"]
+    month = _MONTHS.get(name) if name else None
+    if name and month is None:
+        return None
+    day = g["d1"] or g["d2"]
+    if day:
+        return date(year, month, int(day))  # type: ignore[arg-type]
+    if month:
+        return _month_end(year, month)
+    return date(year, 12, 31) if g["end"] else None
+
+
+def _refuse_slashed(value: str, text: str, field: str) -> None:
+    """``31/12/2027`` reads one way in Europe and another in the US: refused, with the ISO form."""
+    match = _SLASHED.match(text)
+    if match is None:
+        return
+    first, second, year = (int(part) for part in match.groups())
+    readings = []
+    for day, month in ((first, second), (second, first)):
+        with contextlib.suppress(ValueError):  # not a real date read this way round
+            readings.append(date(year, month, day).isoformat())
+    hint = " or ".join(dict.fromkeys(readings)) or f"{year}-MM-DD"
+    expected = "a date written year first (day/month order differs between countries)"
+    raise InputError(field, value, f"{expected}: use {hint}")
+
+
+def read_due(value: str, *, now: datetime, tz: ZoneInfo | None = None, field: str = "due") -> Due:
+    """Parse a due date: its moment in naive UTC and, for a date-only form, ``tz``'s name.
+
+    ``2030-12-31`` (also ``31 Dec 2030``, ``Dec 31, 2030``) is the end of that day in ``tz``;
+    ``2030-06`` or ``Jun 2030`` the end of June; ``2030`` or ``end of 2030`` the end of the year;
+    ``+90d``, ``+2w``, ``+3m``, ``+1y`` or ``in 3 months`` count from ``now`` (a naive-UTC
+    datetime) to the end of that day, as do ``today``, ``tomorrow``, ``friday`` / ``next
+    friday`` (the first Friday after today), ``end of week`` (Sunday), ``end of month`` and
+    ``end of year`` (``end of next month``...); an ISO date-time is taken as is (local to ``tz``
+    if it has no offset). ``31/12/2030`` is refused: day and month could be either way round.
     """
-    tz = tz or ZoneInfo("UTC")
-    text = str(value).strip()
+    tz = tz or _UTC
+    text = " ".join(str(value).split())
     try:
-        match = _RELATIVE.match(text)
-        if match:
-            amount, unit = int(match.group(1)), match.group(2)[0].lower()
-            today = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz).date()
-            if unit == "d":
-                day = today + timedelta(days=amount)
-            elif unit == "w":
-                day = today + timedelta(weeks=amount)
-            elif unit == "m":
-                day = _add_months(today, amount)
-            else:
-                day = _add_months(today, 12 * amount)
-            return end_of_day(day, tz)
-        if re.fullmatch(r"\d{4}", text):
-            return end_of_day(date(int(text), 12, 31), tz)
-        if re.fullmatch(r"\d{4}-\d{2}", text):
-            year, month = int(text[:4]), int(text[5:])
-            return end_of_day(date(year, month, calendar.monthrange(year, month)[1]), tz)
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return end_of_day(date.fromisoformat(text), tz)
         if re.fullmatch(
             r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?", text
         ):
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=tz)
-            return to_utc_naive(parsed)
+            return Due(to_utc_naive(parsed), None)
+        day: date | None = None
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = date.fromisoformat(text)
+        elif re.fullmatch(r"\d{4}-\d{2}", text):
+            day = _month_end(int(text[:4]), int(text[5:]))
+        elif re.fullmatch(r"\d{4}", text):
+            day = date(int(text), 12, 31)
+        else:
+            today = now.replace(tzinfo=_UTC).astimezone(tz).date()
+            match = _RELATIVE.match(text)
+            if match:
+                amount, unit = int(match.group(1)), match.group(2)[0].lower()
+                if unit == "d":
+                    day = today + timedelta(days=amount)
+                elif unit == "w":
+                    day = today + timedelta(weeks=amount)
+                else:
+                    day = _add_months(today, amount * (1 if unit == "m" else 12))
+            else:
+                _refuse_slashed(value, text, field)
+                day = _day_in_words(text, today)
+        if day is not None:
+            return Due(end_of_day(day, tz), tz.key)
     except (ValueError, OverflowError):
         pass
     raise InputError(field, value, _DUE_EXPECTED)
+
+
+def parse_due(
+    value: str, *, now: datetime, tz: ZoneInfo | None = None, field: str = "due"
+) -> datetime:
+    """The moment of :func:`read_due`, naive UTC (for callers that keep no zone)."""
+    return read_due(value, now=now, tz=tz, field=field).at
 
 
 def parse_outcome(value: object, field: str = "outcome") -> bool:
@@ -243,7 +347,7 @@ def check_registration(
     author_ = require_text(author, "forecaster", multiline=False)
     source_ = require_text(source, "source", optional=True, multiline=False)
     if not allow_past_due and due <= created_at:
-        raise InputError("due", due.isoformat(sep=" "), "a date in the future")
+        raise InputError("due", local_time(due, _UTC), "a date in the future")
     assert title_ is not None and criteria_ is not None and author_ is not None
     return Registration(
         title=title_,
