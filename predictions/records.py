@@ -95,6 +95,8 @@ class ForecastRow:
     resolved_by: str | None
     resolution_note: str | None
     resolution_evidence: str | None
+    #: the IANA zone whose day a date-only due ends (None: a due typed with its time)
+    due_zone: str | None = None
     estimates: list[EstimateRow] = field(default_factory=list)
     tags: list[TagRow] = field(default_factory=list)
     amendments: list[AmendmentRow] = field(default_factory=list)

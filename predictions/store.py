@@ -47,7 +47,7 @@ from predictions.records import (
     forecast_where,
     latest_estimate,
 )
-from predictions.validation import check_estimate, check_registration, require_text
+from predictions.validation import Due, check_estimate, check_registration, require_text
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -84,7 +84,7 @@ _CHUNK = 500  # forecast ids per query when reading a list's estimates and tags
 
 _COLUMNS = (
     "f.id, f.title, f.criteria, f.due, f.created_at, f.author, f.source, f.ref, f.status, "
-    "f.outcome, f.resolved_at, f.resolved_by, f.resolution_note, f.resolution_evidence"
+    "f.outcome, f.resolved_at, f.resolved_by, f.resolution_note, f.resolution_evidence, f.due_zone"
 )
 _ESTIMATE = "SELECT id, forecast_id, forecaster, probability, made_at, note FROM estimate"
 
@@ -113,7 +113,7 @@ def _forecast(r: Sequence[Any]) -> ForecastRow:
         id=r[0], title=r[1], criteria=r[2], due=loaded(r[3]), created_at=loaded(r[4]),  # type: ignore[arg-type]
         author=r[5], source=r[6], ref=r[7], status=r[8],
         outcome=None if r[9] is None else bool(r[9]), resolved_at=loaded(r[10]),
-        resolved_by=r[11], resolution_note=r[12], resolution_evidence=r[13],
+        resolved_by=r[11], resolution_note=r[12], resolution_evidence=r[13], due_zone=r[14],
     )  # fmt: skip
 
 
@@ -142,7 +142,7 @@ def add_forecast(
     *,
     title: str,
     criteria: str,
-    due: datetime,
+    due: datetime | Due,
     author: str,
     probability: float | None = None,
     tags: Iterable[str] = (),
@@ -154,8 +154,10 @@ def add_forecast(
 ) -> ForecastRow:
     """Register a forecast (and its first estimate, if a probability is given).
 
-    A due date in the past is refused unless ``allow_past_due`` (imports of history).
+    A due date in the past is refused unless ``allow_past_due`` (imports of history). A
+    :class:`~predictions.validation.Due` keeps the zone of a date-only due with it.
     """
+    due, due_zone = (due.at, due.zone) if isinstance(due, Due) else (due, None)
     fields = check_registration(
         title=title,
         criteria=criteria,
@@ -175,9 +177,10 @@ def add_forecast(
         id=0, title=fields.title, criteria=fields.criteria, due=fields.due,
         created_at=fields.created_at, author=fields.author, source=fields.source, ref=ref,
         status="open", outcome=None, resolved_at=None, resolved_by=None, resolution_note=None,
-        resolution_evidence=None, tags=[TagRow(name) for name in fields.tags],
+        resolution_evidence=None, tags=[TagRow(name) for name in fields.tags], due_zone=due_zone,
     )  # fmt: skip
-    columns = ("title", "criteria", "due", "created_at", "author", "source", "ref", "status")
+    columns = ("title", "criteria", "due", "created_at", "author", "source", "ref", "status",
+               "due_zone")  # fmt: skip
     row.id = _insert(x, "forecast", {name: getattr(row, name) for name in columns})
     if fields.tags:
         x.execute(
@@ -230,7 +233,7 @@ def amend(
     db: Database,
     forecast_id: int | str,
     field: str,
-    value: str | datetime,
+    value: str | datetime | Due,
     *,
     by: str,
     note: str | None = None,
@@ -246,6 +249,10 @@ def amend(
         )
     at = clock_now()
     if field == "due":
+        if isinstance(value, Due):
+            forecast.due_zone, value = value.zone, value.at
+        else:
+            forecast.due_zone = None
         if not isinstance(value, datetime):
             raise InputError("due", value, "a date")
         old, new = iso(forecast.due), iso(value)
@@ -258,7 +265,7 @@ def amend(
     made_by = require_text(by, "forecaster", multiline=False) or by
     note = require_text(note, "note", optional=True)
     setattr(forecast, field, value)
-    _update(x, forecast, [field])
+    _update(x, forecast, [field, "due_zone"] if field == "due" else [field])
     values = {"forecast_id": forecast.id, "field": field, "old_value": old, "new_value": new}
     values.update(made_at=at, made_by=made_by, note=note)
     aid = _insert(x, "amendment", values)

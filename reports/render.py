@@ -15,6 +15,9 @@ import math
 import re
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from predictions.timetext import local_time
 
 __all__ = ["FORMATS", "render"]
 
@@ -39,6 +42,7 @@ def _environment(autoescape: bool) -> Any:
     env.filters["num"] = _num
     env.filters["md"] = _md
     env.filters["signed"] = _signed
+    env.filters["local_time"] = local_time
     return env
 
 
@@ -66,11 +70,26 @@ def _md(value: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
-def render(report: dict[str, Any], fmt: str, *, title: str = "Calibration report") -> str:
-    """The report in ``fmt`` (one of :data:`FORMATS`)."""
+def render(
+    report: dict[str, Any],
+    fmt: str,
+    *,
+    title: str = "Calibration report",
+    tz: ZoneInfo | None = None,
+    typed: dict[str, str | None] | None = None,
+) -> str:
+    """The report in ``fmt`` (one of :data:`FORMATS`): its times in ``tz`` (default UTC), its
+    ``since`` and ``until`` filters as the user ``typed`` them (``{"since": "2026-12"}``), if
+    given. JSON keeps UTC ISO 8601."""
     if fmt == "json":
         return json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    context = {"r": report, "title": title, "charts": None}
+    tz = tz or ZoneInfo("UTC")
+    filters = report["filters"]
+    shown = {
+        name: (typed or {}).get(name) or (filters[name] and local_time(filters[name], tz))
+        for name in ("since", "until")
+    }
+    context = {"r": report, "title": title, "charts": None, "tz": tz, "shown": shown}
     if fmt == "text":
         return _environment(False).get_template("report.txt").render(context)
     if fmt == "md":

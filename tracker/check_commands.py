@@ -375,6 +375,7 @@ def evidence(app: App, forecast_id: str, as_json: bool) -> None:
     """Every check ever made on a forecast: time, URL, status, sha256, verdict, excerpt."""
     from predictions import store
     from predictions.checks import evidence_of, evidence_record
+    from predictions.timetext import local_time
 
     with app.read() as session:
         forecast = store.get_forecast(session, forecast_id)
@@ -387,7 +388,7 @@ def evidence(app: App, forecast_id: str, as_json: bool) -> None:
         return
     rows = [
         (
-            r["checked_at"][:19].replace("T", " "),
+            local_time(r["checked_at"], app.tz),
             r["kind"],
             r["verdict"] + (" (304)" if r["unchanged"] else ""),
             r["http_status"] if r["http_status"] is not None else "",

@@ -1,4 +1,5 @@
-"""Terminal output: tables (rich on a terminal, plain text when piped), JSON, friendly dates."""
+"""Terminal output: tables (rich on a terminal, plain text when piped), JSON, probabilities (times:
+:mod:`predictions.timetext`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 
-__all__ = ["emit_json", "fancy", "format_due", "format_probability", "relative", "table"]
+__all__ = ["emit_json", "fancy", "format_probability", "relative", "table"]
 
 
 def fancy() -> bool:
@@ -67,14 +67,6 @@ def format_probability(p: float | None) -> str:
         return "-"
     pct = p * 100
     return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else f"{pct:.1f}%"
-
-
-def format_due(due: datetime, tz: ZoneInfo) -> str:
-    """A due instant in the user's zone: just the date when it is the end of that day."""
-    local = due.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz)
-    if (local.hour, local.minute, local.second) == (23, 59, 59):
-        return local.date().isoformat()
-    return local.strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _span(delta: timedelta) -> str:

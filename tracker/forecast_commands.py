@@ -14,9 +14,10 @@ import click
 from predictions import records, store
 from predictions.clock import now as clock_now
 from predictions.errors import InputError
-from predictions.validation import parse_due, parse_outcome, parse_probability, require_text
+from predictions.timetext import local_due, local_time
+from predictions.validation import parse_outcome, parse_probability, read_due, require_text
 from tracker.cli import App, pass_app
-from tracker.display import emit_json, format_due, format_probability, relative, table
+from tracker.display import emit_json, format_probability, relative, table
 
 __all__ = ["COMMANDS"]
 
@@ -57,7 +58,7 @@ def add(
     """Register a forecast and print its id."""
     p = parse_probability(probability)
     now = clock_now()
-    due_at = parse_due(due, now=now, tz=app.tz)
+    due_at = read_due(due, now=now, tz=app.tz)
     specs = []
     if checks:
         from resolvers import parse_check, validate_check
@@ -89,7 +90,7 @@ def add(
     else:
         click.echo(
             f"Added forecast {record['id']}: {record['title']} "
-            f"({format_probability(p)}, due {format_due(due_at, app.tz)})"
+            f"({format_probability(p)}, due {local_due(due_at.at, app.tz, due_at.zone)})"
             + (f" with {len(specs)} check(s)" if specs else "")
         )
 
@@ -172,7 +173,7 @@ def list_(
             (
                 r["id"],
                 format_probability(r["probability"]),
-                format_due(f.due, app.tz),
+                local_due(f.due, app.tz, f.due_zone),
                 when,
                 ",".join(r["tags"]),
                 r["title"],
@@ -213,7 +214,7 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
             }
             for c in f.checks
         ]
-        due_text = format_due(f.due, app.tz)
+        due_text = local_due(f.due, app.tz, f.due_zone)
         when = relative(f.due, now, f.status)
     if as_json:
         emit_json(record)
@@ -224,7 +225,7 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
         + (f" ({'YES' if record['outcome'] else 'NO'})" if record["status"] == "resolved" else "")
     )
     click.echo(f"  due:      {due_text}" + (f" ({when})" if when else ""))
-    click.echo(f"  author:   {record['author']}   created {record['created_at']}")
+    click.echo(f"  author:   {record['author']}   created {local_time(f.created_at, app.tz)}")
     if record["tags"]:
         click.echo(f"  tags:     {', '.join(record['tags'])}")
     if record["source"]:
@@ -233,29 +234,36 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
     click.echo("  estimates:")
     for e in record["estimates"]:
         click.echo(
-            f"    {e['at']}  {format_probability(e['probability']):>6}  {e['by']}"
-            + (f"  - {e['note']}" if e["note"] else "")
+            f"    {local_time(e['at'], app.tz)}  {format_probability(e['probability']):>6}"
+            f"  {e['by']}" + (f"  - {e['note']}" if e["note"] else "")
         )
     if record["amendments"]:
         click.echo("  amendments:")
         for a in record["amendments"]:
             click.echo(
-                f"    {a['at']}  {a['by']} changed {a['field']}: {a['old']!r} -> {a['new']!r}"
+                f"    {local_time(a['at'], app.tz)}  {a['by']} changed {a['field']}: "
+                + (
+                    f"{local_time(a['old'], app.tz)} -> {local_time(a['new'], app.tz)}"
+                    if a["field"] == "due"
+                    else f"{a['old']!r} -> {a['new']!r}"
+                )
                 + (f"  - {a['note']}" if a["note"] else "")
             )
     if record["checks"]:
         click.echo("  checks:")
         for c in record["checks"]:
             state = (
-                f"running, next {c['next_check_at']}"
+                f"running, next {local_time(c['next_check_at'], app.tz)}"
                 if c["running"]
                 else f"stopped (tracker check {record['id']} --resume {c['id']})"
             )
-            last = f", last checked {c['last_checked_at']}" if c["last_checked_at"] else ""
+            checked = c["last_checked_at"]
+            last = f", last checked {local_time(checked, app.tz)}" if checked else ""
             click.echo(f"    {c['id']}  {c['kind']} ({c['mode']})  {state}{last}")
     if record["status"] != "open":
         click.echo(
-            f"  {record['status']} at {record['resolved_at']} by {record['resolved_by']}"
+            f"  {record['status']} at {local_time(f.resolved_at, app.tz)}"
+            f" by {record['resolved_by']}"
             + (f": {record['resolution_note']}" if record["resolution_note"] else "")
         )
         if record["resolution_evidence"]:
@@ -340,8 +348,8 @@ def amend(
     if criteria is not None:
         changes.append(("criteria", require_text(criteria, "criteria")))
     if due is not None:
-        due_at = parse_due(due, now=clock_now(), tz=app.tz)
-        if due_at <= clock_now():
+        due_at = read_due(due, now=clock_now(), tz=app.tz)
+        if due_at.at <= clock_now():
             raise InputError("due", due, "a date in the future")
         changes.append(("due", due_at))
     if not changes:

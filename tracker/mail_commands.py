@@ -10,6 +10,7 @@ import click
 
 from predictions.clock import now as clock_now
 from predictions.leases import worker_name
+from predictions.timetext import local_time
 from tracker.cli import App, pass_app
 from tracker.daemon import make_transport, notify_settings, run_daemon
 from tracker.display import emit_json, table
@@ -167,7 +168,9 @@ def outbox(app: App, status: str, limit: int, as_json: bool) -> None:
         return
     rows = []
     for r in records:
-        when = r["sent_at"] or r["failed_at"] or f"next try {r['next_attempt_at']}"
+        at = r["sent_at"] or r["failed_at"]
+        when = local_time(at or r["next_attempt_at"], app.tz)
+        when = when if at else f"next try {when}"
         rows.append(
             (
                 r["id"],

@@ -84,7 +84,8 @@ def report(
     if data is None:
         with app.read() as session:
             data = build_report(session, query)
-    text = render(data, "json" if as_json else fmt, title=title)
+    typed = {"since": since, "until": until}
+    text = render(data, "json" if as_json else fmt, title=title, tz=app.tz, typed=typed)
     if output is None:
         click.echo(text, nl=False)
         return
