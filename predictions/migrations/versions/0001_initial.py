@@ -41,37 +41,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_forecast_due"), ["due"], unique=False)
         batch_op.create_index(batch_op.f("ix_forecast_status"), ["status"], unique=False)
 
-    op.create_table(
-        "ledger",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
-        sa.Column("at", sa.DateTime(), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("forecast_id", sa.Integer(), nullable=True),
-        sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
-        sa.Column("hash", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger")),
-        sa.UniqueConstraint("seq", name=op.f("uq_ledger_seq")),
-    )
-    with op.batch_alter_table("ledger", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_ledger_forecast_id"), ["forecast_id"], unique=False)
-
-    op.create_table(
-        "receipt",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
-        sa.Column("at", sa.DateTime(), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("forecast_id", sa.Integer(), nullable=True),
-        sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
-        sa.Column("hash", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_receipt")),
-        sa.UniqueConstraint("seq", name=op.f("uq_receipt_seq")),
-    )
-    with op.batch_alter_table("receipt", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_receipt_forecast_id"), ["forecast_id"], unique=False)
+    for chain in ("ledger", "receipt"):
+        _create_chain_table(chain)
 
     op.create_table(
         "outbox",
@@ -305,3 +276,22 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_forecast_author"))
 
     op.drop_table("forecast")
+
+
+def _create_chain_table(name: str) -> None:
+    """The ledger and the receipts chain have one shape (``predictions.models._ChainEntry``)."""
+    op.create_table(
+        name,
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("forecast_id", sa.Integer(), nullable=True),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{name}")),
+        sa.UniqueConstraint("seq", name=op.f(f"uq_{name}_seq")),
+    )
+    with op.batch_alter_table(name, schema=None) as batch_op:
+        batch_op.create_index(batch_op.f(f"ix_{name}_forecast_id"), ["forecast_id"], unique=False)
