@@ -44,6 +44,7 @@ __all__ = [
     "amend_payload",
     "canonical",
     "chain_hash",
+    "CLOSING_HISTORY",
     "CLOSING_KINDS",
     "close_payload",
     "estimate_payload",
@@ -457,6 +458,9 @@ def amend_payload(a: _AmendmentLike) -> dict[str, Any]:
 #: The entry kind of each closed status: a resolution, an annulment (the question became moot),
 #: a withdrawal (a forecast entered by mistake: kept in the ledger, out of lists, scores and mail).
 CLOSING_KINDS = {"resolved": "resolve", "annulled": "annul", "withdrawn": "withdraw"}
+#: The entry kinds of a forecast's closings and the reopenings that withdrew them: its history
+#: of corrections (``show``, the export).
+CLOSING_HISTORY = (*CLOSING_KINDS.values(), "reopen")
 
 
 def close_payload(f: _ClosedLike) -> dict[str, Any]:

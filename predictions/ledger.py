@@ -1,8 +1,9 @@
 """The tamper-evident ledger: an append-only hash chain over every event that touches a score.
 
 Each entry stores ``hash = sha256(prev_hash | seq | at | kind | payload)`` where ``payload`` is the
-event's canonical JSON (sorted keys, no spaces, UTF-8). Registration, estimate, amendment,
-resolution and annulment each append one entry in the same transaction as the change itself.
+event's canonical JSON (sorted keys, no spaces, UTF-8). Registration, estimate, amendment (of
+title, criteria, due date or tags), resolution, annulment, withdrawal and reopening each append one
+entry in the same transaction as the change itself; a correction is a new entry, never an edit.
 
 :func:`verify` does three things:
 
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from predictions import receipts
 from predictions.chain import (
+    CLOSING_KINDS,
     GENESIS,
     LEDGER,
     ChainBroken,
@@ -135,13 +137,16 @@ def _replay_estimate(state: _State, p: dict[str, Any]) -> None:
 
 def _replay_amend(state: _State, p: dict[str, Any]) -> None:
     f = _need(state, int(p["forecast"]))
-    f[p["field"]] = p["new"]
+    f[p["field"]] = [t for t in p["new"].split(",") if t] if p["field"] == "tags" else p["new"]
     values = (p["forecast"], p["field"], p["old"], p["new"], p["at"], p["by"], p["note"])
     state.amendments[int(p["id"])] = dict(zip(_AMENDMENT, values, strict=True))
 
 
 def _replay_close(state: _State, p: dict[str, Any], status: str) -> None:
-    _need(state, int(p["forecast"])).update(
+    f = _need(state, int(p["forecast"]))
+    if f["status"] != "open" and (status != "withdrawn" or f["status"] == status):
+        raise ValueError(f"forecast {p['forecast']} is already {f['status']}")
+    f.update(
         status=status,
         outcome=p["outcome"] if status == "resolved" else None,
         resolved_at=p["at"],
@@ -151,18 +156,26 @@ def _replay_close(state: _State, p: dict[str, Any], status: str) -> None:
     )
 
 
+def _replay_reopen(state: _State, p: dict[str, Any]) -> None:
+    f = _need(state, int(p["forecast"]))
+    if f["status"] == "open" or f["status"] != p["was"]:
+        raise ValueError(f"forecast {p['forecast']} is {f['status']}, not {p['was']}")
+    f.update(dict.fromkeys(_CLOSING, None), status="open")
+
+
 _REPLAYERS: dict[str, Callable[[_State, dict[str, Any]], None]] = {
     "register": _replay_register,
     "estimate": _replay_estimate,
     "amend": _replay_amend,
-    "resolve": lambda state, p: _replay_close(state, p, "resolved"),
-    "annul": lambda state, p: _replay_close(state, p, "annulled"),
+    **{kind: partial(_replay_close, status=status) for status, kind in CLOSING_KINDS.items()},
+    "reopen": _replay_reopen,
 }
 
 _FORECAST = (
     "title", "criteria", "due", "created_at", "author", "source", "ref", "status", "outcome",
     "resolved_at", "resolved_by", "resolution_note", "resolution_evidence",
 )  # fmt: skip
+_CLOSING = ("outcome", "resolved_at", "resolved_by", "resolution_note", "resolution_evidence")
 _ESTIMATE = ("forecast", "forecaster", "probability", "made_at", "note")
 _AMENDMENT = ("forecast", "field", "old_value", "new_value", "made_at", "made_by", "note")
 _TIMES = {"due", "created_at", "resolved_at", "made_at"}

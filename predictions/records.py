@@ -25,7 +25,7 @@ __all__ = [
     "latest_estimate",
 ]
 
-LIST_STATUSES = ("open", "due", "overdue", "resolved", "annulled", "all")
+LIST_STATUSES = ("open", "due", "overdue", "resolved", "annulled", "withdrawn", "all")
 #: ``list --status due`` shows open forecasts falling due within this window.
 DUE_SOON = timedelta(days=7)
 
@@ -143,7 +143,7 @@ def forecast_where(
 
     - ``status``: one of :data:`LIST_STATUSES`; ``due`` is open and falling due within
       :data:`DUE_SOON` of ``now``, ``overdue`` open and past due (both need ``now``), ``all``
-      any.
+      any but ``withdrawn`` (forecasts entered by mistake: only that status shows them).
     - ``tag``: forecasts carrying this tag (tags are stored lower-case; the name is lowered).
     - ``by``: forecasts this person registered or estimated; with ``by_estimate``, the alias of
       an ``estimate`` row joined to the forecast, that estimate's forecaster instead (a report
@@ -162,9 +162,11 @@ def forecast_where(
     f = alias
     conds: list[str] = []
     params: dict[str, Any] = {}
-    if status in ("open", "resolved", "annulled"):
+    if status in ("open", "resolved", "annulled", "withdrawn"):
         conds.append(f"{f}.status = :status")
         params["status"] = status
+    elif status == "all":
+        conds.append(f"{f}.status <> 'withdrawn'")
     elif status in ("due", "overdue"):
         if now is None:
             raise ValueError(f"status {status!r} needs now")
@@ -174,7 +176,7 @@ def forecast_where(
         else:
             conds.append(f"{f}.status = 'open' AND {f}.due > :now AND {f}.due <= :soon")
             params["soon"] = now + DUE_SOON
-    elif status != "all":
+    else:
         raise InputError("status", status, "one of " + ", ".join(LIST_STATUSES))
     if tag:
         conds.append(f"{f}.id IN (SELECT forecast_id FROM tag WHERE name = :tag)")

@@ -1,4 +1,4 @@
-"""Forecast operations: register, estimate, amend, resolve, annul, read.
+"""Forecast operations: register, estimate, amend, resolve, annul, withdraw, reopen, read.
 
 Each is written once, in plain SQL with ``:name`` parameters (portable to SQLite and PostgreSQL),
 through a :class:`~predictions.chain.Executor`. Every function takes the database as the caller
@@ -23,6 +23,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from predictions.chain import (
+    CLOSING_HISTORY,
+    CLOSING_KINDS,
     LEDGER,
     Executor,
     SQLiteExecutor,
@@ -32,6 +34,7 @@ from predictions.chain import (
     iso,
     loaded,
     register_payload,
+    reopen_payload,
 )
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, NotFoundError, StateError
@@ -47,7 +50,13 @@ from predictions.records import (
     forecast_where,
     latest_estimate,
 )
-from predictions.validation import Due, check_estimate, check_registration, require_text
+from predictions.validation import (
+    Due,
+    check_estimate,
+    check_registration,
+    parse_tag,
+    require_text,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -69,15 +78,19 @@ __all__ = [
     "add_forecast",
     "amend",
     "annul",
+    "closings",
     "count_forecasts",
     "forecast_record",
     "get_forecast",
     "latest_estimate",
     "list_forecasts",
+    "reopen",
     "resolve",
+    "withdraw",
 ]
 
-AMENDABLE = ("title", "criteria", "due")
+#: What ``amend`` changes: tags may change in any state but withdrawn, the rest while open.
+AMENDABLE = ("title", "criteria", "due", "tags")
 _MAX_ID = 2**31 - 1  # the largest INTEGER key on PostgreSQL
 _CHUNK = 500  # forecast ids per query when reading a list's estimates and tags
 
@@ -222,7 +235,7 @@ def add_estimate(
     if not isinstance(forecast, ForecastRow):
         forecast = _read(x, forecast)
     if forecast.status != "open":
-        raise StateError(f"forecast {forecast.id} is {forecast.status}; its estimates are closed")
+        raise _closed(forecast, f"{forecast.status}; its estimates are closed")
     name, p, note_ = check_estimate(forecaster, probability, note)
     estimate = _append_estimate(x, forecast, name, p, note_, made_at=made_at or clock_now())
     _changed(db, forecast.id)
@@ -233,21 +246,47 @@ def amend(
     db: Database,
     forecast_id: int | str,
     field: str,
-    value: str | datetime | Due,
+    value: str | datetime | Due | tuple[Iterable[str], Iterable[str]],
     *,
     by: str,
     note: str | None = None,
 ) -> AmendmentRow:
-    """Change a forecast's title, criteria or due date, recorded as an amendment."""
+    """Change a forecast's title, criteria, due date or tags, recorded as an amendment.
+
+    For ``tags``, ``value`` is ``(add, remove)``: tags to add and tags to take off (each one the
+    forecast has). The amendment holds the old set and the new, each as the sorted names joined
+    by commas. Tags may be amended once the forecast is closed too (they say where a forecast
+    belongs, not what it claims), but not while it is withdrawn.
+    """
     if field not in AMENDABLE:
         raise InputError("field", field, "one of " + ", ".join(AMENDABLE))
     x = _executor(db)
     forecast = _read(x, forecast_id, for_update=True)
-    if forecast.status != "open":
-        raise StateError(
-            f"forecast {forecast.id} is {forecast.status}; it can no longer be amended"
-        )
+    if forecast.status != "open" and (field != "tags" or forecast.status == "withdrawn"):
+        raise _closed(forecast, f"{forecast.status}; it can no longer be amended")
     at = clock_now()
+    if field == "tags":
+        add, remove = value  # type: ignore[misc]
+        current = x.execute("SELECT name FROM tag WHERE forecast_id = :id", {"id": forecast.id})
+        before = sorted(name for (name,) in current)
+        gone = {parse_tag(t) for t in remove}
+        missing = sorted(gone - set(before))
+        if missing:
+            raise InputError(
+                "untag", missing[0], "one of its tags: " + (", ".join(before) or "none")
+            )
+        tags = sorted((set(before) - gone) | {parse_tag(t) for t in add})
+        old, new = ",".join(before), ",".join(tags)
+        if old == new:
+            raise InputError("tag", ", ".join(add), "a tag it does not have yet")
+        key = {"forecast_id": forecast.id}
+        x.execute("DELETE FROM tag WHERE forecast_id = :forecast_id", key)
+        if tags:
+            x.execute(
+                "INSERT INTO tag (forecast_id, name) VALUES (:forecast_id, :name)",
+                [{**key, "name": name} for name in tags],
+            )
+        return _amendment(db, x, forecast, field, old, new, by, note, at)
     if field == "due":
         if isinstance(value, Due):
             forecast.due_zone, value = value.zone, value.at
@@ -262,10 +301,25 @@ def amend(
     if old == new:
         raise InputError(field, new, f"a {field} different from the current one")
     assert old is not None and new is not None
-    made_by = require_text(by, "forecaster", multiline=False) or by
-    note = require_text(note, "note", optional=True)
     setattr(forecast, field, value)
     _update(x, forecast, [field, "due_zone"] if field == "due" else [field])
+    return _amendment(db, x, forecast, field, old, new, by, note, at)
+
+
+def _amendment(
+    db: Database,
+    x: Executor,
+    forecast: ForecastRow,
+    field: str,
+    old: str,
+    new: str,
+    by: str,
+    note: str | None,
+    at: datetime,
+) -> AmendmentRow:
+    """Record an amendment already written to the forecast: its row and its ledger entry."""
+    made_by = require_text(by, "forecaster", multiline=False) or by
+    note = require_text(note, "note", optional=True)
     values = {"forecast_id": forecast.id, "field": field, "old_value": old, "new_value": new}
     values.update(made_at=at, made_by=made_by, note=note)
     aid = _insert(x, "amendment", values)
@@ -289,12 +343,15 @@ def _close(
     evidence: str | None,
     at: datetime | None,
 ) -> ForecastRow:
-    """Resolve or annul (``kind``): the forecast's one closing, with its ledger entry."""
+    """Resolve, annul or withdraw (``kind``, see :data:`~predictions.chain.CLOSING_KINDS`): the
+    forecast's closing, with its ledger entry. Resolve and annul close an open forecast; a
+    withdrawal may also take a closed one out of lists and scores."""
     x = _executor(db)
     forecast = get_forecast(db, forecast_id, for_update=True)
-    if forecast.status != "open":
-        raise StateError(f"forecast {forecast.id} is already {forecast.status}")
-    forecast.status = "resolved" if kind == "resolve" else "annulled"
+    status = next(s for s, k in CLOSING_KINDS.items() if k == kind)
+    if forecast.status != "open" and (kind != "withdraw" or forecast.status == status):
+        raise _closed(forecast, f"already {forecast.status}")
+    forecast.status = status
     forecast.outcome = outcome
     forecast.resolved_at = at = at or clock_now()
     forecast.resolved_by = require_text(by, "resolved_by", multiline=False)
@@ -332,6 +389,74 @@ def annul(
 ) -> ForecastRow:
     """Annul a forecast (the question became moot); it is excluded from scores."""
     return _close(db, forecast_id, "annul", None, by, note, None, at)
+
+
+def withdraw(
+    db: Database,
+    forecast_id: int | str,
+    *,
+    by: str,
+    note: str,
+    at: datetime | None = None,
+) -> ForecastRow:
+    """Withdraw a forecast entered by mistake (a test entry, a duplicate): it stays in the ledger
+    but leaves lists, scores and emails (``list --status withdrawn`` shows it). Open or closed
+    alike; :func:`reopen` brings it back. Not an annulment, which says the question became moot.
+    """
+    require_text(note, "note")  # a withdrawal says why
+    return _close(db, forecast_id, "withdraw", None, by, note, None, at)
+
+
+def reopen(
+    db: Database,
+    forecast_id: int | str,
+    *,
+    by: str,
+    note: str,
+    at: datetime | None = None,
+) -> ForecastRow:
+    """Withdraw a forecast's resolution, annulment or withdrawal by a new ledger entry
+    (``reopen``; the closing entry stays): the forecast is open again, out of the scores until it
+    is resolved again. Reopening an open forecast is refused."""
+    x = _executor(db)
+    forecast = get_forecast(db, forecast_id, for_update=True)
+    if forecast.status == "open":
+        raise StateError(
+            f"forecast {forecast.id} is open: there is no resolution, annulment or withdrawal "
+            "to reopen"
+        )
+    made_by = require_text(by, "forecaster", multiline=False) or by
+    why = require_text(note, "note")  # a reopening says why
+    at = at or clock_now()
+    payload = reopen_payload(forecast.id, forecast.status, at, made_by, why)
+    forecast.status = "open"
+    forecast.outcome = forecast.resolved_at = forecast.resolved_by = None
+    forecast.resolution_note = forecast.resolution_evidence = None
+    _update(x, forecast, _CLOSING)
+    LEDGER.append(x, "reopen", payload, forecast_id=forecast.id, at=at)
+    _changed(db, forecast.id)
+    return forecast
+
+
+def _closed(forecast: ForecastRow, problem: str) -> StateError:
+    """A change refused because the forecast is closed, saying how a closing is undone."""
+    fid = forecast.id
+    return StateError(
+        f"forecast {fid} is {problem} (`tracker reopen {fid} --note TEXT` reopens it)"
+    )
+
+
+def closings(db: Database, forecast_id: int) -> list[dict[str, Any]]:
+    """Every resolution, annulment, withdrawal and reopening of a forecast, in ledger order, as
+    the ledger's payloads with ``kind`` and ``seq`` added: the history ``show`` and the export
+    carry (the ledger is the record; the forecast's row holds only the current closing)."""
+    kinds = ", ".join(f"'{k}'" for k in CLOSING_HISTORY)
+    rows = _executor(db).execute(
+        f"SELECT seq, kind, payload FROM ledger WHERE forecast_id = :id AND kind IN ({kinds}) "
+        "ORDER BY seq",
+        {"id": forecast_id},
+    )
+    return [{**json.loads(payload), "kind": kind, "seq": int(seq)} for seq, kind, payload in rows]
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -388,14 +513,24 @@ def _where(query: ForecastQuery, now: datetime | None) -> tuple[str, dict[str, A
     return forecast_where(status=query.status, tag=query.tag, by=query.by, now=now or clock_now())
 
 
+#: Each forecaster's latest estimate on each forecast ``{within}``: one index lookup per pair.
+_LATEST = (
+    "SELECT e.id, e.forecast_id, e.forecaster, e.probability, e.made_at, e.note FROM "
+    "(SELECT DISTINCT forecast_id AS fid, forecaster AS who FROM estimate WHERE {within}) AS p "
+    "JOIN estimate AS e ON e.id = (SELECT l.id FROM estimate AS l WHERE l.forecast_id = p.fid "
+    "AND l.forecaster = p.who ORDER BY l.made_at DESC, l.id DESC LIMIT 1)"
+)
+
+
 def list_forecasts(
-    db: Database, query: ForecastQuery, *, now: datetime | None = None
+    db: Database, query: ForecastQuery, *, now: datetime | None = None, latest_only: bool = False
 ) -> list[ForecastRow]:
     """Forecasts matching ``query``, soonest due first (resolved ones: latest resolved first),
-    with their estimates and tags."""
+    with their estimates and tags; with ``latest_only``, each forecaster's latest estimate only
+    (what ``list`` shows: a market's price history is not read)."""
     x = _executor(db)
     where, params = _where(query, now)
-    closed = query.status in ("resolved", "annulled")
+    closed = query.status in ("resolved", "annulled", "withdrawn")
     order = "f.resolved_at DESC, f.id DESC" if closed else "f.due, f.id"
     page = f"FROM forecast AS f WHERE {where} ORDER BY {order}"
     if query.limit or query.offset:
@@ -411,7 +546,8 @@ def list_forecasts(
         tags = f"SELECT forecast_id, name FROM tag WHERE {within} ORDER BY name"
         for fid, name in x.execute(tags, chunk):
             by_id[fid].tags.append(TagRow(name))
-        for r in x.execute(f"{_ESTIMATE} WHERE {within} ORDER BY id", chunk):
+        estimates = _LATEST.format(within=within) if latest_only else f"{_ESTIMATE} WHERE {within}"
+        for r in x.execute(f"{estimates} ORDER BY id", chunk):
             by_id[r[1]].estimates.append(_estimate(r))
     return rows
 

@@ -275,7 +275,9 @@ def load_facts(session: Session) -> list[ForecastFacts]:
             check_kinds=frozenset(kinds.get(row[0], ())),
             scored=tuple(scored.get(row[0], ())),
         )
-        for row in session.execute(select(*columns).order_by(Forecast.id))
+        for row in session.execute(
+            select(*columns).where(Forecast.status != "withdrawn").order_by(Forecast.id)
+        )
     ]
 
 

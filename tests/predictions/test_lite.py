@@ -124,6 +124,7 @@ def test_lite_list_filters_as_through_a_session(
                 store.add_estimate(conn, f, "bob", 0.5)
         store.resolve(conn, 2, True, by="alice")
         store.annul(conn, 3, by="alice", note="moot")
+        store.withdraw(conn, 6, by="alice", note="a test entry")
     query = records.ForecastQuery(status=status, tag=tag, by=by, limit=limit)
     now = datetime(2026, 1, 6)
     got = [records.forecast_record(f) for f in store.list_forecasts(conn, query, now=now)]
@@ -133,8 +134,8 @@ def test_lite_list_filters_as_through_a_session(
             s, query, now=now
         )
     expected = {
-        "open": {1, 4, 5, 6}, "due": {4}, "overdue": {1}, "resolved": {2}, "annulled": {3},
-        "all": {1, 2, 3, 4, 5, 6},
+        "open": {1, 4, 5}, "due": {4}, "overdue": {1}, "resolved": {2}, "annulled": {3},
+        "withdrawn": {6}, "all": {1, 2, 3, 4, 5},
     }[status]  # fmt: skip
     if tag:
         expected &= {2, 4, 6}
