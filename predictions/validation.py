@@ -171,7 +171,7 @@ def _day_in_words(text: str, today: date) -> date | None:
             first = _add_months(today.replace(day=1), 1 if ahead else 0)
             return _month_end(first.year, first.month)
         return date(today.year + ahead, 12, 31)
-    year = int(g["y1"] or g["y2"] or g["y3"])
+    year = int(g["y1"] or g["y2"] or g["y3"] or "")  # one of them matched
     name = g["m1"] or g["m2"] or g["m3"]
     month = _MONTHS.get(name) if name else None
     if name and month is None:
