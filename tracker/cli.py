@@ -34,7 +34,17 @@ __all__ = ["App", "main", "pass_app"]
 #: Each command module with the commands it defines, in the order ``tracker --help`` lists them.
 #: Commands load lazily: ``tracker list`` imports only ``tracker.forecast_commands``.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "tracker.forecast_commands": ("add", "update", "list", "show", "resolve", "annul", "amend"),
+    "tracker.forecast_commands": (
+        "add",
+        "update",
+        "list",
+        "show",
+        "resolve",
+        "annul",
+        "amend",
+        "withdraw",
+        "reopen",
+    ),
     "tracker.check_commands": ("check", "sweep", "review", "confirm", "dispute", "evidence"),
     "tracker.report_commands": ("report",),
     "tracker.mail_commands": ("notify", "outbox", "run"),

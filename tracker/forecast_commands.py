@@ -1,4 +1,5 @@
-"""Commands that register and change forecasts: add, update, list, show, resolve, annul, amend.
+"""Commands that register and change forecasts: add, update, list, show, resolve, annul, amend,
+withdraw and reopen.
 
 Each calls the store with the database :meth:`App.forecasts <tracker.cli.App.forecasts>` gives (on
 an existing SQLite file, a bare sqlite3 connection: no SQLAlchemy import).
@@ -7,6 +8,7 @@ an existing SQLite file, a bare sqlite3 connection: no SQLAlchemy import).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import click
@@ -119,11 +121,28 @@ def update(
             if e.id != estimate.id and e.forecaster == estimate.forecaster
         ]
         record = store.forecast_record(forecast)
+    late = _unscored(forecast, estimate.made_at, app)
     if as_json:
         emit_json(record)
+        if late:
+            click.echo(late, err=True)
         return
     before = f"{format_probability(previous[-1].probability)} -> " if previous else ""
     click.echo(f"Forecast {record['id']}: {estimate.forecaster} {before}{format_probability(p)}")
+    if late:
+        click.echo(late)
+
+
+def _unscored(forecast: store.ForecastRow, made_at: datetime, app: App) -> str | None:
+    """The note an estimate made at or after the due date gets: it is recorded, not scored (the
+    scored rule, :mod:`reports.scored`, takes the last estimate made before the due date)."""
+    if made_at < forecast.due:
+        return None
+    due = local_due(forecast.due, app.tz, forecast.due_zone)
+    return (
+        f"Note: forecast {forecast.id} was due {due}; estimates made after the due date are not "
+        "scored."
+    )
 
 
 @click.command(name="list")
@@ -132,7 +151,8 @@ def update(
     type=click.Choice(records.LIST_STATUSES),
     default="open",
     show_default=True,
-    help="open, due (within 7 days), overdue, resolved, annulled or all.",
+    help="open, due (within 7 days), overdue, resolved, annulled, withdrawn (entered by "
+    "mistake) or all (all but withdrawn).",
 )
 @click.option("--tag", help="Only forecasts with this tag.")
 @click.option("--by", help="Only forecasts this person registered or estimated.")
@@ -214,6 +234,9 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
             }
             for c in f.checks
         ]
+        record["history"] = [
+            {k: v for k, v in h.items() if k != "forecast"} for h in store.closings(db, f.id)
+        ]
         due_text = local_due(f.due, app.tz, f.due_zone)
         when = relative(f.due, now, f.status)
     if as_json:
@@ -260,6 +283,10 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
             checked = c["last_checked_at"]
             last = f", last checked {local_time(checked, app.tz)}" if checked else ""
             click.echo(f"    {c['id']}  {c['kind']} ({c['mode']})  {state}{last}")
+    if any(h["kind"] == "reopen" for h in record["history"]):
+        click.echo("  history:")
+        for h in record["history"]:
+            click.echo(f"    {_history_line(h, app)}")
     if record["status"] != "open":
         click.echo(
             f"  {record['status']} at {local_time(f.resolved_at, app.tz)}"
@@ -268,6 +295,23 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
         )
         if record["resolution_evidence"]:
             click.echo(f"  evidence: {record['resolution_evidence']}")
+
+
+_HISTORY_VERBS = {
+    "resolve": "resolved",
+    "annul": "annulled",
+    "withdraw": "withdrawn",
+    "reopen": "reopened",
+}
+
+
+def _history_line(h: dict[str, Any], app: App) -> str:
+    """One closing or reopening, as ``show`` lists them: "resolved YES by alice at ...: note"."""
+    verb = _HISTORY_VERBS[h["kind"]]
+    if h["kind"] == "resolve":
+        verb += " YES" if h["outcome"] else " NO"
+    when = local_time(h["at"], app.tz)
+    return f"{verb} by {h['by']} at {when}" + (f": {h['note']}" if h.get("note") else "")
 
 
 @click.command()
@@ -324,6 +368,8 @@ def annul(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) 
 @click.option("--title", help="New title.")
 @click.option("--criteria", help="New resolution criteria.")
 @click.option("--due", help="New due date (same forms as add).")
+@click.option("--tag", "tags", multiple=True, help="Add a tag (repeatable).")
+@click.option("--untag", "untags", multiple=True, help="Take a tag off (repeatable).")
 @click.option("--note", help="Why the change.")
 @click.option("--by", help="Who amends (default: you).")
 @json_option
@@ -334,11 +380,13 @@ def amend(
     title: str | None,
     criteria: str | None,
     due: str | None,
+    tags: tuple[str, ...],
+    untags: tuple[str, ...],
     note: str | None,
     by: str | None,
     as_json: bool,
 ) -> None:
-    """Change title, criteria or due date, recorded as an amendment.
+    """Change title, criteria, due date or tags, recorded as an amendment.
 
     The change is shown in `show` and kept in the ledger; nothing is edited silently.
     """
@@ -352,8 +400,12 @@ def amend(
         if due_at.at <= clock_now():
             raise InputError("due", due, "a date in the future")
         changes.append(("due", due_at))
+    if tags or untags:
+        changes.append(("tags", (tags, untags)))  # tags also change once the forecast is closed
     if not changes:
-        raise InputError("amend", "nothing", "at least one of --title, --criteria, --due")
+        raise InputError(
+            "amend", "nothing", "at least one of --title, --criteria, --due, --tag, --untag"
+        )
     with app.forecasts(write=True) as db:
         for field, value in changes:
             store.amend(db, forecast_id, field, value, by=by or app.forecaster, note=note)  # type: ignore[arg-type]
@@ -364,4 +416,47 @@ def amend(
         click.echo(f"Forecast {record['id']} amended: {', '.join(f for f, _ in changes)}")
 
 
-COMMANDS = [add, update, list_, show, resolve, annul, amend]
+@click.command()
+@click.argument("forecast_id", metavar="ID")
+@click.option("--note", required=True, help="Why: a test entry, a duplicate of forecast N...")
+@click.option("--by", help="Who withdraws (default: you).")
+@json_option
+@pass_app
+def withdraw(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
+    """Withdraw a forecast entered by mistake.
+
+    It stays in the ledger but leaves lists, scores and emails; `list --status withdrawn` shows
+    it and `reopen` brings it back. (A question that became moot is annulled instead.)
+    """
+    with app.forecasts(write=True) as db:
+        f = store.withdraw(db, forecast_id, by=by or app.forecaster, note=note)
+        record = store.forecast_record(f)
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(f"Forecast {record['id']} withdrawn: {record['title']}")
+
+
+@click.command()
+@click.argument("forecast_id", metavar="ID")
+@click.option("--note", required=True, help="Why the resolution, annulment or withdrawal goes.")
+@click.option("--by", help="Who reopens (default: you).")
+@json_option
+@pass_app
+def reopen(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
+    """Reopen a forecast resolved, annulled or withdrawn by mistake.
+
+    A new ledger entry withdraws the closing (which stays on the record: `show` lists both);
+    the forecast is open again and out of the scores until it is resolved again.
+    """
+    with app.forecasts(write=True) as db:
+        was = store.get_forecast(db, forecast_id).status
+        f = store.reopen(db, forecast_id, by=by or app.forecaster, note=note)
+        record = store.forecast_record(f)
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(f"Forecast {record['id']} reopened (was {was}): {record['title']}")
+
+
+COMMANDS = [add, update, list_, show, resolve, annul, amend, withdraw, reopen]
