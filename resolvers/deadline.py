@@ -18,9 +18,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from predictions.timetext import local_time
 from resolvers.base import ForecastInfo, Resolver, Verdict
 from resolvers.http import Fetcher
+
+_UTC = ZoneInfo("UTC")
 
 __all__ = ["DeadlineResolver"]
 
@@ -35,10 +39,7 @@ class DeadlineResolver(Resolver):
         self, forecast: ForecastInfo, params: dict[str, Any], http: Fetcher, now: datetime
     ) -> Verdict:
         """``none`` before the due date, ``no`` from it on."""
+        due = local_time(forecast.due, _UTC)
         if now < forecast.due:
-            return Verdict("none", excerpt=f"not due until {forecast.due.isoformat()}Z")
-        return Verdict(
-            "no",
-            value="past due",
-            excerpt=f"no evidence of YES recorded by the due date {forecast.due.isoformat()}Z",
-        )
+            return Verdict("none", excerpt=f"not due until {due}")
+        return Verdict("no", value="past due", excerpt=f"no evidence of YES recorded by {due}")

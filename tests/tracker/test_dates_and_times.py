@@ -155,6 +155,7 @@ def test_evidence_prints_the_check_time_in_local_time(cli: CliInvoke) -> None:
         table = cli("evidence", str(fid)).stdout
         [ev] = json.loads(cli("evidence", str(fid), "--json").stdout)
     assert "2026-12-07 00:00 JST" in table
+    assert "not due until 2026-12-31 14:59 UTC" in table  # the check's words: no ISO text
     assert ev["checked_at"].startswith("2026-12-06T15:00:00")
 
 
