@@ -126,7 +126,11 @@ class Estimate(Base):
     """One probability given by one forecaster at one time. Append-only."""
 
     __tablename__ = "estimate"
-    __table_args__ = (Index("ix_estimate_forecast_made", "forecast_id", "made_at"),)
+    __table_args__ = (
+        Index("ix_estimate_forecast_made", "forecast_id", "made_at"),
+        # each forecaster's latest estimate on a forecast (list: yours, the others', the markets')
+        Index("ix_estimate_latest", "forecast_id", "forecaster", "made_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     forecast_id: Mapped[int] = mapped_column(ForeignKey("forecast.id", ondelete="CASCADE"))
