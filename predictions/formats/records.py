@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from predictions.clock import to_utc_naive
 from predictions.errors import InputError
+from predictions.timetext import local_time
 from predictions.validation import (
     MAX_TEXT,
     end_of_day,
@@ -317,7 +318,7 @@ def forecast_from_mapping(
     due = r.call(None, _due, get("due"), ctx)
     if due is not None and not is_history and due <= ctx.now:
         problems.append(
-            f"{where}: due: got {due.isoformat()}Z, expected a date in the future "
+            f"{where}: due: got {local_time(due, ctx.tz)}, expected a date in the future "
             "(or give created_at for a forecast of the past)"
         )
     author = r.call("", _name, get("author") or get("by") or ctx.author)

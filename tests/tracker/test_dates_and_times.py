@@ -233,3 +233,14 @@ def test_add_with_dates_in_words_stays_on_the_fast_path(tmp_path: Path) -> None:
         assert run.returncode == 0, run.stderr
         assert "Added forecast" in run.stdout, run.stdout + run.stderr
     assert run.stdout.strip().splitlines()[-1] == "[]", run.stdout
+
+
+def test_errors_name_a_time_the_same_way(cli: CliInvoke, tmp_path: Path) -> None:
+    """An import's past due date is named as local time with its zone, not as ISO text."""
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps([{"title": "t", "criteria": "c", "due": "2020-01-01"}]))
+    assert cli("config", "set", "timezone", "Asia/Tokyo").exit_code == 0
+    with freeze_time(NOW):
+        result = cli("import", str(path))
+    assert result.exit_code == 2
+    assert "due: got 2020-01-01 23:59 JST, expected a date in the future" in result.output
