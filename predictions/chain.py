@@ -54,6 +54,7 @@ __all__ = [
     "register_payload",
     "reopen_payload",
     "stored",
+    "take_over_payload",
 ]
 
 GENESIS = "0" * 64
@@ -480,3 +481,18 @@ def reopen_payload(
     it had: resolved, annulled or withdrawn) and the forecast is open again. The closing entry
     stays in the ledger; nothing is edited."""
     return {"forecast": forecast_id, "was": was, "at": iso(at), "by": by, "note": note}
+
+
+def take_over_payload(
+    old: str, new: str, at: datetime, forecasts: Sequence[int], estimates: Sequence[int]
+) -> dict[str, Any]:
+    """Payload of a ``take_over`` entry (``tracker config set forecaster NEW --take-over``): the
+    forecasts registered (``forecasts``, by id) and the estimates made (``estimates``) under the
+    name ``old`` are ``new``'s from here on. The entries that recorded them stay as they were."""
+    return {
+        "from": old,
+        "to": new,
+        "at": iso(at),
+        "forecasts": list(forecasts),
+        "estimates": list(estimates),
+    }

@@ -163,12 +163,25 @@ def _replay_reopen(state: _State, p: dict[str, Any]) -> None:
     f.update(dict.fromkeys(_CLOSING, None), status="open")
 
 
+def _replay_take_over(state: _State, p: dict[str, Any]) -> None:
+    held = [(_need(state, int(fid)), "author") for fid in p["forecasts"]]
+    for eid in p["estimates"]:
+        if int(eid) not in state.estimates:
+            raise ValueError(f"estimate {eid} is not recorded before this entry")
+        held.append((state.estimates[int(eid)], "forecaster"))
+    for row, name in held:
+        if row[name] != p["from"]:
+            raise ValueError(f"it takes from {p['from']!r} a record of {row[name]!r}")
+        row[name] = p["to"]
+
+
 _REPLAYERS: dict[str, Callable[[_State, dict[str, Any]], None]] = {
     "register": _replay_register,
     "estimate": _replay_estimate,
     "amend": _replay_amend,
     **{kind: partial(_replay_close, status=status) for status, kind in CLOSING_KINDS.items()},
     "reopen": _replay_reopen,
+    "take_over": _replay_take_over,
 }
 
 _FORECAST = (

@@ -1,5 +1,6 @@
-"""Plain views of forecasts: the rows the store reads, the forecast filter, the latest estimate
-and the JSON record (stdlib only, so the CLI's fast path uses them without SQLAlchemy)."""
+"""Plain views of forecasts: the rows the store reads, the forecast filter, whose probability is
+whose (:func:`standing`) and the JSON record (stdlib only, so the CLI's fast path uses them without
+SQLAlchemy)."""
 
 from __future__ import annotations
 
@@ -14,20 +15,34 @@ from predictions.validation import require_text
 __all__ = [
     "DUE_SOON",
     "LIST_STATUSES",
+    "MARKET_FORECASTERS",
     "AmendmentRow",
     "CheckRow",
     "EstimateRow",
     "ForecastQuery",
     "ForecastRow",
+    "Standing",
     "TagRow",
     "forecast_record",
     "forecast_where",
+    "is_market",
     "latest_estimate",
+    "standing",
 ]
 
 LIST_STATUSES = ("open", "due", "overdue", "resolved", "annulled", "withdrawn", "all")
 #: ``list --status due`` shows open forecasts falling due within this window.
 DUE_SOON = timedelta(days=7)
+
+#: The pseudo-forecasters: a market check (the resolver kinds of these names) records the market's
+#: probability as an estimate by a forecaster named after its kind. They are shown as the market,
+#: never as a person's forecast, and get no email.
+MARKET_FORECASTERS = frozenset({"manifold", "metaculus", "polymarket"})
+
+
+def is_market(forecaster: str) -> bool:
+    """Whether ``forecaster`` is a market (:data:`MARKET_FORECASTERS`), not a person."""
+    return forecaster in MARKET_FORECASTERS
 
 
 @dataclass
@@ -199,20 +214,64 @@ def forecast_where(
     return " AND ".join(conds) or "1 = 1", params
 
 
-def latest_estimate(forecast: ForecastRow, forecaster: str | None = None) -> EstimateRow | None:
-    """The most recent estimate on a forecast (by ``forecaster``, if given)."""
-    best: EstimateRow | None = None
-    for e in forecast.estimates:
-        if forecaster is not None and e.forecaster != forecaster:
-            continue
-        if best is None or (e.made_at, e.id) >= (best.made_at, best.id):
-            best = e
+def _latest_each(estimates: list[EstimateRow]) -> dict[str, EstimateRow]:
+    """Each forecaster's most recent estimate (the later made; of two made at once, the later
+    recorded), by name."""
+    best: dict[str, EstimateRow] = {}
+    for e in estimates:
+        held = best.get(e.forecaster)
+        if held is None or (e.made_at, e.id) >= (held.made_at, held.id):
+            best[e.forecaster] = e
     return best
 
 
-def forecast_record(forecast: ForecastRow, *, full: bool = False) -> dict[str, Any]:
-    """The JSON form of a forecast, as ``--json`` prints it and ``export`` writes it."""
-    latest = latest_estimate(forecast)
+def latest_estimate(forecast: ForecastRow, forecaster: str) -> EstimateRow | None:
+    """The most recent estimate by ``forecaster`` on a forecast, or None."""
+    return _latest_each(forecast.estimates).get(forecaster)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Whose probability is whose on one forecast, as ``viewer`` sees it: ``mine`` (the viewer's
+    latest estimate, or None), ``others`` (the latest of each other person) and ``markets`` (the
+    latest of each market), each by name."""
+
+    viewer: str
+    mine: EstimateRow | None
+    others: tuple[EstimateRow, ...]
+    markets: tuple[EstimateRow, ...]
+
+    @property
+    def median(self) -> float | None:
+        """The median of the other people's latest probabilities (None if there are none)."""
+        ps = sorted(e.probability for e in self.others)
+        if not ps:
+            return None
+        mid = len(ps) // 2
+        return ps[mid] if len(ps) % 2 else (ps[mid - 1] + ps[mid]) / 2
+
+
+def standing(forecast: ForecastRow, viewer: str) -> Standing:
+    """The viewer's own latest estimate on ``forecast``, beside the others' and the markets'."""
+    latest = _latest_each(forecast.estimates)
+    mine = latest.pop(viewer, None)
+    named = sorted(latest.values(), key=lambda e: e.forecaster)
+    return Standing(
+        viewer,
+        mine,
+        tuple(e for e in named if not is_market(e.forecaster)),
+        tuple(e for e in named if is_market(e.forecaster)),
+    )
+
+
+def forecast_record(
+    forecast: ForecastRow, *, viewer: str | None = None, full: bool = False
+) -> dict[str, Any]:
+    """The JSON form of a forecast, as ``--json`` prints it, seen by ``viewer`` (default: its
+    author): ``probability`` is the viewer's own latest (None if they have not forecast it),
+    ``others`` the other people's latest (``{"median": p, "latest": {name: p}}``) and ``market``
+    the markets' (``{name: p}``)."""
+    view = standing(forecast, viewer or forecast.author)
     record: dict[str, Any] = {
         "id": forecast.id,
         "title": forecast.title,
@@ -220,7 +279,13 @@ def forecast_record(forecast: ForecastRow, *, full: bool = False) -> dict[str, A
         "due": iso(forecast.due),
         "status": forecast.status,
         "outcome": forecast.outcome,
-        "probability": latest.probability if latest else None,
+        "forecaster": view.viewer,
+        "probability": view.mine.probability if view.mine else None,
+        "others": {
+            "median": view.median,
+            "latest": {e.forecaster: e.probability for e in view.others},
+        },
+        "market": {e.forecaster: e.probability for e in view.markets},
         "tags": [t.name for t in forecast.tags],
         "author": forecast.author,
         "source": forecast.source,

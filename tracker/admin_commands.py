@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from predictions import ledger
+from predictions import ledger, lite, store
 from predictions.db import SCHEMA_REVISION, schema_revision, upgrade_schema
-from predictions.errors import ChainError
+from predictions.errors import ChainError, InputError
 from tracker.cli import App, pass_app
+from tracker.config import login_name
 from tracker.display import emit_json, table
 
 __all__ = ["COMMANDS"]
@@ -107,11 +110,52 @@ def config_get(app: App, key: str) -> None:
 @config.command(name="set")
 @click.argument("key")
 @click.argument("value")
+@click.option(
+    "--take-over/--no-take-over",
+    default=None,
+    help="With forecaster: make the forecasts and estimates recorded under your login name "
+    "the new name's, by a ledger entry (default: ask on a terminal).",
+)
 @pass_app
-def config_set(app: App, key: str, value: str) -> None:
-    """Set a setting in the config file (secrets go in environment variables, not here)."""
-    stored = app.config.set(key, value)
+def config_set(app: App, key: str, value: str, take_over: bool | None) -> None:
+    """Set a setting in the config file (secrets go in environment variables, not here).
+
+    `config set forecaster NAME` offers to take over what was recorded under your login name
+    before a name was set (--take-over / --no-take-over say it without asking).
+    """
+    if key == "forecaster":
+        stored = _set_forecaster(app, value.strip(), take_over)
+    elif take_over is not None:
+        raise InputError("--take-over", key, "the key forecaster")
+    else:
+        stored = app.config.set(key, value)
     click.echo(f"{key} = {stored}  ({app.config.path})")
+
+
+def _set_forecaster(app: App, name: str, take_over: bool | None) -> object:
+    """Set ``forecaster``, taking over the login name's records if agreed: in the database's
+    transaction, so a name refused by either leaves both unchanged."""
+    login = login_name()
+    path = lite.sqlite_file(app.db_url)
+    if take_over is False or name == login or (path is not None and not path.is_file()):
+        return app.config.set("forecaster", name)
+    with app.forecasts(write=True) as db:
+        held = store.take_over(db, login, name, count_only=True)
+        what = f"{held[0]} forecast(s) and {held[1]} estimate(s)"
+        if any(held) and take_over is None:
+            question = f'{what} are recorded as "{login}" (your login name). Make them {name}\'s?'
+            if sys.stdin.isatty():
+                take_over = click.confirm(question, default=True)
+            else:
+                click.echo(
+                    f'Note: {what} stay recorded as "{login}"; to make them {name}\'s: '
+                    f"tracker config set forecaster {name} --take-over",
+                    err=True,
+                )
+        if any(held) and take_over:
+            store.take_over(db, login, name)
+            click.echo(f'Took over {what} from "{login}" (a take_over ledger entry)')
+        return app.config.set("forecaster", name)
 
 
 @config.command(name="unset")

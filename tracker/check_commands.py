@@ -160,7 +160,7 @@ def _switch(
     with app.write() as session:
         forecast = store.get_forecast(session, forecast_id)
         switched = switch_check(
-            session, forecast.id, check_id, stop=stop is not None, by=app.forecaster, note=note
+            session, forecast.id, check_id, stop=stop is not None, by=app.writer(), note=note
         )
         record = {
             "forecast": forecast.id,
@@ -301,7 +301,7 @@ def _decide(
     from predictions.checks import proposal_record
 
     with app.write() as session:
-        by = by or app.forecaster
+        by = app.writer(by)
         return proposal_record(
             decide(session, forecast_id, by=by, note=note, proposal_id=proposal_id)
         )

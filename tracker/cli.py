@@ -129,6 +129,19 @@ class App:
     def forecaster(self) -> str:
         return self.config.forecaster
 
+    def writer(self, by: str | None = None) -> str:
+        """The name a change is recorded under: ``by``, else :attr:`forecaster`. While no name is
+        configured (the login name is used), a note on stderr says which."""
+        if by:
+            return by
+        if self.config.configured_forecaster is None:
+            click.echo(
+                f'Note: recording as "{self.forecaster}" '
+                "(set your name: tracker config set forecaster NAME)",
+                err=True,
+            )
+        return self.forecaster
+
     @cached_property
     def tz(self) -> ZoneInfo:
         return parse_timezone(self.config.get("timezone"))

@@ -103,7 +103,7 @@ def import_(
     from predictions.bulk import import_records
     from predictions.formats import ReadContext, open_records
 
-    ctx = ReadContext(now=clock_now(), author=by or app.forecaster, tz=app.tz)
+    ctx = ReadContext(now=clock_now(), author=app.writer(by), tz=app.tz)
     show = sys.stderr.isatty() and not as_json
     summary = None
     try:

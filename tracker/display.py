@@ -8,11 +8,21 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-__all__ = ["emit_json", "fancy", "format_probability", "relative", "table"]
+if TYPE_CHECKING:
+    from predictions.records import Standing
+
+__all__ = [
+    "emit_json",
+    "fancy",
+    "format_others",
+    "format_probability",
+    "relative",
+    "table",
+]
 
 
 def fancy() -> bool:
@@ -67,6 +77,21 @@ def format_probability(p: float | None) -> str:
         return "-"
     pct = p * 100
     return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else f"{pct:.1f}%"
+
+
+def format_others(view: Standing) -> str:
+    """The others' latest beside yours, compactly: one other person by name (``bob 40%``),
+    several by their median and count (``med 55% (3)``), then the markets (``mkt 18%``)."""
+    parts = []
+    if len(view.others) == 1:
+        parts.append(
+            f"{view.others[0].forecaster} {format_probability(view.others[0].probability)}"
+        )
+    elif view.others:
+        parts.append(f"med {format_probability(view.median)} ({len(view.others)})")
+    if view.markets:
+        parts.append("mkt " + "/".join(format_probability(e.probability) for e in view.markets))
+    return ", ".join(parts)
 
 
 def _span(delta: timedelta) -> str:

@@ -19,7 +19,13 @@ from predictions.errors import InputError
 from predictions.timetext import local_due, local_time
 from predictions.validation import parse_outcome, parse_probability, read_due, require_text
 from tracker.cli import App, pass_app
-from tracker.display import emit_json, format_probability, relative, table
+from tracker.display import (
+    emit_json,
+    format_others,
+    format_probability,
+    relative,
+    table,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -29,12 +35,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 @click.command()
 @click.argument("title")
 @click.option("-p", "--probability", required=True, help="Your probability: 0.7, 70% or 70.")
-@click.option(
-    "--due",
-    required=True,
-    help="Due: 2030-12-31, '31 Dec 2030', 'Dec 2030', 2030, 'end of 2030', +90d, 'in 3 months', "
-    "tomorrow or 'next friday' (a date is the end of that day in your timezone).",
-)
+@click.option("--due", required=True, help="Due: 2030-12-31, 2030-06, 2030, +90d or 'in 3 months'.")
 @click.option("--criteria", required=True, help="How it resolves: what counts as YES, checkably.")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
 @click.option("--source", help="Where the question comes from (URL or citation).")
@@ -75,7 +76,7 @@ def add(
         title=title,
         criteria=criteria,
         due=due_at,
-        author=by or app.forecaster,
+        author=app.writer(by),
         probability=p,
         tags=tags,
         source=source,
@@ -89,7 +90,7 @@ def add(
             from predictions.checks import add_checks
 
             add_checks(db, forecast.id, specs, now=forecast.created_at)  # type: ignore[arg-type]
-    record = records.forecast_record(forecast)
+    record = records.forecast_record(forecast, viewer=forecast.author)
     if specs:
         record["checks"] = specs
     if as_json:
@@ -119,13 +120,13 @@ def update(
     p = parse_probability(probability)
     with app.forecasts(write=True) as db:
         forecast = store.get_forecast(db, forecast_id)
-        estimate = store.add_estimate(db, forecast, by or app.forecaster, p, note=note)
+        estimate = store.add_estimate(db, forecast, app.writer(by), p, note=note)
         previous = [
             e
             for e in forecast.estimates
             if e.id != estimate.id and e.forecaster == estimate.forecaster
         ]
-        record = store.forecast_record(forecast)
+        record = store.forecast_record(forecast, viewer=estimate.forecaster)
     late = _unscored(forecast, estimate.made_at, app)
     if as_json:
         emit_json(record)
@@ -160,7 +161,11 @@ def _unscored(forecast: store.ForecastRow, made_at: datetime, app: App) -> str |
     "mistake) or all (all but withdrawn).",
 )
 @click.option("--tag", help="Only forecasts with this tag.")
-@click.option("--by", help="Only forecasts this person registered or estimated.")
+@click.option(
+    "--by",
+    help="Only forecasts this person registered or estimated, with their probability "
+    "(default: every forecast, with yours).",
+)
 @click.option(
     "--limit",
     type=click.IntRange(min=0, max=2**31 - 1, clamp=True),
@@ -173,16 +178,22 @@ def _unscored(forecast: store.ForecastRow, made_at: datetime, app: App) -> str |
 def list_(
     app: App, status: str, tag: str | None, by: str | None, limit: int, as_json: bool
 ) -> None:
-    """List forecasts, soonest due first."""
+    """List forecasts, soonest due first.
+
+    p is your own latest probability (- if you have not forecast it); others shows the other
+    forecasters' latest (one by name, several by their median and count) and the markets'.
+    """
     query = records.ForecastQuery(status=status, tag=tag, by=by, limit=limit or None)
     now = clock_now()
     forecasts: Sequence[Any]
     total: int | None = None  # counted only when the page is full
     with app.forecasts() as db:
-        forecasts = store.list_forecasts(db, query, now=now)
+        # The table shows each forecaster's latest; --json carries every estimate.
+        forecasts = store.list_forecasts(db, query, now=now, latest_only=not as_json)
         if len(forecasts) == query.limit:
             total = store.count_forecasts(db, query, now=now)
-    listed = [records.forecast_record(f) for f in forecasts]
+    viewer = by or app.forecaster
+    listed = [records.forecast_record(f, viewer=viewer) for f in forecasts]
     count = len(listed)
     total = count if total is None else total
     if as_json:
@@ -198,6 +209,7 @@ def list_(
             (
                 r["id"],
                 format_probability(r["probability"]),
+                format_others(records.standing(f, viewer)),
                 local_due(f.due, app.tz, f.due_zone),
                 when,
                 ",".join(r["tags"]),
@@ -207,26 +219,33 @@ def list_(
     if not rows:
         click.echo(f"No {status if status != 'all' else ''} forecasts.".replace("  ", " "))
         return
-    table(("id", "p", "due", "when", "tags", "title"), rows)
+    headers: tuple[str, ...] = ("id", "p", "others", "due", "when", "tags", "title")
+    cells: list[tuple[Any, ...]] = rows
+    if not any(row[2] for row in rows):  # nobody else forecast these: no empty column
+        headers, cells = headers[:2] + headers[3:], [row[:2] + row[3:] for row in rows]
+    table(headers, cells)
     if total > count:
         click.echo(f"({count} of {total} shown; --limit 0 for all)")
 
 
 @click.command()
 @click.argument("forecast_id", metavar="ID")
+@click.option("--by", help="Whose probability is 'yours' (default: config 'forecaster').")
 @json_option
 @pass_app
-def show(app: App, forecast_id: str, as_json: bool) -> None:
+def show(app: App, forecast_id: str, by: str | None, as_json: bool) -> None:
     """Show one forecast with its history.
 
-    Criteria, every estimate, amendments and the resolution.
+    Criteria, each forecaster's latest probability (yours, the others', the markets'), every
+    estimate, amendments and the resolution.
     """
     from predictions.chain import iso
 
     now = clock_now()
     with app.forecasts() as db:
         f = store.get_forecast(db, forecast_id)
-        record = store.forecast_record(f, full=True)
+        view = records.standing(f, by or app.forecaster)
+        record = store.forecast_record(f, viewer=view.viewer, full=True)
         record["checks"] = [
             {
                 "id": c.id,
@@ -259,6 +278,9 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
     if record["source"]:
         click.echo(f"  source:   {record['source']}")
     click.echo("  criteria: " + record["criteria"].replace("\n", "\n            "))
+    click.echo("  latest:")
+    for p, who in _latest_lines(view):
+        click.echo(f"    {format_probability(p):>6}  {who}")
     click.echo("  estimates:")
     for e in record["estimates"]:
         click.echo(
@@ -302,6 +324,17 @@ def show(app: App, forecast_id: str, as_json: bool) -> None:
             click.echo(f"  evidence: {record['resolution_evidence']}")
 
 
+def _latest_lines(view: records.Standing) -> list[tuple[float | None, str]]:
+    """``show``'s lines of each forecaster's latest: yours, the others' (with their median when
+    there are several), the markets'."""
+    lines = [(view.mine.probability if view.mine else None, f"{view.viewer} (you)")]
+    lines += [(e.probability, f"{e.forecaster} (other)") for e in view.others]
+    if len(view.others) > 1:
+        lines.append((view.median, f"median of {len(view.others)} others"))
+    lines += [(e.probability, f"{e.forecaster} (market)") for e in view.markets]
+    return lines
+
+
 _HISTORY_VERBS = {
     "resolve": "resolved",
     "annul": "annulled",
@@ -339,10 +372,8 @@ def resolve(
     """Resolve a forecast YES or NO."""
     value = parse_outcome(outcome)
     with app.forecasts(write=True) as db:
-        f = store.resolve(
-            db, forecast_id, value, by=by or app.forecaster, note=note, evidence=evidence
-        )
-        record = store.forecast_record(f)
+        f = store.resolve(db, forecast_id, value, by=app.writer(by), note=note, evidence=evidence)
+        record = store.forecast_record(f, viewer=f.resolved_by)
     if as_json:
         emit_json(record)
     else:
@@ -360,8 +391,8 @@ def resolve(
 def annul(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
     """Annul a forecast that became moot (left out of scores)."""
     with app.forecasts(write=True) as db:
-        f = store.annul(db, forecast_id, by=by or app.forecaster, note=note)
-        record = store.forecast_record(f)
+        f = store.annul(db, forecast_id, by=app.writer(by), note=note)
+        record = store.forecast_record(f, viewer=f.resolved_by)
     if as_json:
         emit_json(record)
     else:
@@ -411,10 +442,11 @@ def amend(
         raise InputError(
             "amend", "nothing", "at least one of --title, --criteria, --due, --tag, --untag"
         )
+    who = app.writer(by)
     with app.forecasts(write=True) as db:
         for field, value in changes:
-            store.amend(db, forecast_id, field, value, by=by or app.forecaster, note=note)  # type: ignore[arg-type]
-        record = store.forecast_record(store.get_forecast(db, forecast_id), full=True)
+            store.amend(db, forecast_id, field, value, by=who, note=note)  # type: ignore[arg-type]
+        record = store.forecast_record(store.get_forecast(db, forecast_id), viewer=who, full=True)
     if as_json:
         emit_json(record)
     else:
@@ -434,8 +466,8 @@ def withdraw(app: App, forecast_id: str, note: str, by: str | None, as_json: boo
     it and `reopen` brings it back. (A question that became moot is annulled instead.)
     """
     with app.forecasts(write=True) as db:
-        f = store.withdraw(db, forecast_id, by=by or app.forecaster, note=note)
-        record = store.forecast_record(f)
+        f = store.withdraw(db, forecast_id, by=app.writer(by), note=note)
+        record = store.forecast_record(f, viewer=f.resolved_by)
     if as_json:
         emit_json(record)
     else:
@@ -454,10 +486,11 @@ def reopen(app: App, forecast_id: str, note: str, by: str | None, as_json: bool)
     A new ledger entry withdraws the closing (which stays on the record: `show` lists both);
     the forecast is open again and out of the scores until it is resolved again.
     """
+    who = app.writer(by)
     with app.forecasts(write=True) as db:
         was = store.get_forecast(db, forecast_id).status
-        f = store.reopen(db, forecast_id, by=by or app.forecaster, note=note)
-        record = store.forecast_record(f)
+        f = store.reopen(db, forecast_id, by=who, note=note)
+        record = store.forecast_record(f, viewer=who)
     if as_json:
         emit_json(record)
     else:

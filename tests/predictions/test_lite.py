@@ -75,7 +75,8 @@ def test_lite_everyday_commands_run_without_importing_sqlalchemy(path: Path) -> 
     assert "bob 60%" in result["out"][1]
     assert "Qwen4" in result["out"][2] and "60%" in result["out"][3]
     [listed] = json.loads(result["out"][5])
-    assert (listed["status"], listed["outcome"], listed["probability"]) == ("resolved", True, 0.6)
+    assert (listed["status"], listed["outcome"], listed["probability"]) == ("resolved", True, 0.7)
+    assert listed["others"]["latest"] == {"bob": 0.6}
     engine = make_engine(f"sqlite:///{path}")
     with read_session(engine) as s:
         report = verify(s)

@@ -93,7 +93,8 @@ def test_update_appends_history_and_other_forecasters_may_join(cli: CliInvoke) -
         ("bob", 0.4),
     ]
     assert record["estimates"][1]["note"] == "slower than expected"
-    assert record["probability"] == 0.4
+    assert record["probability"] == 0.62  # mine (alice's), not bob's later one
+    assert record["others"]["latest"] == {"bob": 0.4}
     assert (
         "bob" in cli("list", "--by", "bob").stdout
         or "Provincial" in cli("list", "--by", "bob").stdout
