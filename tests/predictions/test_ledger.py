@@ -9,7 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from predictions import ledger, store
-from predictions.db import read_session, write_session
+from predictions.chain import LEDGER
+from predictions.db import executor, read_session, write_session
 
 
 def _seed(engine: Engine) -> None:
@@ -132,3 +133,27 @@ def test_ledger_chain_link_hashes_as_row() -> None:
             row["hash"],
         )
     assert (a.seq, a.hash) == (b.seq, b.hash) == (7, a.hash)
+
+
+def test_ledger_verify_replays_corrections(engine: Engine) -> None:
+    """Reopenings, withdrawals and tag amendments replay into the state the tables hold; an entry
+    that reopens what is not closed does not replay, even with its hashes recomputed."""
+    _seed(engine)
+    with write_session(engine) as s:
+        store.reopen(s, 1, by="alice", note="resolved too early")
+        store.withdraw(s, 3, by="bob", note="a duplicate")
+        store.amend(s, 2, "tags", (["law"], []), by="bob")
+        store.reopen(s, 3, by="bob", note="not a duplicate")
+        store.withdraw(s, 3, by="bob", note="a duplicate after all")
+    report = _verify(engine)
+    assert report.ok, report.problem
+    assert report.entries == 15
+    with write_session(engine) as s:  # a forged entry, linked into the chain as a writer would
+        payload = {"forecast": 1, "was": "resolved", "at": "2026-01-01T00:00:00.000000Z"}
+        LEDGER.append(
+            executor(s), "reopen", {**payload, "by": "eve", "note": None},
+            forecast_id=1, at=datetime(2026, 1, 1),
+        )  # fmt: skip
+    report = _verify(engine)
+    assert not report.ok
+    assert report.problem == "ledger entry 16 (reopen): forecast 1 is open, not resolved"
