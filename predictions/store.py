@@ -35,6 +35,7 @@ from predictions.chain import (
     loaded,
     register_payload,
     reopen_payload,
+    take_over_payload,
 )
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, NotFoundError, StateError
@@ -48,6 +49,7 @@ from predictions.records import (
     TagRow,
     forecast_record,
     forecast_where,
+    is_market,
     latest_estimate,
 )
 from predictions.validation import (
@@ -86,6 +88,7 @@ __all__ = [
     "list_forecasts",
     "reopen",
     "resolve",
+    "take_over",
     "withdraw",
 ]
 
@@ -458,6 +461,33 @@ def closings(db: Database, forecast_id: int) -> list[dict[str, Any]]:
         {"id": forecast_id},
     )
     return [{**json.loads(payload), "kind": kind, "seq": int(seq)} for seq, kind, payload in rows]
+
+
+def take_over(
+    db: Database, old: str, new: str, *, count_only: bool = False, at: datetime | None = None
+) -> tuple[int, int]:
+    """Make the forecasts registered and the estimates made under the name ``old`` ``new``'s,
+    by one ``take_over`` ledger entry; returns how many forecasts and estimates (with
+    ``count_only``, only counts them). A market's name is refused on either side."""
+    old, new = (require_text(n, "forecaster", multiline=False) or "" for n in (old, new))
+    for name in (old, new):
+        if is_market(name):
+            raise InputError("forecaster", name, "a person's name, not a market's")
+    x = _executor(db)
+    lists = [
+        [r[0] for r in x.execute(f"SELECT id FROM {table} WHERE {column} = :old ORDER BY id",
+                                 {"old": old})]
+        for table, column in (("forecast", "author"), ("estimate", "forecaster"))
+    ]  # fmt: skip
+    if count_only or old == new or not any(lists):
+        return len(lists[0]), len(lists[1])
+    params = {"old": old, "new": new}
+    x.execute("UPDATE forecast SET author = :new WHERE author = :old", params)
+    x.execute("UPDATE estimate SET forecaster = :new WHERE forecaster = :old", params)
+    at = at or clock_now()
+    payload = take_over_payload(old, new, at, lists[0], lists[1])
+    LEDGER.append(x, "take_over", payload, forecast_id=None, at=at)
+    return len(lists[0]), len(lists[1])
 
 
 # --- reading --------------------------------------------------------------------------------
