@@ -493,8 +493,14 @@ def reopen(app: App, forecast_id: str, note: str, by: str | None, as_json: bool)
         record = store.forecast_record(f, viewer=who)
     if as_json:
         emit_json(record)
-    else:
-        click.echo(f"Forecast {record['id']} reopened (was {was}): {record['title']}")
+        return
+    click.echo(f"Forecast {record['id']} reopened (was {was}): {record['title']}")
+    for c in f.checks:  # a source that still says the same would close it again at its next run
+        if c.enabled and c.mode == "auto":
+            click.echo(
+                f"Note: check {c.id} ({c.kind}) resolves it automatically at its next run if its "
+                f"source still says so; `tracker check {f.id} --stop {c.id}` stops it."
+            )
 
 
 COMMANDS = [add, update, list_, show, resolve, annul, amend, withdraw, reopen]

@@ -327,3 +327,19 @@ def test_reopen_and_withdraw_run_without_sqlalchemy(tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     assert result["sqlalchemy"] is False
     assert "reopened by alice" in result["out"][-1] and "withdrawn by alice" in result["out"][-1]
+
+
+def test_reopen_names_an_automatic_check_that_would_close_it_again(cli: CliInvoke) -> None:
+    with freeze_time("2026-01-01 12:00:00"):
+        fid = _add(cli, "Qwen4 open weights", "70%", "--check", "deadline:mode=auto")
+        plain = _add(cli, "Kept question", "20%", "--check", "deadline")
+    with freeze_time("2026-03-02 12:00:00"):
+        for f in (fid, plain):
+            assert cli("resolve", str(f), "no").exit_code == 0
+        result = cli("reopen", str(fid), "--note", "the source was late")
+        quiet = cli("reopen", str(plain), "--note", "wrong question")
+    assert result.stdout.splitlines()[1] == (
+        f"Note: check 1 (deadline) resolves it automatically at its next run if its source still "
+        f"says so; `tracker check {fid} --stop 1` stops it."
+    )
+    assert "Note" not in quiet.stdout
