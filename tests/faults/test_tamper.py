@@ -56,6 +56,11 @@ CASES: list[tuple[str, list[str], str]] = [
         ],
         "forecast 3",
     ),
+    (  # a forecast hidden from lists and scores without a withdraw entry
+        "forecast-withdraw",
+        ["UPDATE forecast SET status = 'withdrawn' WHERE id = 3"],
+        "forecast 3: status",
+    ),
     (
         "tag-edit",
         ["UPDATE tag SET name = 'usa' WHERE forecast_id = 1 AND name = 'china'"],
