@@ -7,7 +7,7 @@ an existing SQLite file, a bare sqlite3 connection: no SQLAlchemy import).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -390,13 +390,25 @@ def resolve(
 @pass_app
 def annul(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
     """Annul a forecast that became moot (left out of scores)."""
+    _close(app, store.annul, forecast_id, note, by, as_json)
+
+
+def _close(
+    app: App,
+    close: Callable[..., records.ForecastRow],
+    forecast_id: str,
+    note: str,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Annul or withdraw (``close``, the store's function) and print the forecast."""
     with app.forecasts(write=True) as db:
-        f = store.annul(db, forecast_id, by=app.writer(by), note=note)
+        f = close(db, forecast_id, by=app.writer(by), note=note)
         record = store.forecast_record(f, viewer=f.resolved_by)
     if as_json:
         emit_json(record)
     else:
-        click.echo(f"Forecast {record['id']} annulled: {record['title']}")
+        click.echo(f"Forecast {record['id']} {record['status']}: {record['title']}")
 
 
 @click.command()
@@ -465,13 +477,7 @@ def withdraw(app: App, forecast_id: str, note: str, by: str | None, as_json: boo
     It stays in the ledger but leaves lists, scores and emails; `list --status withdrawn` shows
     it and `reopen` brings it back. (A question that became moot is annulled instead.)
     """
-    with app.forecasts(write=True) as db:
-        f = store.withdraw(db, forecast_id, by=app.writer(by), note=note)
-        record = store.forecast_record(f, viewer=f.resolved_by)
-    if as_json:
-        emit_json(record)
-    else:
-        click.echo(f"Forecast {record['id']} withdrawn: {record['title']}")
+    _close(app, store.withdraw, forecast_id, note, by, as_json)
 
 
 @click.command()
