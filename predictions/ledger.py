@@ -3,7 +3,9 @@
 Each entry stores ``hash = sha256(prev_hash | seq | at | kind | payload)`` where ``payload`` is the
 event's canonical JSON (sorted keys, no spaces, UTF-8). Registration, estimate, amendment (of
 title, criteria, due date or tags), resolution, annulment, withdrawal and reopening each append one
-entry in the same transaction as the change itself; a correction is a new entry, never an edit.
+entry in the same transaction as the change itself; a correction is a new entry, never an edit. So
+is a take-over (``tracker config set forecaster NAME --take-over``): the login name's forecasts and
+estimates become NAME's by one ``take_over`` entry listing them.
 
 :func:`verify` does three things:
 
