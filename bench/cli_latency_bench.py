@@ -132,6 +132,9 @@ def main() -> None:
             "tracker list": lambda i: [tracker, "list"],
             "tracker show": lambda i: [tracker, "show", middle],
             "tracker resolve": lambda i: [tracker, "resolve", str(i + 1), "yes"],
+            "tracker reopen": lambda i: [tracker, "reopen", str(i + 1), "--note", "bench"],
+            "tracker withdraw": lambda i: [tracker, "withdraw", str(args.forecasts - i), "--note",
+                                           "bench"],
             "python -c pass (floor)": lambda i: [sys.executable, "-c", "pass"],
         }  # fmt: skip
         runs: dict[str, list[float]] = {name: [] for name in commands}
