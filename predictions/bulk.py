@@ -13,8 +13,8 @@ transaction back: a bad file imports nothing.
 Two modes:
 
 - **append** (the usual): new ids after the ones in the database; the chain continues from its
-  head, one forecast after another (registration, then estimates and amendments in order, then
-  the resolution).
+  head, one forecast after another (registration, then estimates, amendments and corrections
+  (earlier closings and their reopenings) in order, then the current closing).
 - **restore**: the database is empty and the file is a complete export (every record carries the
   ids and ledger ``seq`` numbers it had). Ids and the chain are rebuilt exactly, in ``seq`` order,
   and the rebuilt head must equal the head the file states; so ``export -> import into an empty
@@ -46,6 +46,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from predictions.chain import (
+    CLOSING_KINDS,
     GENESIS,
     LEDGER,
     ChainBuilder,
@@ -55,12 +56,13 @@ from predictions.chain import (
     estimate_payload,
     iso,
     register_payload,
+    reopen_payload,
 )
 from predictions.checks import add_checks, switch_check
 from predictions.clock import now as clock_now
 from predictions.db import executor
 from predictions.errors import ImportProblems, InputError, StateError
-from predictions.formats.records import FileMeta, ForecastIn
+from predictions.formats.records import CorrectionIn, FileMeta, ForecastIn
 from predictions.models import Amendment, Estimate, Forecast, LedgerEntry, Tag
 
 __all__ = ["CheckValidator", "ImportSummary", "import_records"]
@@ -85,6 +87,8 @@ class ImportSummary:
     checks: int = 0
     resolved: int = 0
     annulled: int = 0
+    withdrawn: int = 0
+    corrections: int = 0
     skipped: int = 0
     ledger_entries: int = 0
     head: str = GENESIS
@@ -161,9 +165,10 @@ def _processor(type_: Any, dialect: Any) -> Callable[[Any], Any]:
     return type_.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
 
 
-def _original(record: ForecastIn) -> tuple[str, str, datetime]:
-    """Title, criteria and due as first registered: the old value of each field's first amendment."""
-    title, criteria, due = record.title, record.criteria, record.due
+def _original(record: ForecastIn) -> tuple[str, str, datetime, list[str]]:
+    """Title, criteria, due and tags as first registered: the old value of each field's first
+    amendment."""
+    title, criteria, due, tags = record.title, record.criteria, record.due, record.tags
     seen: set[str] = set()
     for a in sorted(record.amendments, key=lambda a: (a.seq or 0, a.at)):
         if a.field in seen:
@@ -173,14 +178,16 @@ def _original(record: ForecastIn) -> tuple[str, str, datetime]:
             title = a.old
         elif a.field == "criteria":
             criteria = a.old
+        elif a.field == "tags":
+            tags = [t for t in a.old.split(",") if t]
         else:
             due = datetime.fromisoformat(a.old.rstrip("Z"))
-    return title, criteria, due
+    return title, criteria, due, tags
 
 
 def _registration(record: ForecastIn, fid: int) -> dict[str, Any]:
     """The ledger payload of the record's registration as forecast ``fid``."""
-    title, criteria, due = _original(record)
+    title, criteria, due, tags = _original(record)
     view = SimpleNamespace(
         id=fid,
         title=title,
@@ -191,7 +198,17 @@ def _registration(record: ForecastIn, fid: int) -> dict[str, Any]:
         source=record.source,
         ref=record.ref,
     )
-    return register_payload(view, record.tags)
+    return register_payload(view, tags)
+
+
+def _correction_payload(c: CorrectionIn, fid: int) -> dict[str, Any]:
+    """The ledger payload of an earlier closing or reopening of forecast ``fid``."""
+    if c.kind == "reopen":
+        return reopen_payload(fid, c.was or "", c.at, c.by, c.note)
+    status = next(s for s, k in CLOSING_KINDS.items() if k == c.kind)
+    view = SimpleNamespace(id=fid, status=status, outcome=c.outcome, resolved_at=c.at)
+    view.resolved_by, view.resolution_note, view.resolution_evidence = c.by, c.note, c.evidence
+    return close_payload(view)
 
 
 def _registration_key(payload: dict[str, Any]) -> bytes:
@@ -346,6 +363,8 @@ class _Importer:
             missing.append("estimate id/seq")
         if any(a.id is None or a.seq is None for a in r.amendments):
             missing.append("amendment id/seq")
+        if any(c.seq is None for c in r.corrections):
+            missing.append("correction seq")
         if r.status != "open" and r.resolution_seq is None:
             missing.append("resolution_seq")
         out = []
@@ -422,8 +441,10 @@ class _Importer:
             view = SimpleNamespace(id=aid, forecast_id=fid, field=a.field, old_value=a.old)
             view.new_value, view.made_at, view.made_by, view.note = a.new, a.at, a.by, a.note
             history.append((a.seq, a.at, made_at, "amend", amend_payload(view)))
-        # Estimates and amendments in the order they happened: by ledger seq when the file gives
-        # every one, else by time (a stable sort keeps the file's order for ties).
+        for c in r.corrections:
+            history.append((c.seq, c.at, time(c.at), c.kind, _correction_payload(c, fid)))
+        # Estimates, amendments and corrections in the order they happened: by ledger seq when
+        # the file gives every one, else by time (a stable sort keeps the file's order for ties).
         if all(event[0] is not None for event in history):
             history.sort(key=lambda event: event[0] or 0)
         else:
@@ -437,6 +458,7 @@ class _Importer:
         s.forecasts += 1
         s.estimates += len(r.estimates)
         s.amendments += len(r.amendments)
+        s.corrections += len(r.corrections)
         s.checks += len(checks)
         if not self.restore:
             for _seq, at, bound, kind, payload in events:
@@ -452,11 +474,8 @@ class _Importer:
                 self._link(kind, payload, fid, at, bound)
 
     def _resolution(self, r: ForecastIn, fid: int) -> _Event:
-        """The forecast's closing row and ledger event (:data:`_CLOSING`, ``resolve``/``annul``)."""
-        if r.status == "resolved":
-            self.summary.resolved += 1
-        else:
-            self.summary.annulled += 1
+        """The forecast's closing row and ledger event (:data:`_CLOSING`, the status's kind)."""
+        setattr(self.summary, r.status, getattr(self.summary, r.status) + 1)
         at = r.resolved_at or r.created_at
         bound = self.rows.time(at)
         view = SimpleNamespace(id=fid, status=r.status, outcome=r.outcome, resolved_at=at)
@@ -472,7 +491,7 @@ class _Importer:
             view.resolution_evidence,
         )
         self.rows.rows[_CLOSING].append((*closing, fid))
-        kind = "resolve" if r.status == "resolved" else "annul"
+        kind = CLOSING_KINDS[r.status]
         return (r.resolution_seq, at, bound, kind, close_payload(view))
 
     def _link(self, kind: str, payload: dict[str, Any], fid: int, at: datetime, bound: Any) -> None:

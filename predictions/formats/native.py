@@ -22,16 +22,19 @@ All three carry the same records; an export from the tracker also carries every 
     contains = "Qwen4"
 
 An export adds ``created_at``, ``author``, ``status``, ``outcome``, ``resolved_*``, ``id``, ``seq``,
-``[[forecast.estimate]]`` and ``[[forecast.amendment]]`` tables, ``stopped = true`` on a check a
-person stopped (an import keeps it stopped), and a top-level ``[ledger]`` table with ``entries``
-and ``head``.
+``[[forecast.estimate]]`` and ``[[forecast.amendment]]`` tables, ``[[forecast.correction]]`` tables
+(closings a ``reopen`` withdrew, and the reopenings: ``kind``, ``seq``, ``at``, ``by``, ``note``, a
+resolution's ``outcome`` and ``evidence``, the status a reopening undid as ``was``), ``stopped =
+true`` on a check a person stopped (an import keeps it stopped), and a top-level ``[ledger]`` table
+with ``entries`` and ``head``.
 
 **JSON**: ``{"format": "forecast-tracker", "version": 1, "ledger": {...}, "forecasts": [...]}``,
 one forecast object per line (a bare list of forecast objects is read too). The file is read as a
 stream, so its size is not bounded by memory.
 
 **CSV**: one row per estimate. A row with a ``title`` starts a forecast; the rows after it with an
-empty ``title`` add estimates to it. ``checks`` and ``amendments`` cells hold JSON lists. An export
+empty ``title`` add estimates to it. ``checks``, ``amendments`` and ``corrections`` cells hold JSON
+lists. An export
 starts with a comment line ``# forecast-tracker 1 ledger entries=N head=HASH``.
 """
 
@@ -50,7 +53,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from predictions.chain import LEDGER, iso
+from predictions.chain import CLOSING_HISTORY, LEDGER, iso
 from predictions.db import executor
 from predictions.formats.records import (
     ESTIMATE_CELLS,
@@ -86,7 +89,7 @@ _ESTIMATE_COLUMNS = {
     "forecaster": "by",
     "note": "note",
 }
-CSV_COLUMNS = (*FORECAST_FIELDS, "checks", "amendments", *_ESTIMATE_COLUMNS)
+CSV_COLUMNS = (*FORECAST_FIELDS, "checks", "amendments", "corrections", *_ESTIMATE_COLUMNS)
 _CSV_HEAD = re.compile(
     r"^#\s*forecast-tracker\s+(\d+)\s+ledger\s+entries=(\d+)\s+head=([0-9a-f]{64})"
 )
@@ -170,11 +173,12 @@ def write_toml(session: Session, out: IO[str]) -> int:
     count = 0
     for record in export_records(session):
         out.write("\n")
-        subs = {k: record.pop(k) for k in ("estimates", "amendments", "checks")}
+        subs = {k: record.pop(k) for k in ("estimates", "amendments", "corrections", "checks")}
         out.write(_toml_table("[[forecast]]", record))
         for key, name in (
             ("estimates", "estimate"),
             ("amendments", "amendment"),
+            ("corrections", "correction"),
             ("checks", "check"),
         ):
             for item in subs[key]:
@@ -399,7 +403,7 @@ def read_csv(fh: IO[str], ctx: ReadContext, meta: FileMeta) -> Iterator[Forecast
             line, row = item
             if n == 0:  # the titled row
                 current = {header[i]: row[i] for i in other_at if row[i] != ""}
-                for key in ("checks", "amendments"):
+                for key in ("checks", "amendments", "corrections"):
                     if key in current:
                         parsed = _csv_json(current.pop(key), key, where, extra)
                         if parsed is not None:
@@ -484,11 +488,10 @@ def write_csv(session: Session, out: IO[str]) -> int:
             "checks": json.dumps(record["checks"], ensure_ascii=False)
             if record["checks"]
             else None,
-            "amendments": (
-                json.dumps(record["amendments"], ensure_ascii=False)
-                if record["amendments"]
-                else None
-            ),
+            **{
+                key: json.dumps(record[key], ensure_ascii=False) if record[key] else None
+                for key in ("amendments", "corrections")
+            },
         }
         estimates = record["estimates"] or [{}]
         for i, e in enumerate(estimates):
@@ -532,6 +535,7 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
         ):
             tags.setdefault(fid, []).append(name)
         seqs: dict[tuple[str, int], int] = {}
+        closings: dict[int, list[dict[str, Any]]] = {}
         for seq, kind, fid, payload in session.execute(
             select(l_t.c.seq, l_t.c.kind, l_t.c.forecast_id, l_t.c.payload)
             .where(window(l_t))
@@ -541,8 +545,10 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
                 seqs[(kind, int(json.loads(payload)["id"]))] = int(seq)
             elif kind == "register":
                 seqs[("register", fid)] = int(seq)
-            elif kind in ("resolve", "annul"):
-                seqs[("resolution", fid)] = int(seq)
+            elif kind in CLOSING_HISTORY:
+                event = {"kind": kind, "seq": int(seq), **json.loads(payload)}
+                del event["forecast"]
+                closings.setdefault(fid, []).append(event)
         estimates: dict[int, list[dict[str, Any]]] = {}
         for e in session.execute(select(e_t).where(window(e_t)).order_by(e_t.c.id)):
             estimates.setdefault(e.forecast_id, []).append(
@@ -581,6 +587,10 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
                 spec["stopped"] = True
             checks.setdefault(c.forecast_id, []).append(spec)
         for f in forecasts:
+            # The current closing is the forecast's own fields; the closings before it (and the
+            # reopenings that withdrew them) are its corrections.
+            corrections = closings.get(f.id, [])
+            current = corrections.pop() if f.status != "open" and corrections else None
             yield {
                 "id": f.id,
                 "ref": f.ref,
@@ -598,8 +608,9 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
                 "resolution_note": f.resolution_note,
                 "resolution_evidence": f.resolution_evidence,
                 "seq": seqs.get(("register", f.id)),
-                "resolution_seq": seqs.get(("resolution", f.id)),
+                "resolution_seq": current["seq"] if current else None,
                 "estimates": estimates.get(f.id, []),
                 "amendments": amendments.get(f.id, []),
+                "corrections": corrections,
                 "checks": checks.get(f.id, []),
             }

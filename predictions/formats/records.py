@@ -19,6 +19,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from predictions.chain import CLOSING_HISTORY
 from predictions.clock import to_utc_naive
 from predictions.errors import InputError
 from predictions.timetext import local_time
@@ -34,6 +35,7 @@ from predictions.validation import (
 
 __all__ = [
     "AmendmentIn",
+    "CorrectionIn",
     "EstimateIn",
     "FileMeta",
     "ForecastIn",
@@ -51,8 +53,8 @@ __all__ = [
 T = TypeVar("T")
 D = TypeVar("D")
 
-STATUSES = ("open", "resolved", "annulled")
-_AMENDABLE = ("title", "criteria", "due")
+STATUSES = ("open", "resolved", "annulled", "withdrawn")
+_AMENDABLE = ("title", "criteria", "due", "tags")
 
 
 @dataclass(slots=True)
@@ -82,6 +84,22 @@ class AmendmentIn:
 
 
 @dataclass(slots=True)
+class CorrectionIn:
+    """A closing that a later ``reopen`` withdrew, or that reopening (``kind``, one of
+    :data:`~predictions.chain.CLOSING_HISTORY`): the history before a forecast's current state.
+    ``outcome`` and ``evidence`` are a resolution's, ``was`` the status a reopening undid."""
+
+    kind: str
+    at: datetime
+    by: str
+    note: str | None = None
+    outcome: bool | None = None
+    evidence: str | None = None
+    was: str | None = None
+    seq: int | None = None
+
+
+@dataclass(slots=True)
 class ForecastIn:
     """One forecast read from a file: its current state, history and resolver checks.
 
@@ -100,6 +118,7 @@ class ForecastIn:
     tags: list[str] = field(default_factory=list)
     estimates: list[EstimateIn] = field(default_factory=list)
     amendments: list[AmendmentIn] = field(default_factory=list)
+    corrections: list[CorrectionIn] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
     status: str = "open"
     outcome: bool | None = None
@@ -274,7 +293,7 @@ def _list_of_tables(value: object, field: str) -> list[Mapping[str, Any]]:
 
 
 #: A forecast's own fields in a record of the tracker's formats, in the order an export writes them
-#: (then come its ``estimates``, ``amendments`` and ``checks``).
+#: (then come its ``estimates``, ``amendments``, ``corrections`` and ``checks``).
 FORECAST_FIELDS = (
     "id", "ref", "title", "criteria", "due", "created_at", "author", "source", "tags", "status",
     "outcome", "resolved_at", "resolved_by", "resolution_note", "resolution_evidence", "seq",
@@ -287,9 +306,11 @@ _KNOWN = frozenset(FORECAST_FIELDS).union(
         "note",
         "estimates",
         "amendments",
+        "corrections",
         "checks",
         "estimate",
         "amendment",
+        "correction",
         "check",
     )
 )
@@ -346,6 +367,8 @@ def forecast_from_mapping(
     _read_estimates(data, record, r, ctx, is_history)
     if get("amendments") is not None or get("amendment") is not None:
         _read_amendments(data, record, r)
+    if get("corrections") is not None or get("correction") is not None:
+        _read_corrections(data, record, r)
     _read_resolution(data, record, r, is_history)
     checks = get("checks", get("check"))
     if checks is not None:
@@ -553,6 +576,42 @@ def _read_amendments(data: Mapping[str, Any], record: ForecastIn, r: _Reader) ->
         record.amendments.append(AmendmentIn(name, old, new, at, by or "", note, aid, seq))
 
 
+def _read_corrections(data: Mapping[str, Any], record: ForecastIn, r: _Reader) -> None:
+    raw = data.get("corrections", data.get("correction"))
+    items: list[Mapping[str, Any]] = r.call([], _list_of_tables, raw, "corrections")
+    for i, item in enumerate(items):
+        sub = _Reader(f"{record.where}, correction {i + 1}", record.problems)
+        kind = item.get("kind")
+        if kind not in CLOSING_HISTORY:
+            record.problems.append(
+                f"{sub.where}: kind: got {kind!r}, expected one of {', '.join(CLOSING_HISTORY)}"
+            )
+            continue
+        for key in item:
+            if key not in ("kind", "at", "by", "note", "outcome", "evidence", "was", "seq"):
+                record.problems.append(f"{sub.where}: unknown field {key!r}")
+        c = CorrectionIn(
+            kind,
+            sub.call(record.created_at, parse_time, item.get("at"), "at"),
+            sub.call("", require_text, item.get("by"), "by", multiline=False) or "",
+            sub.call(None, require_text, item.get("note"), "note", optional=True),
+            seq=sub.call(None, _int_or_none, item.get("seq"), "seq"),
+        )
+        if kind == "resolve":
+            c.outcome = sub.call(None, parse_outcome, item.get("outcome"))
+            evidence = item.get("evidence")
+            c.evidence = sub.call(
+                None, require_text, evidence, "evidence", optional=True, multiline=False
+            )
+        elif kind == "reopen":
+            c.was = item.get("was")
+            if c.was not in STATUSES[1:]:
+                record.problems.append(
+                    f"{sub.where}: was: got {c.was!r}, expected one of {', '.join(STATUSES[1:])}"
+                )
+        record.corrections.append(c)
+
+
 def _read_resolution(
     data: Mapping[str, Any], record: ForecastIn, r: _Reader, history: bool
 ) -> None:
@@ -571,7 +630,7 @@ def _read_resolution(
     if status == "resolved":
         record.outcome = r.get("outcome", lambda: parse_outcome(data.get("outcome")), None)
     elif data.get("outcome") not in (None, ""):
-        record.problems.append(f"{record.where}: outcome: an annulled forecast has no outcome")
+        record.problems.append(f"{record.where}: outcome: only a resolved forecast has one")
     at_raw = data.get("resolved_at")
     if at_raw not in (None, ""):
         record.resolved_at = r.get("resolved_at", lambda: parse_time(at_raw, "resolved_at"), None)

@@ -216,6 +216,108 @@ def test_formats_restore_refuses_a_file_changed_after_export(
     assert set(counts().values()) == {0}
 
 
+def _corrections(engine: Engine) -> None:
+    """Mistakes corrected on the record, after :func:`_history`: a resolution reopened and resolved
+    the other way, an annulment withdrawn, a tag amended, a withdrawal reopened."""
+    with write_session(engine) as s:
+        store.reopen(s, 1, by="alice", note="the announcement was a draft")
+        store.add_estimate(s, 1, "alice", 0.4, made_at=datetime(2026, 5, 1))
+        store.resolve(s, 1, False, by="bob", note="no clusters", evidence="https://example.org/x")
+        store.withdraw(s, 4, by="alice", note="a test entry after all")
+        store.amend(s, 3, "tags", (["law", "china"], []), by="bob", note="filed")
+        d = store.add_forecast(
+            s, title="Duplicate?", criteria="c", due=datetime(2031, 1, 1), author="dan",
+            probability=0.5, created_at=datetime(2026, 6, 1),
+        )  # fmt: skip
+        store.withdraw(s, d.id, by="dan", note="duplicate of 2")
+        store.reopen(s, d.id, by="dan", note="not a duplicate: another region")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_formats_corrections_restore_into_an_empty_database_with_the_same_head(
+    engine: Engine, tmp_path: Path, fmt: str
+) -> None:
+    _history(engine, tmp_path)
+    _corrections(engine)
+    first = _export(engine, fmt)
+    head = _verify(engine)
+    assert head.ok, head.problem
+    path = tmp_path / f"export.{fmt}"
+    path.write_text(first, encoding="utf-8")
+    _empty(engine)
+
+    summary = _import(engine, path)
+
+    assert (summary.restored, summary.file_head_verified) == (True, True)
+    assert (summary.head, summary.ledger_entries) == (head.head, head.entries)
+    assert (summary.resolved, summary.annulled, summary.withdrawn, summary.corrections) == (
+        1,
+        0,
+        1,
+        5,
+    )
+    assert _export(engine, fmt) == first
+    assert _verify(engine).ok
+    with read_session(engine) as s:
+        assert [(h["kind"], h["by"]) for h in store.closings(s, 1)] == [
+            ("resolve", "alice"),
+            ("reopen", "alice"),
+            ("resolve", "bob"),
+        ]
+        assert [t.name for t in store.get_forecast(s, 3).tags] == ["china", "law", "llm"]
+        assert store.get_forecast(s, 4).status == "withdrawn"
+        assert store.get_forecast(s, 5).status == "open"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_formats_corrections_import_into_a_database_in_use(
+    engine: Engine, tmp_path: Path, fmt: str
+) -> None:
+    _history(engine, tmp_path)
+    _corrections(engine)
+    path = tmp_path / f"export.{fmt}"
+    path.write_text(_export(engine, fmt), encoding="utf-8")
+    _empty(engine)
+    with write_session(engine) as s:
+        store.add_forecast(s, title="First", criteria="c", due=datetime(2031, 1, 1), author="dan")
+
+    summary = _import(engine, path)
+
+    assert (summary.restored, summary.forecasts, summary.corrections) == (False, 5, 5)
+    assert _verify(engine).ok
+    with read_session(engine) as s:
+        resolved = store.get_forecast(s, 2)
+        assert (resolved.status, resolved.outcome, resolved.resolved_by) == (
+            "resolved",
+            False,
+            "bob",
+        )
+        assert [h["kind"] for h in store.closings(s, 2)] == ["resolve", "reopen", "resolve"]
+        assert [t.name for t in store.get_forecast(s, 4).tags] == ["china", "law", "llm"]
+        assert [store.get_forecast(s, i).status for i in (5, 6)] == ["withdrawn", "open"]
+
+
+def test_formats_corrections_in_a_file_are_checked(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    record = {
+        "title": "T", "criteria": "c", "due": "2030-01-01", "created_at": "2026-01-01T00:00:00Z",
+        "estimates": [{"probability": 0.5}],
+        "corrections": [
+            {"kind": "unresolve", "at": "2026-02-01T00:00:00Z", "by": "a"},
+            {"kind": "reopen", "at": "2026-02-01T00:00:00Z", "by": "a", "was": "open"},
+        ],
+    }  # fmt: skip
+    path.write_text(json.dumps([record]), encoding="utf-8")
+    with pytest.raises(ImportProblems) as caught:
+        _import(engine, path)
+    assert caught.value.problems == [
+        "forecast 1 (line 1), correction 1: kind: got 'unresolve', expected one of resolve, "
+        "annul, withdraw, reopen",
+        "forecast 1 (line 1), correction 2: was: got 'open', expected one of resolved, "
+        "annulled, withdrawn",
+    ]
+
+
 def _bad_file(fmt: str, tmp_path: Path) -> Path:
     if fmt == "toml":
         body = """
