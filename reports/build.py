@@ -66,6 +66,7 @@ __all__ = [
     "build_report",
     "parse_since",
     "parse_until",
+    "period_index",
 ]
 
 GROUP_BY = ("month", "quarter", "year", "tag", "forecaster", "horizon")
@@ -303,6 +304,13 @@ def _summary(p: Any, y: Any, n: Any, tab: Any, *, full: bool = False, query: Rep
     out["miscalibration"] = _num(corp_b.miscalibration)
     out["discrimination"] = _num(corp_b.discrimination)
     if not full:
+        # Per period and group (the bars of the HTML charts): the normal limit of the bootstrap,
+        # BS +- 1.96 sd / sqrt(N); a bootstrap per group would cost more than the whole report.
+        sd = math.sqrt(float(np.dot(n, ((p - y) ** 2 - s.brier) ** 2)) / total)
+        half = 1.959963984540054 * sd / math.sqrt(total)
+        low, high = max(0.0, s.brier - half), min(1.0, s.brier + half)
+        interval = scoring.BootstrapInterval(low, high, 0.95, "normal", 0, query.bootstrap_seed)
+        out["brier_interval"] = interval.as_dict()
         return out
     ci = scoring.bootstrap_brier_interval(
         p, y, n, resamples=query.bootstrap_resamples, seed=query.bootstrap_seed
@@ -333,7 +341,9 @@ def _period_key(month: str, unit: str) -> str:
     return str(year)
 
 
-def _period_index(key: str, unit: str) -> int:
+def period_index(key: str, unit: str) -> int:
+    """The position of a period key (``2025-03``, ``2025-Q2``, ``2025``) on a count of months,
+    quarters or years: consecutive periods differ by one."""
     year = int(key[:4])
     if unit == "month":
         return year * 12 + int(key[5:7]) - 1
@@ -350,7 +360,7 @@ def _over_time(rows: _Rows, unit: str, query: ReportQuery) -> dict[str, Any]:
     labels = sorted(set(keys))
     label_of_month = np.array([labels.index(k) for k in keys], dtype=np.int64)
     per_row = label_of_month[rows.month]
-    index = np.array([_period_index(k, unit) for k in labels])
+    index = np.array([period_index(k, unit) for k in labels])
     window = _ROLLING[unit]
     se = rows.n * (rows.p - rows.y) ** 2
     n_per = np.bincount(per_row, weights=rows.n, minlength=len(labels))
