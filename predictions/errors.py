@@ -43,7 +43,8 @@ class TrackerError(Exception):
 
 
 class InputError(TrackerError):
-    """Bad input. The message names the field, the value given and what was expected."""
+    """Bad input. The message names the field, the value given (``missing`` for None) and what was
+    expected."""
 
     exit_code = 2
 
@@ -51,7 +52,8 @@ class InputError(TrackerError):
         self.field = field
         self.value = value
         self.expected = expected
-        super().__init__(f"{field}: got {_show(value)}, expected {expected}")
+        given = "missing" if value is None else f"got {_show(value)}"
+        super().__init__(f"{field}: {given}, expected {expected}")
 
 
 class NotFoundError(InputError):

@@ -127,13 +127,14 @@ class ForecastQuery:
     by: str | None = None
     limit: int | None = 100
     offset: int = 0
+    search: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in LIST_STATUSES:
             raise InputError("status", self.status, "one of " + ", ".join(LIST_STATUSES))
         if self.limit is not None and self.limit < 0:
             raise InputError("limit", self.limit, "a whole number >= 0 (0 for no limit)")
-        for name in ("tag", "by"):  # text no database could compare with is bad input
+        for name in ("tag", "by", "search"):  # text no database could compare with is bad input
             require_text(getattr(self, name), name, optional=True, multiline=False)
 
 
@@ -148,12 +149,13 @@ def forecast_where(
     until: datetime | None = None,
     when: str | None = None,
     now: datetime | None = None,
+    search: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The one forecast filter, as plain SQL: ``(conditions, params)`` for ``WHERE conditions``.
 
     The conditions read the ``forecast`` table under ``alias`` (``FROM forecast AS f``) and use
     ``:name`` placeholders, filled by ``params`` (names used: ``status``, ``now``, ``soon``,
-    ``tag``, ``by``, ``since``, ``until``; a caller adding its own must pick others). They are
+    ``tag``, ``by``, ``since``, ``until``, ``search``; a caller adding its own must pick others). They are
     ``1 = 1`` when nothing filters, so ``WHERE {conditions} AND ...`` always reads.
 
     - ``status``: one of :data:`LIST_STATUSES`; ``due`` is open and falling due within
@@ -163,6 +165,8 @@ def forecast_where(
     - ``by``: forecasts this person registered or estimated; with ``by_estimate``, the alias of
       an ``estimate`` row joined to the forecast, that estimate's forecaster instead (a report
       scores each person's own estimates).
+    - ``search``: forecasts whose title, criteria or a tag holds this text, ignoring case
+      (``%`` and ``_`` are plain characters; SQLite folds the case of ASCII letters only).
     - ``since`` / ``until``: the SQL expression ``when`` (default ``{alias}.resolved_at``) at
       or after / at or before these times.
 
@@ -204,6 +208,14 @@ def forecast_where(
             "(SELECT forecast_id FROM estimate WHERE forecaster = :by))"
         )
         params["by"] = by
+    if search:
+        like = "LIKE :search ESCAPE '\\'"
+        conds.append(
+            f"(lower({f}.title) {like} OR lower({f}.criteria) {like} OR "
+            f"{f}.id IN (SELECT forecast_id FROM tag WHERE name {like}))"
+        )
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["search"] = f"%{escaped}%"
     when = when or f"{f}.resolved_at"
     if since is not None:
         conds.append(f"{when} >= :since")

@@ -541,7 +541,9 @@ def get_forecast(db: Database, forecast_id: int | str, *, for_update: bool = Fal
 
 
 def _where(query: ForecastQuery, now: datetime | None) -> tuple[str, dict[str, Any]]:
-    return forecast_where(status=query.status, tag=query.tag, by=query.by, now=now or clock_now())
+    return forecast_where(
+        status=query.status, tag=query.tag, by=query.by, now=now or clock_now(), search=query.search
+    )
 
 
 #: Each forecaster's latest estimate on each forecast ``{within}``: one index lookup per pair.

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from predictions.clock import now as clock_now
 from predictions.db import write_session
 from predictions.models import Check, Estimate, Evidence, Forecast, Outbox, Proposal
+from predictions.wording import duration
 from reports import outbox
 from reports.mail import Rendered, make_message
 from reports.scored import executor, read_scored
@@ -342,15 +343,6 @@ def _percent(p: float | None) -> str:
     return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else f"{pct:.1f}%"
 
 
-def _span(delta: timedelta) -> str:
-    seconds = abs(delta.total_seconds())
-    for unit, size in (("week", 7 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = int(seconds // size)
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return "moments"
-
-
 def _is_web(url: str | None) -> bool:
     return bool(url) and str(url).lower().startswith(("http://", "https://"))
 
@@ -394,9 +386,9 @@ def _open_view(f: ForecastFacts, forecaster: str, now: datetime, tz: ZoneInfo) -
         "title": f.title,
         "criteria": f.criteria,
         "due": _format_due(f.due, tz),
-        "when": f"due in {_span(delta)}"
+        "when": f"due in {duration(delta)}"
         if delta.total_seconds() > 0
-        else f"overdue by {_span(delta)}",
+        else f"overdue by {duration(delta)}",
         "probability": _percent(mine.probability if mine else None),
         "estimated_at": _format_time(mine.made_at, tz) if mine else "",
         "evidence": _evidence_view(f.evidence, tz),

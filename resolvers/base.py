@@ -61,6 +61,7 @@ from resolvers.http import Fetched, Fetcher
 __all__ = [
     "EXCERPT_LIMIT",
     "MODES",
+    "SPEC_OPTIONS",
     "VERDICTS",
     "ForecastInfo",
     "MarketResolver",
@@ -158,10 +159,9 @@ class Resolver:
 
         Raise :class:`~predictions.errors.InputError` naming the param (``field`` like ``"url"``)
         for anything wrong: a missing URL, a bad regex, an unknown param. The base version accepts
-        no params at all.
+        no params of its own.
         """
-        if params:
-            raise InputError(f"{cls.name} check", sorted(params)[0], "no parameters")
+        refuse_unknown_params(cls.name, params, ())
         return {}
 
     def check(
@@ -241,11 +241,17 @@ def require_url(params: dict[str, Any], key: str = "url", *, optional: bool = Fa
     return url
 
 
+#: What every check takes besides its kind's params (read by :func:`resolvers.registry.validate_check`).
+SPEC_OPTIONS = ("mode", "otherwise")
+
+
 def refuse_unknown_params(kind: str, params: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    """An :class:`InputError` naming the first param of ``params`` that ``kind`` does not know."""
+    """An :class:`InputError` naming the first param of ``params`` that ``kind`` does not know,
+    and listing every one it does, :data:`SPEC_OPTIONS` included."""
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise InputError(f"{kind} check", unknown[0], "one of the params " + ", ".join(allowed))
+        every = ", ".join((*allowed, *SPEC_OPTIONS))
+        raise InputError(f"{kind} check", unknown[0], f"one of the params {every}")
 
 
 def json_object(page: Fetched, label: str) -> dict[str, Any]:

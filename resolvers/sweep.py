@@ -44,6 +44,7 @@ from predictions.clock import now as clock_now
 from predictions.db import read_session, write_session
 from predictions.errors import InputError, StateError
 from predictions.models import Check, Evidence, Forecast, Proposal
+from predictions.wording import duration
 from resolvers.base import ForecastInfo, Resolver, ResolverError, Verdict
 from resolvers.http import FetchRecord, HttpClient, HttpSettings, Unchanged
 from resolvers.registry import get_kind
@@ -367,7 +368,7 @@ def _settle(
         check.failures = (check.failures or 0) + 1
         delay = s.backoff(check.failures, r.temporary, r.retry_after)
         check.next_check_at = now + delay
-        action = f"(backing off {_span(delay)})"
+        action = f"(backing off {duration(delay)})"
     else:
         check.failures = 0
         if not r.unchanged:
@@ -452,15 +453,6 @@ def _record(
         # table lock), so a sweep and an import never wait for each other in a cycle.
         receipts.append_many(session, entries)
     return outcomes, len(results) - len(mine)
-
-
-def _span(delay: timedelta) -> str:
-    seconds = int(delay.total_seconds())
-    if seconds >= 3600:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60:
-        return f"{seconds / 60:g} min"
-    return f"{seconds} s"
 
 
 # --- entry points ---------------------------------------------------------------------------
@@ -593,7 +585,8 @@ def check_forecast(
             if len(jobs) < len(ids):
                 busy = sorted(set(ids) - {j.check_id for j in jobs})
                 raise StateError(
-                    f"check(s) {', '.join(map(str, busy))} of forecast {forecast_id} are being "
+                    f"{'check' if len(busy) == 1 else 'checks'} {', '.join(map(str, busy))} of forecast "
+                    f"{forecast_id} {'is' if len(busy) == 1 else 'are'} being "
                     "run by another worker; try again when its lease ends"
                 )
 

@@ -9,6 +9,7 @@ import click
 from predictions import ledger, lite, store
 from predictions.db import SCHEMA_REVISION, schema_revision, upgrade_schema
 from predictions.errors import ChainError, InputError
+from predictions.wording import plural
 from tracker.cli import App, pass_app
 from tracker.config import login_name
 from tracker.display import emit_json, table
@@ -46,8 +47,8 @@ def verify(app: App, as_json: bool) -> None:
     if not report.ok:
         raise ChainError(report.seq, f"ledger does not verify: {report.problem}")
     click.echo(
-        f"OK: {report.entries} ledger entries verify; head {report.head}; "
-        f"{report.receipts} receipts verify"
+        f"OK: {plural(report.entries, 'ledger entry', 'ledger entries')} verify; "
+        f"head {report.head}; {plural(report.receipts, 'receipt')} verify"
     )
 
 
@@ -141,7 +142,7 @@ def _set_forecaster(app: App, name: str, take_over: bool | None) -> object:
         return app.config.set("forecaster", name)
     with app.forecasts(write=True) as db:
         held = store.take_over(db, login, name, count_only=True)
-        what = f"{held[0]} forecast(s) and {held[1]} estimate(s)"
+        what = f"{plural(held[0], 'forecast')} and {plural(held[1], 'estimate')}"
         if any(held) and take_over is None:
             question = f'{what} are recorded as "{login}" (your login name). Make them {name}\'s?'
             if sys.stdin.isatty():

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from predictions.wording import plural
 from tracker.cli import App, pass_app
 from tracker.display import emit_json, table
 
@@ -219,7 +220,11 @@ def _summary(report: SweepReport) -> str:
     counts: dict[str, int] = {}
     for o in report.outcomes:
         counts[o.verdict] = counts.get(o.verdict, 0) + 1
-    parts = [f"{counts[v]} {v}" for v in ("yes", "no", "annul", "none", "error") if counts.get(v)]
+    parts = [
+        plural(counts[v], v) if v == "error" else f"{counts[v]} {v}"
+        for v in ("yes", "no", "annul", "none", "error")
+        if counts.get(v)
+    ]
     text = f"Checked {report.checked} in {report.seconds:.1f}s"
     if parts:
         text += ": " + ", ".join(parts)
@@ -251,7 +256,9 @@ def sweep(app: App, limit: int | None, as_json: bool) -> int:
     for o in report.actions:
         click.echo(f"  forecast {o.forecast_id}: {o.action} ({o.kind}, check {o.check_id})")
     if report.errors:
-        click.echo(f"{len(report.errors)} check(s) failed (recorded; they back off and retry):")
+        click.echo(
+            f"{plural(len(report.errors), 'check')} failed (recorded; they back off and retry):"
+        )
         for o in report.errors:
             click.echo(f"  check {o.check_id} ({o.kind}) on forecast {o.forecast_id}: {o.error}")
     return 1 if report.errors else 0

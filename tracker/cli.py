@@ -20,6 +20,7 @@ import click
 
 from predictions.errors import ImportProblems, TrackerError
 from predictions.validation import parse_timezone
+from predictions.wording import plural
 from tracker import __version__
 from tracker.config import Config, load_config
 
@@ -264,7 +265,8 @@ class TrackerGroup(click.Group):
             _fail("aborted", 1)
         except ImportProblems as exc:
             click.echo(
-                f"Error: {exc.source}: {len(exc.problems)} problem(s), nothing imported", err=True
+                f"Error: {exc.source}: {plural(len(exc.problems), 'problem')}, nothing imported",
+                err=True,
             )
             for problem in exc.problems:
                 click.echo(f"  {problem}", err=True)

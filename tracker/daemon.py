@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from predictions.errors import InputError
 from predictions.leases import worker_name
+from predictions.wording import plural
 from tracker.cli import App
 
 if TYPE_CHECKING:
@@ -156,11 +157,11 @@ class Daemon:
             log.error("sweep: failed: %s", _one_line(exc))
             return
         log.info(
-            "sweep: checked %d, %d action(s), %d error(s), %d lost lease(s) in %.2fs",
+            "sweep: checked %d, %s, %s, %s in %.2fs",
             report.checked,
-            len(report.actions),
-            len(report.errors),
-            report.lost,
+            plural(len(report.actions), "action"),
+            plural(len(report.errors), "error"),
+            plural(report.lost, "lost lease"),
             time.monotonic() - started,
         )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,8 +12,9 @@ from typing import Any
 import click
 
 from predictions.clock import now as clock_now
+from predictions.wording import plural
 from tracker.cli import App, pass_app
-from tracker.display import emit_json
+from tracker.display import emit_json, output_file
 
 __all__ = ["COMMANDS"]
 
@@ -133,9 +133,10 @@ def import_(
         return
     verb = "Would import" if dry_run else "Imported"
     click.echo(
-        f"{verb} {summary.forecasts} forecasts ({summary.estimates} estimates, "
-        f"{summary.resolved} resolved, {summary.annulled} annulled, {summary.amendments} "
-        f"amendments, {summary.checks} checks) from {file.name} [{summary.format}]"
+        f"{verb} {plural(summary.forecasts, 'forecast')} ({plural(summary.estimates, 'estimate')}, "
+        f"{summary.resolved} resolved, {summary.annulled} annulled, "
+        f"{plural(summary.amendments, 'amendment')}, {plural(summary.checks, 'check')}) "
+        f"from {file.name} [{summary.format}]"
         + (f"; skipped {summary.skipped} already imported" if summary.skipped else "")
     )
     if summary.file_head_verified:
@@ -143,7 +144,9 @@ def import_(
     if dry_run:
         click.echo("Dry run: nothing was written.")
     else:
-        click.echo(f"Ledger: +{summary.ledger_entries} entries; head {summary.head}")
+        click.echo(
+            f"Ledger: +{plural(summary.ledger_entries, 'entry', 'entries')}; head {summary.head}"
+        )
 
 
 @click.command()
@@ -175,14 +178,9 @@ def export(app: App, fmt: str, output: Path | None) -> None:
         with app.read() as session:
             write_export(session, fmt, sys.stdout)
         return
-    partial = output.with_name(output.name + ".partial")
-    try:
-        with app.read() as session, partial.open("w", encoding="utf-8", newline="") as out:
-            count = write_export(session, fmt, out)
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
-    click.echo(f"Exported {count} forecasts to {output}")
+    with app.read() as session, output_file(output) as out:
+        count = write_export(session, fmt, out)
+    click.echo(f"Exported {plural(count, 'forecast')} to {output}")
 
 
 COMMANDS = [import_, export]

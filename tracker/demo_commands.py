@@ -31,20 +31,22 @@ _EXAMPLES = ("china-ai-forecasts.toml", "predictionbook-excerpt.json")
 
 
 def _find_examples(explicit: Path | None) -> Path:
-    candidates = (
-        [explicit]
-        if explicit
-        else [Path.cwd() / "examples", Path(__file__).resolve().parents[1] / "examples"]
-    )
+    """The folder of the demo's files: ``--examples``, else the copy installed with the package.
+
+    ``examples/`` is installed as ``tracker/examples`` (pyproject ``package-dir``); a source
+    checkout, editable or run in place, reads ``examples/`` beside the packages.
+    """
+    here = Path(__file__).resolve().parent
+    candidates = [explicit] if explicit else [here / "examples", here.parent / "examples"]
     for folder in candidates:
-        if folder and all((folder / name).is_file() for name in _EXAMPLES):
+        if all((folder / name).is_file() for name in _EXAMPLES):
             return folder
     from predictions.errors import InputError
 
     raise InputError(
         "--examples",
-        str(explicit or candidates[0]),
-        f"a folder holding {' and '.join(_EXAMPLES)} (run the demo from the project folder, or pass --examples)",
+        str(candidates[0]),
+        f"a folder holding {' and '.join(_EXAMPLES)}",
     )
 
 
@@ -98,7 +100,7 @@ def _step(title: str, args: list[str]) -> int:
 @click.option(
     "--examples",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="Folder with the example files (default: ./examples, or the project's own).",
+    help="Folder with the example files (default: the ones installed with the tracker).",
 )
 def demo(folder: Path, examples: Path | None) -> None:
     """Run the whole loop on a demo database: import, check, email, report.

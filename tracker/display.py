@@ -1,16 +1,22 @@
 """Terminal output: tables (rich on a terminal, plain text when piped), JSON, probabilities (times:
-:mod:`predictions.timetext`)."""
+:mod:`predictions.timetext`); and files written for the user (:func:`output_file`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+import unicodedata
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
+
+from predictions.errors import InputError, OperationalError
+from predictions.wording import duration
 
 if TYPE_CHECKING:
     from predictions.records import Standing
@@ -20,6 +26,7 @@ __all__ = [
     "fancy",
     "format_others",
     "format_probability",
+    "output_file",
     "relative",
     "table",
 ]
@@ -35,6 +42,26 @@ def fancy() -> bool:
 def emit_json(data: Any) -> None:
     """Print JSON (UTF-8, indented) to stdout."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@contextlib.contextmanager
+def output_file(path: Path, option: str = "--output") -> Iterator[TextIO]:
+    """A text file written whole or not at all: a temporary file beside ``path``, renamed over it
+    when the block ends without an error, created with the mode the user's umask gives (0644
+    under umask 022). A folder that does not exist is bad input, named in the message."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(option, str(path), f"a file in an existing folder (no folder {folder})")
+    tmp = folder / f".{path.name}.{os.urandom(4).hex()}.partial"
+    try:
+        try:
+            with open(tmp, "x", encoding="utf-8", newline="") as fh:  # mode 0666 minus the umask
+                yield fh
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise OperationalError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def table(
@@ -55,20 +82,39 @@ def table(
     if title:
         click.echo(title)
     cells = [[("" if c is None else str(c)).replace("\n", " ") for c in row] for row in rows]
-    widths = [len(h) for h in headers]
+    widths = [_columns(h) for h in headers]
     for row in cells:
         for i, c in enumerate(row[:-1]):
-            widths[i] = min(max(widths[i], len(c)), 60)
+            widths[i] = min(max(widths[i], _columns(c)), 60)
 
     def fmt(row: list[str]) -> str:
         last = len(row) - 1
-        return "  ".join(
-            c if i == last else c[:60].ljust(widths[i]) for i, c in enumerate(row)
-        ).rstrip()
+        return "  ".join(c if i == last else _pad(c, widths[i]) for i, c in enumerate(row)).rstrip()
 
     click.echo(fmt(list(headers)))
     for row in cells:
         click.echo(fmt(row))
+
+
+def _columns(text: str) -> int:
+    """Terminal columns ``text`` takes: wide and full-width characters (CJK) two, combining
+    marks none."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` cut to ``width`` columns (never halving a wide character) and padded to it."""
+    used = 0
+    for i, c in enumerate(text):
+        step = _columns(c)
+        if used + step > width:
+            text = text[:i]
+            break
+        used += step
+    return text + " " * (width - used)
 
 
 def format_probability(p: float | None) -> str:
@@ -94,27 +140,11 @@ def format_others(view: Standing) -> str:
     return ", ".join(parts)
 
 
-def _span(delta: timedelta) -> str:
-    seconds = abs(delta.total_seconds())
-    for unit, size in (
-        ("year", 365 * 86400),
-        ("month", 30 * 86400),
-        ("week", 7 * 86400),
-        ("day", 86400),
-        ("hour", 3600),
-        ("minute", 60),
-    ):
-        if seconds >= size:
-            n = int(seconds // size)
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return "moments"
-
-
 def relative(due: datetime, now: datetime, status: str = "open") -> str:
     """``due in 3 days`` or ``overdue by 2 weeks`` for open forecasts; blank otherwise."""
     if status != "open":
         return ""
     delta = due - now
     if delta.total_seconds() >= 0:
-        return f"due in {_span(delta)}"
-    return f"overdue by {_span(delta)}"
+        return f"due in {duration(delta)}"
+    return f"overdue by {duration(delta)}"

@@ -18,6 +18,7 @@ from predictions.clock import now as clock_now
 from predictions.errors import InputError
 from predictions.timetext import local_due, local_time
 from predictions.validation import parse_outcome, parse_probability, read_due, require_text
+from predictions.wording import plural
 from tracker.cli import App, pass_app
 from tracker.display import (
     emit_json,
@@ -99,7 +100,7 @@ def add(
         click.echo(
             f"Added forecast {record['id']}: {record['title']} "
             f"({format_probability(p)}, due {local_due(due_at.at, app.tz, due_at.zone)})"
-            + (f" with {len(specs)} check(s)" if specs else "")
+            + (f" with {plural(len(specs), 'check')}" if specs else "")
         )
 
 
@@ -161,6 +162,7 @@ def _unscored(forecast: store.ForecastRow, made_at: datetime, app: App) -> str |
     "mistake) or all (all but withdrawn).",
 )
 @click.option("--tag", help="Only forecasts with this tag.")
+@click.option("--search", help="Only forecasts whose title, criteria or tags hold this text.")
 @click.option(
     "--by",
     help="Only forecasts this person registered or estimated, with their probability "
@@ -176,14 +178,20 @@ def _unscored(forecast: store.ForecastRow, made_at: datetime, app: App) -> str |
 @json_option
 @pass_app
 def list_(
-    app: App, status: str, tag: str | None, by: str | None, limit: int, as_json: bool
+    app: App,
+    status: str,
+    tag: str | None,
+    search: str | None,
+    by: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """List forecasts, soonest due first.
 
     p is your own latest probability (- if you have not forecast it); others shows the other
     forecasters' latest (one by name, several by their median and count) and the markets'.
     """
-    query = records.ForecastQuery(status=status, tag=tag, by=by, limit=limit or None)
+    query = records.ForecastQuery(status=status, tag=tag, by=by, limit=limit or None, search=search)
     now = clock_now()
     forecasts: Sequence[Any]
     total: int | None = None  # counted only when the page is full
@@ -217,7 +225,8 @@ def list_(
             )
         )
     if not rows:
-        click.echo(f"No {status if status != 'all' else ''} forecasts.".replace("  ", " "))
+        found = f"No {status if status != 'all' else ''} forecasts".replace("  ", " ")
+        click.echo(found + (f" matching {search!r}." if search else "."))
         return
     headers: tuple[str, ...] = ("id", "p", "others", "due", "when", "tags", "title")
     cells: list[tuple[Any, ...]] = rows

@@ -11,6 +11,7 @@ import click
 from predictions.clock import now as clock_now
 from predictions.leases import worker_name
 from predictions.timetext import local_time
+from predictions.wording import plural
 from tracker.cli import App, pass_app
 from tracker.daemon import make_transport, notify_settings, run_daemon
 from tracker.display import emit_json, table
@@ -97,7 +98,7 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
         return 0 if delivery.ok else 1
     if result.queued:
         click.echo(
-            f"Queued {len(result.queued)} report(s): "
+            f"Queued {plural(len(result.queued), 'report')}: "
             + ", ".join(f"{q.forecaster} ({q.day})" for q in result.queued)
         )
     elif not (delivery.sent or delivery.errors):
@@ -106,13 +107,13 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
         if written:
             folder = Path(written[0]).parent
             click.echo(
-                f"Wrote {len(written)} message(s) to {folder} (no smtp.host set; "
+                f"Wrote {plural(len(written), 'message')} to {folder} (no smtp.host set; "
                 "`tracker config set smtp.host HOST` to send mail):"
             )
             for path in written:
                 click.echo(f"  {path}")
         else:
-            click.echo(f"Sent {len(delivery.sent)} message(s) via {transport.describe()}")
+            click.echo(f"Sent {plural(len(delivery.sent), 'message')} via {transport.describe()}")
     for row_id, refused in delivery.refused.items():
         for address, reply in refused.items():
             click.echo(f"Message {row_id}: recipient {address} refused: {reply}", err=True)

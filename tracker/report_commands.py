@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
 from reports.render import FORMATS
 from tracker.cli import App, pass_app
+from tracker.display import output_file
 
 __all__ = ["COMMANDS"]
 
 _GROUP_BY = ("month", "quarter", "year", "tag", "forecaster", "horizon")
-
-
-def _write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed over it)."""
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @click.command()
@@ -89,7 +75,8 @@ def report(
     if output is None:
         click.echo(text, nl=False)
         return
-    _write(output, text)
+    with output_file(output) as fh:
+        fh.write(text)
     click.echo(f"Wrote {output}", err=True)
 
 

@@ -186,7 +186,7 @@ def _import_holds(
         assert not _RAW_CONTROL.search(result.stderr), result.stderr  # no escape injection
         lines = result.stderr.split("\n")[:-1]
         assert lines and lines[0].startswith("Error: "), result.stderr
-        if lines[0].endswith("problem(s), nothing imported"):
+        if lines[0].endswith(", nothing imported"):
             count = int(lines[0].rsplit(": ", 1)[1].split()[0])
             assert len(lines) == count + 1 and all(line.startswith("  ") for line in lines[1:])
         else:
@@ -324,7 +324,7 @@ def test_bad_input_files_one_line_per_problem(
         result = cli("import", str(path))
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
-    assert lines[0] == f"Error: {path}: 5 problem(s), nothing imported", result.stderr
+    assert lines[0] == f"Error: {path}: 5 problems, nothing imported", result.stderr
     assert len(lines) == 6
     assert "probability: got '150%'" in lines[1] and "due: got '10000-01-01'" in lines[2]
     assert "title: got 'x\\x00y'" in lines[3] and "ref 'example:bad/2' appears twice" in lines[4]
@@ -341,7 +341,7 @@ def test_bad_input_files_unknown_csv_column_is_shown_escaped(
     result = cli("import", str(path))
     assert result.exit_code == 2
     assert result.stderr.split("\n") == [
-        f"Error: {path}: 1 problem(s), nothing imported",
+        f"Error: {path}: 1 problem, nothing imported",
         "  line 1: unknown column(s) '\\x1b[2J'",
         "",
     ]

@@ -106,7 +106,7 @@ def test_notify_waits_for_local_time_and_due_today_follows_the_dst_change(engine
         [ctx] = _plan(engine, s)
         [item] = ctx["due_today"]
         assert item["id"] == fid and item["due"] == "2026-03-29"
-        assert item["when"] == "due in 15 hours"  # 23:59:59 CEST is 21:59:59 UTC
+        assert item["when"] == "due in 15 h 59 min"  # 23:59:59 CEST is 21:59:59 UTC
         assert _queue(engine, s) == ["daily:alice:2026-03-29"]
 
 

@@ -57,7 +57,7 @@ def test_add_check_stores_validated_specs(tracker: CliInvoke, web: Loopback) -> 
         "--check",
         '{"kind": "deadline"}',
     )
-    assert result.exit_code == 0 and "with 2 check(s)" in result.output
+    assert result.exit_code == 0 and "with 2 checks" in result.output
     report = json.loads(tracker("check", "1", "--dry-run", "--json").output)
     assert [o["kind"] for o in report["outcomes"]] == ["page", "deadline"]
 
@@ -66,7 +66,7 @@ def test_add_check_stores_validated_specs(tracker: CliInvoke, web: Loopback) -> 
     ("spec", "message"),
     [
         ("nope:url=https://x.org", "check kind: got 'nope', expected one of"),
-        ("page:contains=x", "page check url: got None"),
+        ("page:contains=x", "page check url: missing, expected an http:// or https:// URL"),
         ("page:url=ftp://x.org/a,contains=x", "expected an http:// or https:// URL"),
         ("page:url=https://x.org,regex=((", "page check regex"),
         ("json:url=https://x.org,path=a..b", "json check path"),

@@ -182,7 +182,7 @@ def test_daemon_sweeps_due_checks_on_its_interval(
         code, err = _stop(proc)
     assert code == 0, err
     sweep_lines = [line for line in err.splitlines() if " sweep: " in line]
-    assert any("sweep: checked 1, 0 action(s), 0 error(s)" in line for line in sweep_lines), err
+    assert any("sweep: checked 1, 0 actions, 0 errors" in line for line in sweep_lines), err
     with read_session(engine) as session:
         [receipt] = session.scalars(select(Evidence)).all()
     assert (receipt.kind, receipt.verdict) == ("deadline", "none")

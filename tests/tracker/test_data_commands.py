@@ -79,7 +79,7 @@ def test_data_import_refuses_a_bad_file_whole(
     result = cli("import", str(bad))
 
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[0] == f"Error: {bad}: 2 problem(s), nothing imported"
+    assert result.stderr.splitlines()[0] == f"Error: {bad}: 2 problems, nothing imported"
     assert "line 3: due: got 'yesterday'" in result.stderr
     assert "line 3, estimate 1: probability: got 'abc'" in result.stderr
     assert "Traceback" not in result.output

@@ -177,7 +177,7 @@ def test_list_status_filters_due_and_overdue(cli: CliInvoke) -> None:
         ] == [past]
         assert [r["id"] for r in json.loads(cli("list", "--json").stdout)] == [past, soon, later]
         text = cli("list").stdout
-        assert "overdue by 12 hours" in text
+        assert "overdue by 12 h" in text
         assert "due in 2 days" in text
 
 

@@ -37,7 +37,7 @@ def test_notify_without_smtp_writes_eml_files_and_says_where(
     assert result.exit_code == 0, result.output
     folder = Path(os.environ["TRACKER_DATA_DIR"]) / "outbox"
     [path] = list(folder.glob("*.eml"))
-    assert f"Wrote 1 message(s) to {folder}" in result.stdout
+    assert f"Wrote 1 message to {folder}" in result.stdout
     assert str(path) in result.stdout
     content = path.read_text(encoding="utf-8")
     assert "Subject: [tracker] alice: 1 due this week" in content
@@ -119,7 +119,7 @@ def test_notify_over_starttls_trusts_the_configured_ca_file(cli: CliInvoke, tmp_
         )
         result = cli("notify")
     assert result.exit_code == 0, result.output
-    assert "Sent 1 message(s) via SMTP localhost" in result.stdout
+    assert "Sent 1 message via SMTP localhost" in result.stdout
     assert len(server.received) == 1
 
 

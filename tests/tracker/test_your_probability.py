@@ -160,14 +160,14 @@ def test_config_set_forecaster_takes_over_the_login_names_records_by_a_ledger_en
     result = cli("config", "set", "forecaster", "alice")
     assert result.exit_code == 0, result.output
     assert result.stderr == (
-        'Note: 1 forecast(s) and 1 estimate(s) stay recorded as "root"; to make them alice\'s: '
+        'Note: 1 forecast and 1 estimate stay recorded as "root"; to make them alice\'s: '
         "tracker config set forecaster alice --take-over\n"
     )
     assert _rows(cli)[str(fid)][1:3] == ["-", "med 55% (2)"]  # root and bob are others
 
     result = cli("config", "set", "forecaster", "alice", "--take-over")
     assert result.exit_code == 0, result.output
-    assert 'Took over 1 forecast(s) and 1 estimate(s) from "root"' in result.stdout
+    assert 'Took over 1 forecast and 1 estimate from "root"' in result.stdout
     assert _rows(cli)[str(fid)][1:3] == ["70%", "bob 40%"]
     assert _rows(cli)[str(other)][1:3] == ["-", "bob 20%"]
     record = json.loads(cli("show", str(fid), "--json").stdout)
@@ -252,7 +252,7 @@ def test_config_set_forecaster_asks_on_a_terminal(
     assert proc.returncode == 0, err
     text_out = out.decode()
     assert 'are recorded as "root" (your login name). Make them alice\'s? [Y/n]' in text_out
-    assert 'Took over 1 forecast(s) and 1 estimate(s) from "root"' in text_out
+    assert 'Took over 1 forecast and 1 estimate from "root"' in text_out
     listed = subprocess.run(
         [*tracker, "list", "--json"], env=env, check=True, capture_output=True, text=True
     )
