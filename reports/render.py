@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from predictions.timetext import local_time
+from predictions.wording import plural
 
 __all__ = ["FORMATS", "render"]
 
@@ -43,25 +44,33 @@ def _environment(autoescape: bool) -> Any:
     env.filters["md"] = _md
     env.filters["signed"] = _signed
     env.filters["local_time"] = local_time
+    env.filters["plural"] = plural
     return env
+
+
+def _fixed(value: float, spec: str) -> str:
+    """``value`` formatted by ``spec``, never as a negative (or signed) zero: ``-0.0000`` is
+    ``0.0000``, which is what a decomposition term rounding to nothing means."""
+    text = format(value, spec)
+    return text.lstrip("+-") if float(text.rstrip("%")) == 0 else text
 
 
 def _pct(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "-"
-    return f"{100 * value:.{digits}f}%"
+    return _fixed(100 * value, f".{digits}f") + "%"
 
 
 def _num(value: float | None, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    return f"{value:.{digits}f}"
+    return _fixed(value, f".{digits}f")
 
 
 def _signed(value: float | None, digits: int = 2) -> str:
     if value is None:
         return "-"
-    return f"{value:+.{digits}f}"
+    return _fixed(value, f"+.{digits}f")
 
 
 def _md(value: object) -> str:
