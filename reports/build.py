@@ -417,13 +417,15 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def _findings(overall: dict[str, Any], over_time: dict[str, Any]) -> list[str]:
-    """Plain words, only where the sample supports them (see the module docstring)."""
+def _findings(overall: dict[str, Any], over_time: dict[str, Any], alone: bool) -> list[str]:
+    """Plain words, only where the sample supports them (see the module docstring); "you" only
+    when the report is about one forecaster (``alone``)."""
+    you, your = ("you", "your") if alone else ("the forecasters", "the")
     n = overall.get("count", 0)
     if n < FINDING_MIN_TOTAL:
         return [
             f"Only {n} scored forecast{'s' if n != 1 else ''}: too few to say how calibrated "
-            f"you are (the report states findings from {FINDING_MIN_TOTAL} on)."
+            f"{you} are (the report states findings from {FINDING_MIN_TOTAL} on)."
         ]
     found = []
     for b in overall["calibration"]:
@@ -434,20 +436,20 @@ def _findings(overall: dict[str, Any], over_time: dict[str, Any]) -> list[str]:
             continue
         label = f"{_pct(b['low'])}-{_pct(b['high'])}"
         said = (
-            f"your {label} forecasts (mean {_pct(mean)}) came true {_pct(obs)} of the time "
+            f"{your} {label} forecasts (mean {_pct(mean)}) came true {_pct(obs)} of the time "
             f"(n={b['count']}, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%)"
         )
         if mean >= 0.5:
             verdict = (
-                "you are overconfident at the top end"
+                f"{you} are overconfident at the top end"
                 if obs < mean
-                else "you are underconfident here: these came true more often than you said"
+                else f"{you} are underconfident here: these came true more often than {you} said"
             )
         else:
             verdict = (
-                "you are overconfident at the low end: these happened more often than you said"
+                f"{you} are overconfident at the low end: these happened more often than {you} said"
                 if obs > mean
-                else "you are underconfident here: these happened less often than you said"
+                else f"{you} are underconfident here: these happened less often than {you} said"
             )
         found.append(f"{said[0].upper()}{said[1:]}: {verdict}.")
     yes = round(overall["base_rate"] * n)
@@ -456,23 +458,23 @@ def _findings(overall: dict[str, Any], over_time: dict[str, Any]) -> list[str]:
     if not lo <= said <= hi and abs(said - overall["base_rate"]) >= FINDING_MIN_GAP:
         lean = "YES" if said > hi else "NO"
         found.append(
-            f"On average you said {_pct(said)} and {_pct(overall['base_rate'])} came true "
-            f"(n={n}, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%): you lean towards {lean}."
+            f"On average {you} said {_pct(said)} and {_pct(overall['base_rate'])} came true "
+            f"(n={n}, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%): {you} lean towards {lean}."
         )
     ci = overall["brier_interval"]
     if ci["high"] < 0.25:
         found.append(
-            f"Your Brier score {overall['brier']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f}) "
+            f"{your.capitalize()} Brier score {overall['brier']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f}) "
             "beats always saying 50% (0.250)."
         )
     elif ci["low"] > 0.25:
         found.append(
-            f"Your Brier score {overall['brier']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f}) "
+            f"{your.capitalize()} Brier score {overall['brier']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f}) "
             "is worse than always saying 50% (0.250)."
         )
     else:
         found.append(
-            f"Your Brier score {overall['brier']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f}) "
+            f"{your.capitalize()} Brier score {overall['brier']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f}) "
             "cannot yet be told apart from always saying 50% (0.250)."
         )
     if not any("confident" in f for f in found):
@@ -554,6 +556,6 @@ def build_report(
         over_time=over_time,
         breakdowns=breakdowns,
         groups=groups,
-        findings=_findings(overall, over_time),
+        findings=_findings(overall, over_time, len(rows.names) == 1),
     )
     return report
