@@ -1,18 +1,28 @@
 """The daily report: what falls due, what is overdue, what resolved, what awaits review.
 
-One message per forecaster per local day, queued once the configured local time has passed
-(``notify.time`` in ``timezone``), with the dedupe key ``daily:<forecaster>:<YYYY-MM-DD>``. A
-forecaster is everyone who registered or estimated a forecast. A report is queued only when it has
-something to say:
+Reports go to people, not names: each address gets one message per local day (or per week with
+``notify.frequency = weekly``: a Monday digest) covering every forecaster it stands for. A
+forecaster's address is ``forecasters.NAME.email``, else ``email.to`` (every forecaster without
+an address of their own shares one message there). Markets (:func:`predictions.records.is_market`)
+get none. The dedupe key is ``daily:to:<address>:<YYYY-MM-DD>`` (the day, or the Monday of the
+week), so an address never gets two reports for one day, whichever process queues them; a report
+queued under the key of earlier versions (``daily:<forecaster>:<day>``) counts as that
+forecaster's address's report of that day. A forecaster is everyone who registered or estimated a
+forecast. A report is queued once the configured local time has passed (``notify.time`` in
+``timezone``), and only when it has something to say:
 
-- **due today / this week**: open forecasts whose due instant falls on today's local date, or on
-  one of the seven days after it (a date-only due is the end of that day in the user's zone);
+- **due today**: open forecasts whose due instant falls on today's local date;
+- **due this week**: open forecasts due in the seven days after today, listed in the first report
+  of the (Monday to Sunday) week only, and then again on their due day;
 - **overdue**: open forecasts past due, at most once per ``notify.overdue_interval_days``: the
   days since a forecast fell due are cut into windows of that length, and a forecast is listed in
-  the first report of each window (no report of this forecaster earlier in the window);
-- **resolved** since the forecaster's previous report (or the last week, for a first report), with
-  who or which resolver resolved it and the evidence, plus a calibration snapshot;
+  the first report of each window (no report to this address earlier in the window);
+- **resolved** and **annulled** since the address's previous report (or the last week, for a
+  first report), with who or which resolver decided and the evidence it was decided on (not a
+  later check's), plus a calibration snapshot;
 - **proposals** from resolvers awaiting review (a new one triggers a report; all are listed).
+
+A report about one forecaster says "you"; one covering several names each.
 
 Reading the database (:func:`load_facts`, :func:`last_reports`) is kept apart from deciding
 (:func:`daily_context`, pure), so the decision can be tested with plain values.
@@ -24,19 +34,21 @@ switch to summer time it goes out at 06:00 UTC (08:00 CEST).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, literal, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from predictions.clock import now as clock_now
 from predictions.db import write_session
-from predictions.models import Check, Estimate, Evidence, Forecast, Outbox, Proposal
+from predictions.models import Estimate, Evidence, Forecast, Outbox, Proposal
+from predictions.records import is_market
+from predictions.timetext import local_due, local_time
 from predictions.wording import duration
 from reports import outbox
 from reports.mail import Rendered, make_message
@@ -56,6 +68,7 @@ __all__ = [
     "daily_context",
     "last_reports",
     "load_facts",
+    "mailboxes",
     "plan_reports",
     "queue_reports",
     "report_day",
@@ -73,7 +86,10 @@ _UTC = ZoneInfo("UTC")
 
 @dataclass(frozen=True)
 class NotifySettings:
-    """Who gets reports, from whom, and when (local time ``send_at`` in ``tz``)."""
+    """Who gets reports, from whom, and when (local time ``send_at`` in ``tz``).
+
+    ``recipients`` (``email.to``) get the report of every forecaster without an address in
+    ``addresses`` (``forecasters.NAME.email``); ``frequency`` is ``daily`` or ``weekly``."""
 
     recipients: tuple[str, ...]
     sender: str
@@ -82,6 +98,8 @@ class NotifySettings:
     overdue_interval_days: int = 7
     #: how long a notifier's claim on a message lasts (None: long enough for a whole batch)
     lease: timedelta | None = None
+    addresses: Mapping[str, str] = field(default_factory=dict)
+    frequency: str = "daily"
 
 
 @dataclass(frozen=True)
@@ -134,19 +152,22 @@ class ForecastFacts:
     resolved_by: str | None
     resolution_note: str | None
     resolution_evidence: str | None
+    due_zone: str | None = None
     estimates: tuple[EstimateFacts, ...] = ()
     evidence: EvidenceFacts | None = None
     proposals: tuple[ProposalFacts, ...] = ()
-    check_kinds: frozenset[str] = frozenset()
+    #: the check a resolver resolved or annulled it on (None when a person did)
+    receipt: EvidenceFacts | None = None
     #: each forecaster's scored estimate, by the one rule of :mod:`reports.scored`
     scored: tuple[EstimateFacts, ...] = ()
 
     @property
     def forecasters(self) -> set[str]:
-        """The author and everyone who estimated it, except the resolvers checking it (a market
-        resolver records the market's probability as an estimate under its kind's name)."""
-        people = {e.forecaster for e in self.estimates} - self.check_kinds
-        return {self.author, *people}
+        """The author and everyone who estimated it, except markets (a market check records the
+        market's probability as an estimate under the market's name)."""
+        return {
+            n for n in (self.author, *(e.forecaster for e in self.estimates)) if not is_market(n)
+        }
 
     def latest(self, forecaster: str) -> EstimateFacts | None:
         """The forecaster's latest estimate (of two made at once, the later-recorded one)."""
@@ -159,7 +180,7 @@ class ForecastFacts:
 
 @dataclass(frozen=True)
 class LastReport:
-    """A forecaster's most recent daily report: its local day and when it was queued."""
+    """An address's most recent report: its local day and when it was queued."""
 
     day: date
     at: datetime
@@ -167,9 +188,12 @@ class LastReport:
 
 @dataclass(frozen=True)
 class PlannedReport:
-    """A report decided on: its dedupe key, context and rendered message; ``id`` once queued."""
+    """A report decided on: the forecasters it covers, its recipients (one address, or none when
+    ``email.to`` is unset and messages go to files), dedupe key, context and rendered message;
+    ``id`` once queued."""
 
-    forecaster: str
+    forecasters: tuple[str, ...]
+    recipients: tuple[str, ...]
     day: date
     dedupe_key: str
     context: dict[str, Any]
@@ -222,13 +246,23 @@ def load_facts(session: Session) -> list[ForecastFacts]:
         strict=True,
     ):
         scored.setdefault(fid, []).append(EstimateFacts(found.names[who], probability, made_at))
-    kinds: dict[int, set[str]] = {}
-    for fid, kind in session.execute(select(Check.forecast_id, Check.kind).distinct()):
-        kinds.setdefault(fid, set()).add(kind)
     latest_ids = select(func.max(Evidence.id)).group_by(Evidence.forecast_id)
     evidence = {
         e.forecast_id: e
         for e in session.scalars(select(Evidence).where(Evidence.id.in_(latest_ids)))
+    }
+    # The receipt a resolver decided on: its kind's latest decisive check up to the resolution.
+    decided = and_(
+        Forecast.id == Evidence.forecast_id,
+        Forecast.resolved_by == literal("resolver:") + Evidence.kind,
+        Evidence.checked_at <= Forecast.resolved_at,
+        Evidence.error.is_(None),
+        Evidence.verdict != "none",
+    )
+    receipt_ids = select(func.max(Evidence.id)).join(Forecast, decided).group_by(Forecast.id)
+    receipts = {
+        e.forecast_id: e
+        for e in session.scalars(select(Evidence).where(Evidence.id.in_(receipt_ids)))
     }
     pending = session.scalars(
         select(Proposal).where(Proposal.status == "pending").order_by(Proposal.id)
@@ -266,6 +300,7 @@ def load_facts(session: Session) -> list[ForecastFacts]:
         Forecast.resolved_by,
         Forecast.resolution_note,
         Forecast.resolution_evidence,
+        Forecast.due_zone,
     )
     return [
         ForecastFacts(
@@ -273,7 +308,7 @@ def load_facts(session: Session) -> list[ForecastFacts]:
             estimates=tuple(estimates.get(row[0], ())),
             evidence=_evidence(evidence.get(row[0])),
             proposals=tuple(proposals.get(row[0], ())),
-            check_kinds=frozenset(kinds.get(row[0], ())),
+            receipt=_evidence(receipts.get(row[0])),
             scored=tuple(scored.get(row[0], ())),
         )
         for row in session.execute(
@@ -282,25 +317,39 @@ def load_facts(session: Session) -> list[ForecastFacts]:
     ]
 
 
-def _dedupe_key(forecaster: str, day: date) -> str:
-    return f"{KIND}:{forecaster}:{day.isoformat()}"
+def _dedupe_key(mailbox: str, day: date) -> str:
+    return f"{KIND}:to:{mailbox}:{day.isoformat()}"
 
 
 def last_reports(session: Session) -> dict[str, LastReport]:
-    """Each forecaster's latest daily report, from the outbox (queued counts: it will be sent)."""
+    """The latest report of each address (``to:<address>``) and, from keys queued by earlier
+    versions, of each forecaster (by name); from the outbox (queued counts: it will be sent)."""
     found: dict[str, LastReport] = {}
     for key, at in session.execute(
         select(Outbox.dedupe_key, Outbox.created_at).where(Outbox.kind == KIND)
     ):
         head, _, day_text = key.rpartition(":")
-        forecaster = head.removeprefix(f"{KIND}:")
+        who = head.removeprefix(f"{KIND}:")
         try:
             day = date.fromisoformat(day_text)
         except ValueError:
             continue
-        current = found.get(forecaster)
+        current = found.get(who)
         if current is None or (day, at) > (current.day, current.at):
-            found[forecaster] = LastReport(day=day, at=at)
+            found[who] = LastReport(day=day, at=at)
+    return found
+
+
+def mailboxes(forecasters: Iterable[str], settings: NotifySettings) -> dict[str, list[str]]:
+    """Each address and the forecasters it gets reports for: a forecaster's own address, else
+    every ``email.to`` address ("" when there is none: the message goes to a file unaddressed)."""
+    found: dict[str, list[str]] = {}
+    for name in sorted(set(forecasters)):
+        if is_market(name):
+            continue
+        own = settings.addresses.get(name)
+        for address in (own,) if own else settings.recipients or ("",):
+            found.setdefault(address, []).append(name)
     return found
 
 
@@ -309,9 +358,14 @@ def _local(moment: datetime, tz: ZoneInfo) -> datetime:
 
 
 def report_day(now: datetime, settings: NotifySettings) -> date | None:
-    """Today's local date once the local send time has passed, else None."""
+    """The day a report is due for at ``now``, else None: today's local date once the local send
+    time has passed; weekly, the week's Monday from that time on Monday until Sunday."""
     local = _local(now, settings.tz)
-    return local.date() if local.time().replace(tzinfo=None) >= settings.send_at else None
+    today, passed = local.date(), local.time().replace(tzinfo=None) >= settings.send_at
+    if settings.frequency == "weekly":
+        monday = today - timedelta(days=today.weekday())
+        return monday if today > monday or passed else None
+    return today if passed else None
 
 
 def brier(pairs: Sequence[tuple[float, bool]]) -> float | None:
@@ -323,17 +377,6 @@ def brier(pairs: Sequence[tuple[float, bool]]) -> float | None:
     from reports.scoring import brier_score
 
     return brier_score([p for p, _ in pairs], [1.0 if y else 0.0 for _, y in pairs])
-
-
-def _format_due(due: datetime, tz: ZoneInfo) -> str:
-    local = _local(due, tz)
-    if (local.hour, local.minute, local.second) == (23, 59, 59):
-        return local.date().isoformat()
-    return local.strftime("%Y-%m-%d %H:%M %Z")
-
-
-def _format_time(moment: datetime, tz: ZoneInfo) -> str:
-    return _local(moment, tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _percent(p: float | None) -> str:
@@ -351,7 +394,7 @@ def _evidence_view(e: EvidenceFacts | None, tz: ZoneInfo) -> dict[str, Any] | No
     if e is None:
         return None
     return {
-        "when": _format_time(e.checked_at, tz),
+        "when": local_time(e.checked_at, tz),
         "kind": e.kind,
         "verdict": e.verdict,
         "url": e.url or "",
@@ -370,7 +413,7 @@ def _proposal_view(f: ForecastFacts, p: ProposalFacts, tz: ZoneInfo) -> dict[str
         "title": f.title,
         "kind": p.kind,
         "verdict": p.verdict,
-        "when": _format_time(p.created_at, tz),
+        "when": local_time(p.created_at, tz),
         "note": p.note or "",
         "evidence": _evidence_view(p.evidence, tz),
         "command": f"tracker confirm {f.id} --proposal {p.id}",
@@ -378,19 +421,34 @@ def _proposal_view(f: ForecastFacts, p: ProposalFacts, tz: ZoneInfo) -> dict[str
     }
 
 
-def _open_view(f: ForecastFacts, forecaster: str, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
-    mine = f.latest(forecaster)
+def _said(f: ForecastFacts, names: Sequence[str], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Each of ``names``' latest estimate of an open forecast (theirs only: never the market's)."""
+    rows = []
+    for name in names:
+        mine = f.latest(name)
+        rows.append(
+            {
+                "who": name,
+                "probability": _percent(mine.probability if mine else None),
+                "made_at": local_time(mine.made_at, tz) if mine else "",
+            }
+        )
+    return rows
+
+
+def _open_view(
+    f: ForecastFacts, names: Sequence[str], now: datetime, tz: ZoneInfo
+) -> dict[str, Any]:
     delta = f.due - now
     return {
         "id": f.id,
         "title": f.title,
         "criteria": f.criteria,
-        "due": _format_due(f.due, tz),
+        "due": local_due(f.due, tz, f.due_zone),
         "when": f"due in {duration(delta)}"
         if delta.total_seconds() > 0
         else f"overdue by {duration(delta)}",
-        "probability": _percent(mine.probability if mine else None),
-        "estimated_at": _format_time(mine.made_at, tz) if mine else "",
+        "said": _said(f, [n for n in names if n in f.forecasters], tz),
         "evidence": _evidence_view(f.evidence, tz),
         "proposals": [_proposal_view(f, p, tz) for p in f.proposals],
         "commands": [f"tracker resolve {f.id} yes", f"tracker resolve {f.id} no"],
@@ -403,27 +461,37 @@ def _scored(f: ForecastFacts, forecaster: str) -> tuple[float, bool] | None:
     return (mine[0].probability, f.outcome) if mine and f.outcome is not None else None
 
 
-def _resolved_view(f: ForecastFacts, forecaster: str, tz: ZoneInfo) -> dict[str, Any]:
-    pair = _scored(f, forecaster)
+def _resolved_view(f: ForecastFacts, names: Sequence[str], tz: ZoneInfo) -> dict[str, Any]:
+    """A resolution with the evidence it was decided on: what the person cited, or the check the
+    resolver decided on (a later check's error or "not due until" is not shown)."""
     assert f.resolved_at is not None
-    outcome = "annulled" if f.status == "annulled" else ("YES" if f.outcome else "NO")
+    said = []
+    for name in (n for n in names if n in f.forecasters):
+        pair = _scored(f, name)
+        said.append(
+            {
+                "who": name,
+                "probability": _percent(pair[0]) if pair else "-",
+                "brier": f"{(pair[0] - (1.0 if pair[1] else 0.0)) ** 2:.3f}" if pair else "",
+            }
+        )
     return {
         "id": f.id,
         "title": f.title,
-        "outcome": outcome,
-        "resolved_at": _format_time(f.resolved_at, tz),
+        "outcome": "annulled" if f.status == "annulled" else ("YES" if f.outcome else "NO"),
+        "resolved_at": local_time(f.resolved_at, tz),
         "resolved_by": f.resolved_by or "",
         "by_resolver": (f.resolved_by or "").startswith("resolver:"),
         "note": f.resolution_note or "",
         "cited": f.resolution_evidence or "",
         "cited_link": _is_web(f.resolution_evidence),
-        "evidence": _evidence_view(f.evidence, tz),
-        "probability": _percent(pair[0]) if pair else "-",
-        "brier": f"{(pair[0] - (1.0 if pair[1] else 0.0)) ** 2:.3f}" if pair else "",
+        "evidence": _evidence_view(f.receipt, tz),
+        "said": said,
     }
 
 
 def _calibration(facts: Iterable[ForecastFacts], forecaster: str, now: datetime) -> dict[str, Any]:
+    """``forecaster``'s Brier score over the last :data:`CALIBRATION_WINDOW` and all time."""
     recent: list[tuple[float, bool]] = []
     overall: list[tuple[float, bool]] = []
     for f in facts:
@@ -439,6 +507,7 @@ def _calibration(facts: Iterable[ForecastFacts], forecaster: str, now: datetime)
         return {"brier": "-" if score is None else f"{score:.3f}", "count": len(pairs)}
 
     return {
+        "who": forecaster,
         "recent": show(recent),
         "all_time": show(overall),
         "window_days": CALIBRATION_WINDOW.days,
@@ -448,7 +517,7 @@ def _calibration(facts: Iterable[ForecastFacts], forecaster: str, now: datetime)
 def _overdue_owed(
     f: ForecastFacts, today: date, tz: ZoneInfo, last: LastReport | None, every: int
 ) -> bool:
-    """Whether this report is the first of the forecaster's in the forecast's current window."""
+    """Whether this report is the first to its address in the forecast's current window."""
     first_day = _local(f.due + timedelta(seconds=1), tz).date()
     if first_day > today:
         first_day = today
@@ -457,8 +526,12 @@ def _overdue_owed(
     return last is None or last.day < start
 
 
+def _names(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def daily_context(
-    forecaster: str,
+    forecasters: Sequence[str],
     facts: Sequence[ForecastFacts],
     *,
     now: datetime,
@@ -467,15 +540,18 @@ def daily_context(
     last: LastReport | None,
     overdue_interval_days: int,
 ) -> dict[str, Any] | None:
-    """The context of ``forecaster``'s report for local day ``today``, or None when there is
-    nothing to report. Pure: everything it needs comes in as arguments."""
-    mine = [f for f in facts if forecaster in f.forecasters]
+    """The context of the report covering ``forecasters`` for local day ``today`` (``last``: the
+    address's previous report), or None when there is nothing to report. Pure: everything it
+    needs comes in as arguments."""
+    names = sorted(forecasters)
+    mine = [f for f in facts if f.status != "withdrawn" and f.forecasters.intersection(names)]
     due_today: list[dict[str, Any]] = []
     due_week: list[dict[str, Any]] = []
     overdue: list[dict[str, Any]] = []
     resolved: list[dict[str, Any]] = []
     proposals: list[dict[str, Any]] = []
     since = last.at if last else now - FIRST_REPORT_LOOKBACK
+    first_of_week = last is None or last.day < today - timedelta(days=today.weekday())
     new_proposals = 0
     horizon = today + timedelta(days=DUE_WINDOW_DAYS)
     for f in sorted(mine, key=lambda f: (f.due, f.id)):
@@ -483,62 +559,67 @@ def daily_context(
             if f.due > now:
                 day = _local(f.due, tz).date()
                 if day <= today:
-                    due_today.append(_open_view(f, forecaster, now, tz))
-                elif day <= horizon:
-                    due_week.append(_open_view(f, forecaster, now, tz))
+                    due_today.append(_open_view(f, names, now, tz))
+                elif day <= horizon and first_of_week:
+                    due_week.append(_open_view(f, names, now, tz))
             elif _overdue_owed(f, today, tz, last, overdue_interval_days):
-                overdue.append(_open_view(f, forecaster, now, tz))
+                overdue.append(_open_view(f, names, now, tz))
         elif f.resolved_at is not None and since < f.resolved_at <= now:
-            resolved.append(_resolved_view(f, forecaster, tz))
+            resolved.append(_resolved_view(f, names, tz))
         for p in f.proposals:  # resolutions to confirm, and disagreements with resolved ones
             proposals.append(_proposal_view(f, p, tz))
             new_proposals += p.created_at > since
     if not (due_today or due_week or overdue or resolved or new_proposals):
         return None
     resolved.sort(key=lambda r: (r["resolved_at"], r["id"]))
+    annulled = sum(r["outcome"] == "annulled" for r in resolved)
     counts = [
         (len(due_today), "due today"),
         (len(due_week), "due this week"),
         (len(overdue), "overdue"),
-        (len(resolved), "resolved"),
+        (len(resolved) - annulled, "resolved"),
+        (annulled, "annulled"),
         (len(proposals), "proposal" + ("s" if len(proposals) != 1 else "") + " to review"),
     ]
-    summary = ", ".join(f"{n} {label}" for n, label in counts if n)
+    scored = {s["who"] for r in resolved for s in r["said"] if s["brier"]}
     return {
-        "forecaster": forecaster,
+        "forecaster": _names(names),
+        "forecasters": names,
+        "you": len(names) == 1,
         "today": today.isoformat(),
         "today_long": today.strftime("%A %d %B %Y"),
         "timezone": str(tz.key),
-        "summary": summary,
+        "summary": ", ".join(f"{n} {label}" for n, label in counts if n),
         "due_today": due_today,
         "due_week": due_week,
         "overdue": overdue,
         "overdue_interval_days": max(1, overdue_interval_days),
         "resolved": resolved,
-        "calibration": _calibration(mine, forecaster, now) if resolved else None,
+        "calibration": [_calibration(mine, n, now) for n in names if n in scored],
         "proposals": proposals,
     }
 
 
 def plan_reports(session: Session, settings: NotifySettings, now: datetime) -> list[PlannedReport]:
-    """The reports due at ``now`` that were not queued before (reads only)."""
-    today = report_day(now, settings)
-    if today is None:
+    """The reports due at ``now`` that were not queued before, one per address (reads only)."""
+    day = report_day(now, settings)
+    if day is None:
         return []
+    today = _local(now, settings.tz).date()
     facts = load_facts(session)
     previous = last_reports(session)
-    by_forecaster: dict[str, list[ForecastFacts]] = {}
-    for f in facts:
-        for name in f.forecasters:
-            by_forecaster.setdefault(name, []).append(f)
+    people = {name for f in facts for name in f.forecasters}
     planned: list[PlannedReport] = []
-    for forecaster in sorted(by_forecaster):
-        last = previous.get(forecaster)
-        if last is not None and last.day >= today:
+    for address, names in mailboxes(people, settings).items():
+        recipients = (address,) if address else ()
+        # Keys of earlier versions (one per forecaster) count as the address's reports.
+        earlier = [previous.get(f"to:{address}"), *(previous.get(n) for n in names)]
+        last = max((r for r in earlier if r), key=lambda r: (r.day, r.at), default=None)
+        if last is not None and last.day >= day:
             continue
         context = daily_context(
-            forecaster,
-            by_forecaster[forecaster],
+            names,
+            facts,
             now=now,
             today=today,
             tz=settings.tz,
@@ -549,9 +630,10 @@ def plan_reports(session: Session, settings: NotifySettings, now: datetime) -> l
             continue
         planned.append(
             PlannedReport(
-                forecaster=forecaster,
-                day=today,
-                dedupe_key=_dedupe_key(forecaster, today),
+                forecasters=tuple(names),
+                recipients=recipients,
+                day=day,
+                dedupe_key=_dedupe_key(address, day),
                 context=context,
                 message=make_message(KIND, context),
             )
@@ -567,22 +649,13 @@ def queue_reports(session: Session, settings: NotifySettings, now: datetime) -> 
             session,
             dedupe_key=report.dedupe_key,
             kind=KIND,
-            recipients=settings.recipients,
+            recipients=report.recipients,
             sender=settings.sender,
             message=report.message,
             now=now,
         )
         if row_id is not None:
-            queued.append(
-                PlannedReport(
-                    report.forecaster,
-                    report.day,
-                    report.dedupe_key,
-                    report.context,
-                    report.message,
-                    row_id,
-                )
-            )
+            queued.append(replace(report, id=row_id))
     return queued
 
 

@@ -25,7 +25,6 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from datetime import time as clock_time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -66,30 +65,31 @@ def outbox_dir(app: App) -> Path:
 
 
 def notify_settings(app: App) -> NotifySettings:
-    """Recipients, sender, time zone and send time from the configuration.
+    """Recipients, each forecaster's address, sender, time zone, send time and frequency from the
+    configuration (each value checked by its key's rule, :mod:`tracker.config`).
 
     With ``smtp.host`` set, ``email.to`` is required; ``.eml`` files may go without one.
     """
     from reports.mail import parse_addresses
     from reports.notify import NotifySettings
+    from tracker.config import parse_clock
 
-    recipients = parse_addresses(app.config.get("email.to"), "email.to")
-    if app.config.get("smtp.host") and not recipients:
+    config = app.config
+    recipients = parse_addresses(config.get("email.to"), "email.to")
+    if config.get("smtp.host") and not recipients:
         raise InputError(
             "email.to", None, "an address to send reports to: tracker config set email.to ADDRESS"
         )
-    senders = parse_addresses(app.config.get("email.from"), "email.from")
-    if len(senders) != 1:
-        raise InputError("email.from", app.config.get("email.from"), "one email address")
-    hours, minutes = (int(part) for part in str(app.config.get("notify.time")).split(":"))
-    lease = app.config.get("email.lease_seconds")
+    lease = config.get("email.lease_seconds")
     return NotifySettings(
         recipients=tuple(recipients),
-        sender=senders[0],
+        sender=config.get("email.from"),
         tz=app.tz,
-        send_at=clock_time(hours, minutes),
-        overdue_interval_days=int(app.config.get("notify.overdue_interval_days")),
+        send_at=parse_clock(config.get("notify.time")),
+        overdue_interval_days=config.get("notify.overdue_interval_days"),
         lease=timedelta(seconds=lease) if lease else None,
+        addresses=config.addresses(),
+        frequency=config.get("notify.frequency"),
     )
 
 
@@ -102,11 +102,11 @@ def make_transport(app: App) -> Transport:
         return EmlTransport(outbox_dir(app))
     return SmtpTransport(
         host,
-        int(app.config.get("smtp.port")),
+        app.config.get("smtp.port"),
         security=app.config.get("smtp.security"),
         username=app.config.get("smtp.username"),
         password=app.config.smtp_password,
-        timeout=float(app.config.get("smtp.timeout")),
+        timeout=app.config.get("smtp.timeout"),
         cafile=app.config.get("smtp.cafile"),
     )
 
@@ -196,12 +196,8 @@ def run_daemon(
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
         daemon = Daemon(app)
-        notify_every = notify_seconds or 60.0 * max(
-            1, int(app.config.get("notify.interval_minutes"))
-        )
-        sweep_every = sweep_seconds or 60.0 * max(
-            1, int(app.config.get("resolvers.interval_minutes"))
-        )
+        notify_every = notify_seconds or 60.0 * app.config.get("notify.interval_minutes")
+        sweep_every = sweep_seconds or 60.0 * app.config.get("resolvers.interval_minutes")
         scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(2)},

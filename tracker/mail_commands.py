@@ -48,10 +48,10 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
             emit_json(
                 [
                     {
-                        "forecaster": p.forecaster,
+                        "forecasters": list(p.forecasters),
                         "day": p.day.isoformat(),
                         "dedupe_key": p.dedupe_key,
-                        "recipients": list(settings.recipients),
+                        "recipients": list(p.recipients),
                         "subject": p.message.subject,
                         "text": p.message.text,
                         "html": p.message.html,
@@ -61,9 +61,9 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
             )
             return 0
         if not planned:
-            click.echo(_nothing_due(settings, now))
+            click.echo(_nothing_due(app, settings, now))
         for p in planned:
-            click.echo(f"To: {', '.join(settings.recipients) or '(email.to not set)'}")
+            click.echo(f"To: {', '.join(p.recipients) or '(email.to not set)'}")
             click.echo(f"Subject: {p.message.subject}")
             click.echo("")
             click.echo(p.message.text.rstrip("\n"))
@@ -79,7 +79,8 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
                 "queued": [
                     {
                         "id": q.id,
-                        "forecaster": q.forecaster,
+                        "forecasters": list(q.forecasters),
+                        "recipients": list(q.recipients),
                         "day": q.day.isoformat(),
                         "dedupe_key": q.dedupe_key,
                         "subject": q.message.subject,
@@ -93,16 +94,27 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
                 "failed": delivery.failed,
                 "errors": {str(k): v for k, v in delivery.errors.items()},
                 "refused": {str(k): v for k, v in delivery.refused.items()},
+                "waiting": [
+                    {
+                        k: r[k]
+                        for k in ("id", "subject", "next_attempt_at", "attempts", "last_error")
+                    }
+                    for r in _waiting(app)
+                ],
             }
         )
         return 0 if delivery.ok else 1
     if result.queued:
         click.echo(
             f"Queued {plural(len(result.queued), 'report')}: "
-            + ", ".join(f"{q.forecaster} ({q.day})" for q in result.queued)
+            + "; ".join(
+                f"{', '.join(q.recipients) or '(email.to not set)'}: "
+                f"{', '.join(q.forecasters)} ({q.day})"
+                for q in result.queued
+            )
         )
     elif not (delivery.sent or delivery.errors):
-        click.echo(_nothing_due(settings, clock_now()))
+        click.echo(_nothing_due(app, settings, clock_now()))
     if delivery.sent:
         if written:
             folder = Path(written[0]).parent
@@ -124,15 +136,35 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
     return 0 if delivery.ok else 1
 
 
-def _nothing_due(settings: NotifySettings, now: Any) -> str:
+def _waiting(app: App) -> list[dict[str, Any]]:
+    """Queued messages that failed and wait for their next try."""
+    from reports.outbox import list_messages
+
+    with app.read() as session:
+        return [r for r in list_messages(session, "queued", limit=None) if r["attempts"]]
+
+
+def _nothing_due(app: App, settings: NotifySettings, now: Any) -> str:
+    """What ``notify`` says when it queued and sent nothing: a message waiting for a retry (when,
+    why), else whether today's report is still to come."""
     from reports.notify import report_day
 
+    waiting = _waiting(app)
+    if waiting:
+        return "\n".join(
+            f"Message {r['id']} ({r['subject']}) waits for a retry at "
+            f"{local_time(r['next_attempt_at'], app.tz)} after {r['attempts']} failed "
+            f"attempt{'s' if r['attempts'] != 1 else ''}: {r['last_error']}"
+            for r in waiting
+        )
+    weekly = settings.frequency == "weekly"
     if report_day(now, settings) is None:
         return (
-            f"Nothing to send yet: today's report goes out after "
-            f"{settings.send_at.strftime('%H:%M')} {settings.tz.key} (notify.time, timezone)."
+            f"Nothing to send yet: the report goes out after {settings.send_at.strftime('%H:%M')} "
+            f"{settings.tz.key}{' on Mondays' if weekly else ''} (notify.time, timezone"
+            f"{', notify.frequency' if weekly else ''})."
         )
-    return "Nothing new to report today."
+    return f"Nothing new to report {'this week' if weekly else 'today'}."
 
 
 @click.command()

@@ -3,6 +3,7 @@ resolved, and proposals; on a real database with a frozen clock (no live schedul
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -99,7 +100,7 @@ def test_notify_waits_for_local_time_and_due_today_follows_the_dst_change(engine
     with freeze_time("2026-03-28 07:00:00"):
         [ctx] = _plan(engine, s)
         assert [f["id"] for f in ctx["due_week"]] == [fid] and ctx["due_today"] == []
-        assert _queue(engine, s) == ["daily:alice:2026-03-28"]
+        assert _queue(engine, s) == ["daily:to:me@example.org:2026-03-28"]
     with freeze_time("2026-03-29 05:59:00"):  # 07:59 CEST
         assert _queue(engine, s) == []
     with freeze_time("2026-03-29 06:00:00"):  # 08:00 CEST
@@ -107,7 +108,7 @@ def test_notify_waits_for_local_time_and_due_today_follows_the_dst_change(engine
         [item] = ctx["due_today"]
         assert item["id"] == fid and item["due"] == "2026-03-29"
         assert item["when"] == "due in 15 h 59 min"  # 23:59:59 CEST is 21:59:59 UTC
-        assert _queue(engine, s) == ["daily:alice:2026-03-29"]
+        assert _queue(engine, s) == ["daily:to:me@example.org:2026-03-29"]
 
 
 def test_notify_for_a_user_fourteen_hours_ahead_of_utc(engine: Engine) -> None:
@@ -121,7 +122,7 @@ def test_notify_for_a_user_fourteen_hours_ahead_of_utc(engine: Engine) -> None:
         [ctx] = _plan(engine, s)
         assert [f["id"] for f in ctx["due_today"]] == [fid]
         assert ctx["today"] == "2026-06-10"
-        assert _queue(engine, s) == ["daily:alice:2026-06-10"]
+        assert _queue(engine, s) == ["daily:to:me@example.org:2026-06-10"]
 
 
 def test_notify_for_a_user_eleven_hours_behind_utc(engine: Engine) -> None:
@@ -140,12 +141,14 @@ def test_notify_twice_queues_each_report_once(engine: Engine) -> None:
     _add(engine, "2026-05-05")
     s = _settings()
     with freeze_time("2026-05-05 09:00:00"):
-        assert _queue(engine, s) == ["daily:alice:2026-05-05"]
+        assert _queue(engine, s) == ["daily:to:me@example.org:2026-05-05"]
         assert _queue(engine, s) == []
     with freeze_time("2026-05-05 15:00:00"):
         assert _queue(engine, s) == []
     with read_session(engine) as session:
-        assert session.scalars(select(Outbox.dedupe_key)).all() == ["daily:alice:2026-05-05"]
+        assert session.scalars(select(Outbox.dedupe_key)).all() == [
+            "daily:to:me@example.org:2026-05-05"
+        ]
 
 
 def _days(start: date, end: date) -> list[date]:
@@ -193,8 +196,8 @@ def test_overdue_reminders_stop_once_resolved_and_the_resolution_is_reported(
         assert ctx["overdue"] == []
         [r] = ctx["resolved"]
         assert (r["id"], r["outcome"], r["resolved_by"]) == (fid, "YES", "alice")
-        assert r["probability"] == "80%" and r["brier"] == "0.040"
-        assert ctx["calibration"]["all_time"] == {"brier": "0.040", "count": 1}
+        assert r["said"] == [{"who": "alice", "probability": "80%", "brier": "0.040"}]
+        assert ctx["calibration"][0]["all_time"] == {"brier": "0.040", "count": 1}
         assert _queue(engine, s)
     with freeze_time("2026-03-04 09:00:00"):
         assert _queue(engine, s) == []
@@ -246,8 +249,8 @@ def test_resolved_by_a_resolver_reports_the_evidence_and_calibration(engine: Eng
     recent_brier = brier([(0.8, True), (0.3, True)])
     all_brier = brier([(0.8, True), (0.3, True), (0.9, False)])
     assert recent_brier == pytest.approx((0.04 + 0.49) / 2)
-    assert ctx["calibration"]["recent"] == {"brier": f"{recent_brier:.3f}", "count": 2}
-    assert ctx["calibration"]["all_time"] == {"brier": f"{all_brier:.3f}", "count": 3}
+    assert ctx["calibration"][0]["recent"] == {"brier": f"{recent_brier:.3f}", "count": 2}
+    assert ctx["calibration"][0]["all_time"] == {"brier": f"{all_brier:.3f}", "count": 3}
     message = make_message("daily", ctx)
     assert "by resolver manifold" in message.text
     assert "Brier 0.265 over the last 90 days (2 forecasts)" in message.text
@@ -270,9 +273,9 @@ def test_email_snapshot_and_report_score_the_same_estimate(engine: Engine) -> No
         report = build_report(session, now=datetime(2026, 3, 3, 9))
     assert report["overall"]["count"] == 1
     assert report["overall"]["brier"] == pytest.approx(0.49)
-    assert ctx["calibration"]["all_time"] == {"brier": "0.490", "count": 1}
+    assert ctx["calibration"][0]["all_time"] == {"brier": "0.490", "count": 1}
     [resolved] = ctx["resolved"]
-    assert (resolved["probability"], resolved["brier"]) == ("30%", "0.490")
+    assert resolved["said"] == [{"who": "alice", "probability": "30%", "brier": "0.490"}]
 
 
 def _propose(engine: Engine, fid: int, evidence_id: int, kind: str = "resolve") -> int:
@@ -333,10 +336,11 @@ def test_due_report_per_forecaster_shows_each_ones_latest_probability(engine: En
     with write_session(engine) as session:
         store.add_estimate(session, fid, "bob", 0.2, made_at=datetime(2026, 2, 1))
         store.add_estimate(session, fid, "alice", 0.65, made_at=datetime(2026, 2, 2))
+    s = replace(_settings(), addresses={"bob": "bob@example.org"})
     with freeze_time("2026-05-05 09:00:00"):
-        contexts = {c["forecaster"]: c for c in _plan(engine, _settings())}
-    assert contexts["alice"]["due_today"][0]["probability"] == "65%"
-    assert contexts["bob"]["due_today"][0]["probability"] == "20%"
+        contexts = {c["forecaster"]: c for c in _plan(engine, s)}
+    assert [e["probability"] for e in contexts["alice"]["due_today"][0]["said"]] == ["65%"]
+    assert [e["probability"] for e in contexts["bob"]["due_today"][0]["said"]] == ["20%"]
     assert contexts["bob"]["due_today"][0]["commands"] == [
         f"tracker resolve {fid} yes",
         f"tracker resolve {fid} no",
@@ -378,7 +382,7 @@ def _facts(title: str, url: str = "https://example.org") -> ForecastFacts:
 
 def _context(f: ForecastFacts) -> dict:
     ctx = daily_context(
-        "alice",
+        ["alice"],
         [f],
         now=datetime(2026, 5, 5, 9),
         today=date(2026, 5, 5),
@@ -418,7 +422,7 @@ def test_daily_context_nothing_due_is_none() -> None:
     f = _facts("Later")
     assert (
         daily_context(
-            "alice",
+            ["alice"],
             [f],
             now=datetime(2026, 4, 1, 9),
             today=date(2026, 4, 1),
@@ -430,7 +434,7 @@ def test_daily_context_nothing_due_is_none() -> None:
     )
     assert (
         daily_context(
-            "bob",
+            ["bob"],
             [f],
             now=datetime(2026, 5, 5, 9),
             today=date(2026, 5, 5),
@@ -452,7 +456,7 @@ def test_run_notify_two_workers_at_once_queue_and_send_each_report_once(
 
     for i in range(5):
         _add(engine, "2026-05-05", by=f"user{i}")
-    s = _settings()
+    s = replace(_settings(), addresses={f"user{i}": f"user{i}@example.org" for i in range(5)})
     at = datetime(2026, 5, 5, 9, 0)
     results = []
     barrier = threading.Barrier(2)
@@ -468,7 +472,121 @@ def test_run_notify_two_workers_at_once_queue_and_send_each_report_once(
     for t in threads:
         t.join()
     queued = sorted(q.dedupe_key for r in results for q in r.queued)
-    assert queued == [f"daily:user{i}:2026-05-05" for i in range(5)]
+    assert queued == [f"daily:to:user{i}@example.org:2026-05-05" for i in range(5)]
     sent = sorted(i for r in results for i in r.delivery.sent)
     assert len(sent) == 5 and len(set(sent)) == 5
     assert len(list(tmp_path.glob("w*/*.eml"))) == 5
+
+
+# --- issue 13, section 4: emails people act on ------------------------------------------------
+
+
+def test_subject_counts_annulled_apart_from_resolved(engine: Engine) -> None:
+    resolved, annulled = _add(engine, "2026-03-01"), _add(engine, "2026-03-01", title="Moot")
+    _add(engine, "2026-03-06", title="Later")
+    with write_session(engine) as session:
+        store.resolve(session, resolved, True, by="alice", at=datetime(2026, 3, 2, 9))
+        store.annul(
+            session, annulled, by="alice", note="question withdrawn", at=datetime(2026, 3, 2, 10)
+        )
+    with freeze_time("2026-03-02 12:00:00"):
+        [ctx] = _plan(engine, _settings())
+    message = make_message("daily", ctx)
+    assert message.subject == "[tracker] alice: 1 due this week, 1 resolved, 1 annulled"
+    assert [r["outcome"] for r in ctx["resolved"]] == ["YES", "annulled"]
+
+
+def test_resolved_item_carries_the_evidence_it_was_decided_on_not_later_checks(
+    engine: Engine,
+) -> None:
+    fid = _add(engine, "2026-03-10", p=0.8)
+    decided = _evidence(engine, fid, checked_at=datetime(2026, 3, 2, 8), excerpt="Resolved YES")
+    with write_session(engine) as session:
+        store.resolve(
+            session, fid, True, by="resolver:manifold", evidence="https://manifold.markets/x/q",
+            at=datetime(2026, 3, 2, 8, 0, 1),
+        )  # fmt: skip
+        for kind, verdict, error, excerpt in (
+            ("manifold", "error", "HTTP 503 from manifold.markets", None),
+            ("deadline", "none", None, "not due until 2026-03-10T23:59:59Z"),
+        ):
+            check = session.scalars(select(Check).where(Check.forecast_id == fid)).first()
+            assert check is not None
+            session.add(
+                Evidence(
+                    check_id=check.id, forecast_id=fid, checked_at=datetime(2026, 3, 2, 9),
+                    kind=kind, resolver_version="1", verdict=verdict, error=error,
+                    excerpt=excerpt,
+                )
+            )  # fmt: skip
+    with freeze_time("2026-03-03 09:00:00"):
+        [ctx] = _plan(engine, _settings())
+    [item] = ctx["resolved"]
+    assert item["evidence"]["excerpt"] == "Resolved YES" and item["evidence"]["error"] == ""
+    text = make_message("daily", ctx).text
+    assert "decided on:  yes from manifold" in text and '"Resolved YES"' in text
+    assert "HTTP 503" not in text and "not due until" not in text
+    assert "evidence:    https://manifold.markets/x/q" in text
+    with read_session(engine) as session:
+        assert session.get(Evidence, decided) is not None
+
+
+def test_due_this_week_is_listed_in_the_first_report_of_the_week_and_on_its_due_day(
+    engine: Engine,
+) -> None:
+    friday = _add(engine, "2026-05-08", title="Due Friday")  # 2026-05-04 is a Monday
+    other = _add(engine, "2026-05-01", title="Other")
+    with write_session(engine) as session:
+        store.resolve(session, other, False, by="alice", at=datetime(2026, 5, 5, 12))
+    seen = {}
+    for day in _days(date(2026, 5, 4), date(2026, 5, 11)):
+        with freeze_time(datetime.combine(day, time(9, 0))):
+            contexts = _plan(engine, _settings())
+            _queue(engine, _settings())
+        seen[day.isoformat()] = [
+            (section, f["id"])
+            for ctx in contexts
+            for section in ("due_today", "due_week", "resolved")
+            for f in ctx[section]
+        ]
+    assert seen == {
+        "2026-05-04": [("due_week", friday)],
+        "2026-05-05": [],
+        "2026-05-06": [("resolved", other)],  # a report this week, without the week's list
+        "2026-05-07": [],
+        "2026-05-08": [("due_today", friday)],
+        "2026-05-09": [],
+        "2026-05-10": [],
+        "2026-05-11": [],
+    }
+
+
+def test_weekly_frequency_sends_a_monday_digest_and_catches_up_a_missed_monday(
+    engine: Engine,
+) -> None:
+    _add(engine, "2026-05-06", title="Wednesday")  # 2026-05-04 is a Monday
+    _add(engine, "2026-05-13", title="Next Wednesday")
+    _add(engine, "2026-05-01", title="Overdue")
+    s = replace(_settings(), frequency="weekly")
+    keys = []
+    with freeze_time("2026-05-04 07:59:00"):
+        assert _queue(engine, s) == []
+    for day in _days(date(2026, 5, 4), date(2026, 5, 17)):
+        if day == date(2026, 5, 11):
+            continue  # the daemon was down on the second Monday
+        with freeze_time(datetime.combine(day, time(9, 0))):
+            keys += _queue(engine, s)
+    assert keys == ["daily:to:me@example.org:2026-05-04", "daily:to:me@example.org:2026-05-11"]
+    with read_session(engine) as session:
+        first, second = session.scalars(select(Outbox).order_by(Outbox.id)).all()
+    assert first.subject == "[tracker] alice: 1 due this week, 1 overdue"
+    assert second.created_at == datetime(2026, 5, 12, 9)  # Tuesday: the Monday digest, late
+    assert "Next Wednesday" in second.body_text
+
+
+def test_withdrawn_forecasts_leave_the_emails(engine: Engine) -> None:
+    fid = _add(engine, "2026-05-05")
+    with write_session(engine) as session:
+        store.withdraw(session, fid, by="alice", note="a test entry", at=datetime(2026, 5, 1))
+    with freeze_time("2026-05-05 09:00:00"):
+        assert _plan(engine, _settings()) == []

@@ -116,6 +116,7 @@ def test_daemon_sends_due_reports_each_tick_and_exits_0_on_sigterm(
     cli: CliInvoke, tracker_env: dict[str, str], engine: Engine
 ) -> None:
     assert cli("config", "set", "notify.time", "00:00").exit_code == 0
+    assert cli("config", "set", "forecasters.bob.email", "bob@example.org").exit_code == 0
     _add(cli, "alice")
     proc = _start(tracker_env, "--notify-every", "0.5")
     try:
@@ -126,7 +127,7 @@ def test_daemon_sends_due_reports_each_tick_and_exits_0_on_sigterm(
         code, err = _stop(proc)
     assert code == 0, err
     keys = _sent_keys(engine)
-    assert [k.split(":")[1] for k in keys] == ["alice", "bob"]
+    assert [k.split(":")[2] for k in keys] == ["", "bob@example.org"]
     folder = Path(tracker_env["TRACKER_DATA_DIR"]) / "outbox"
     assert len(list(folder.glob("*.eml"))) == 2
     lines = err.strip().splitlines()
@@ -199,6 +200,7 @@ def test_daemon_two_daemons_send_one_email_per_report(
     _add(cli, "bob")
     with MailServer() as server:
         _smtp_config(cli, server)
+        assert cli("config", "set", "forecasters.bob.email", "bob@example.org").exit_code == 0
         procs = [_start(tracker_env, "--notify-every", "0.3") for _ in range(2)]
         try:
             assert _wait_for(lambda: len(server.received) >= 2), "no reports within 30 s"
@@ -210,7 +212,7 @@ def test_daemon_two_daemons_send_one_email_per_report(
         assert " notify: failed" not in err, err
     with read_session(engine) as session:
         rows = session.execute(select(Outbox.dedupe_key, Outbox.message_id)).all()
-    assert sorted(k.split(":")[1] for k, _m in rows) == ["alice", "bob"]
+    assert sorted(k.split(":")[2] for k, _m in rows) == ["bob@example.org", "me@example.org"]
     assert _received_ids(server) == sorted(m for _k, m in rows)
     assert _sent_keys(engine) == sorted(k for k, _m in rows)
 
@@ -294,7 +296,7 @@ def test_daemon_notify_job_with_a_frozen_clock_logs_one_line(
     assert messages[1].startswith("notify: queued 1, sent 1")
     assert messages[2].startswith("notify: queued 0, sent 0")
     listing = json.loads(cli("outbox", "--json").stdout)
-    assert [r["dedupe_key"] for r in listing] == ["daily:alice:2026-05-05"]
+    assert [r["dedupe_key"] for r in listing] == ["daily:to::2026-05-05"]
 
 
 def test_run_help_names_the_signals() -> None:

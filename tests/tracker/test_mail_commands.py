@@ -49,7 +49,7 @@ def test_notify_without_smtp_writes_eml_files_and_says_where(
     assert len(list(folder.glob("*.eml"))) == 1
     listing = cli("outbox", "--json")
     [record] = json.loads(listing.stdout)
-    assert record["status"] == "sent" and record["dedupe_key"] == "daily:alice:2026-05-04"
+    assert record["status"] == "sent" and record["dedupe_key"] == "daily:to::2026-05-04"
 
 
 def test_notify_before_the_local_send_time_says_when(cli: CliInvoke) -> None:
@@ -74,7 +74,7 @@ def test_notify_dry_run_prints_the_message_and_queues_nothing(
     assert "Subject: [tracker] alice: 1 due today - Qwen4 released as open weights" in text.stdout
     assert "DUE TODAY" in text.stdout
     [planned] = json.loads(as_json.stdout)
-    assert planned["dedupe_key"] == "daily:alice:2026-05-05"
+    assert planned["dedupe_key"] == "daily:to:me@example.org:2026-05-05"
     assert planned["recipients"] == ["me@example.org"]
     assert "<html>" in planned["html"]
     assert counts()["outbox"] == 0
@@ -96,12 +96,18 @@ def test_notify_over_smtp_delivers_to_the_configured_recipients(cli: CliInvoke) 
         result = cli("notify", "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["sent"] == [out["queued"][0]["id"]] and out["destination"].startswith("SMTP")
-    [got] = server.received
-    assert got.mail_from == "tracker@example.org"
-    assert sorted(got.rcpt_tos) == ["me@example.org", "team@example.org"]
-    plain = got.message.get_body(("plain",))
-    assert plain is not None and f"#{fid}  Qwen4 released as open weights" in plain.get_content()
+    assert sorted(out["sent"]) == sorted(q["id"] for q in out["queued"])
+    assert out["destination"].startswith("SMTP")
+    # One message per address: each inbox gets its one report of the day.
+    assert sorted(r for got in server.received for r in got.rcpt_tos) == [
+        "me@example.org",
+        "team@example.org",
+    ]
+    for got in server.received:
+        assert got.mail_from == "tracker@example.org" and len(got.rcpt_tos) == 1
+        plain = got.message.get_body(("plain",))
+        assert plain is not None
+        assert f"#{fid}  Qwen4 released as open weights" in plain.get_content()
 
 
 def test_notify_over_starttls_trusts_the_configured_ca_file(cli: CliInvoke, tmp_path: Path) -> None:
@@ -162,6 +168,36 @@ def test_notify_with_smtp_down_keeps_the_message_queued(cli: CliInvoke) -> None:
     assert record["attempts"] == 1 and "127.0.0.1" in record["last_error"]
 
 
+def test_notify_says_when_and_why_a_message_waits_for_a_retry(cli: CliInvoke) -> None:
+    """Issue 13: with a message waiting for its retry, ``notify`` said "Nothing new"."""
+    from tests.mailserver import free_port
+
+    _configure(
+        cli,
+        timezone="Europe/Berlin",
+        notify__time="08:00",
+        email__to="me@example.org",
+        smtp__host="127.0.0.1",
+        smtp__port=str(free_port()),
+        smtp__security="none",
+    )
+    with freeze_time("2026-05-04 12:00:00"):
+        _add(cli, due="2026-05-05")
+        assert cli("notify").exit_code == 1
+    with freeze_time("2026-05-04 12:00:30"):  # the first retry is a minute later
+        result = cli("notify")
+        as_json = json.loads(cli("notify", "--json").stdout)
+    assert result.exit_code == 0, result.output
+    [line] = result.stdout.strip().splitlines()
+    assert line.startswith(
+        "Message 1 ([tracker] alice: 1 due this week) waits for a retry at 2026-05-04 14:01 CEST "
+        "after 1 failed attempt: "
+    )
+    assert "127.0.0.1" in line and "Nothing new" not in line
+    [waiting] = as_json["waiting"]
+    assert waiting["id"] == 1 and waiting["next_attempt_at"].startswith("2026-05-04T12:01:00")
+
+
 def test_notify_smtp_without_email_to_is_refused(
     cli: CliInvoke, counts: Callable[[], dict[str, int]]
 ) -> None:
@@ -189,3 +225,20 @@ def test_outbox_empty_and_bad_status(cli: CliInvoke) -> None:
     assert cli("outbox").stdout.strip() == "No messages."
     assert json.loads(cli("outbox", "--json").stdout) == []
     assert cli("outbox", "--status", "lost").exit_code == 2
+
+
+def test_notify_weekly_sends_the_monday_digest_once_a_week(cli: CliInvoke) -> None:
+    _configure(cli, notify__frequency="weekly", email__to="me@example.org")
+    with freeze_time("2026-05-04 07:00:00"):  # Monday, before notify.time
+        _add(cli, due="2026-05-08")
+        early = cli("notify")
+    assert "goes out after 08:00 UTC on Mondays (notify.time, timezone, notify.frequency)" in (
+        early.stdout
+    )
+    with freeze_time("2026-05-04 09:00:00"):
+        sent = cli("notify")
+    assert "me@example.org: alice (2026-05-04)" in sent.stdout, sent.output
+    with freeze_time("2026-05-08 09:00:00"):  # its due day: no daily mail in a weekly setting
+        assert "Nothing new to report this week." in cli("notify").stdout
+    [record] = json.loads(cli("outbox", "--json").stdout)
+    assert record["dedupe_key"] == "daily:to:me@example.org:2026-05-04"

@@ -240,7 +240,7 @@ def test_notify_two_databases_give_the_same_report_different_message_ids(
             result = _run(db, "notify")
         assert result.exit_code == 0, result.output
         [record] = json.loads(_run(db, "outbox", "--json").stdout)
-        assert record["dedupe_key"] == "daily:alice:2026-05-04" and record["status"] == "sent"
+        assert record["dedupe_key"] == "daily:to::2026-05-04" and record["status"] == "sent"
         ids.append(record["message_id"])
     assert ids[0] != ids[1]
     files = list((Path(os.environ["TRACKER_DATA_DIR"]) / "outbox").glob("*.eml"))
