@@ -39,6 +39,7 @@ from reports.mail import Rendered, build_email, clean_header, new_message_id, pa
 
 __all__ = [
     "OUTBOX_STATUSES",
+    "SMTP_SECURITY",
     "DeliveryError",
     "DeliveryReport",
     "EmlTransport",
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 OUTBOX_STATUSES = ("queued", "sent", "failed", "all")
+#: How SMTP connections are secured: STARTTLS, implicit TLS, or neither (``smtp.security``).
+SMTP_SECURITY = ("starttls", "tls", "none")
 #: A message still undelivered this long after it was queued is marked failed.
 GIVE_UP_AFTER = timedelta(days=7)
 _FIRST_RETRY = timedelta(minutes=1)
@@ -98,8 +101,8 @@ class SmtpTransport:
         timeout: float = 30.0,
         cafile: str | None = None,
     ) -> None:
-        if security not in ("starttls", "tls", "none"):
-            raise InputError("smtp.security", security, "starttls, tls or none")
+        if security not in SMTP_SECURITY:
+            raise InputError("smtp.security", security, "one of " + ", ".join(SMTP_SECURITY))
         self.host = host
         self.port = port
         self.security = security

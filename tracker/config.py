@@ -104,6 +104,12 @@ def _choice(*options: str) -> Callable[[str, Any], str]:
     return parse
 
 
+def _security(name: str, value: Any) -> str:
+    from reports.outbox import SMTP_SECURITY
+
+    return _choice(*SMTP_SECURITY)(name, value)
+
+
 def _one_line(name: str, value: Any) -> str:
     from predictions.validation import require_text
 
@@ -201,7 +207,7 @@ KEYS: dict[str, Key] = {
     ),
     "smtp.host": Key(None, "SMTP server; unset means write .eml files instead", _text),
     "smtp.port": Key(587, "SMTP port (1-65535)", _whole(1, 65535)),
-    "smtp.security": Key("starttls", "starttls, tls or none", _choice("starttls", "tls", "none")),
+    "smtp.security": Key("starttls", "starttls, tls or none", _security),
     "smtp.username": Key(None, "SMTP user (password from $TRACKER_SMTP_PASSWORD)", _text),
     "smtp.timeout": Key(30.0, "seconds before an SMTP connection gives up", _seconds),
     "smtp.cafile": Key(
