@@ -27,13 +27,17 @@ from typing import Any
 from predictions.errors import InputError, OperationalError
 
 __all__ = [
+    "FORECASTER_EMAIL",
     "KEYS",
     "Config",
     "Key",
     "config_path",
     "default_db_url",
+    "forecaster_of",
     "load_config",
     "login_name",
+    "parse_clock",
+    "parse_networks",
 ]
 
 
