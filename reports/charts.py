@@ -109,7 +109,7 @@ def _reliability(report: dict[str, Any]) -> dict[str, Any] | None:
     overall = report.get("overall", {})
     if not overall.get("count"):
         return None
-    font, left, top, side = 10.0, 50.0, 12.0, 260.0
+    font, left, top, side = 11.0, 54.0, 12.0, 260.0
     bins = [b for b in overall["calibration"] if b["count"] > 0]
     biggest = max(b["count"] for b in bins)
 
