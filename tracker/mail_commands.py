@@ -60,8 +60,11 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
                 ]
             )
             return 0
-        if not planned:
-            click.echo(_nothing_due(app, settings, now))
+        pending = _waiting(app)
+        if not planned and not pending:
+            click.echo(_nothing_due(settings, now))
+        for r in pending:
+            click.echo(_waits(r, app))
         for p in planned:
             click.echo(f"To: {', '.join(p.recipients) or '(email.to not set)'}")
             click.echo(f"Subject: {p.message.subject}")
@@ -73,6 +76,7 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
     result = notify_lib.run_notify(app.engine, settings, transport, worker=worker_name())
     delivery = result.delivery
     written = [str(p) for p in getattr(transport, "written", [])]
+    waiting = {r["id"]: r for r in _waiting(app)}
     if as_json:
         emit_json(
             {
@@ -99,7 +103,7 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
                         k: r[k]
                         for k in ("id", "subject", "next_attempt_at", "attempts", "last_error")
                     }
-                    for r in _waiting(app)
+                    for r in waiting.values()
                 ],
             }
         )
@@ -113,8 +117,11 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
                 for q in result.queued
             )
         )
-    elif not (delivery.sent or delivery.errors):
-        click.echo(_nothing_due(app, settings, clock_now()))
+    elif not (delivery.sent or delivery.errors or waiting):
+        click.echo(_nothing_due(settings, clock_now()))
+    for r in waiting.values():
+        if r["id"] not in delivery.errors:  # failed in an earlier run, waits for its retry
+            click.echo(_waits(r, app))
     if delivery.sent:
         if written:
             folder = Path(written[0]).parent
@@ -130,7 +137,11 @@ def notify(app: App, dry_run: bool, as_json: bool) -> int:
         for address, reply in refused.items():
             click.echo(f"Message {row_id}: recipient {address} refused: {reply}", err=True)
     for row_id in delivery.retrying:
-        click.echo(f"Message {row_id}: not sent, will retry: {delivery.errors[row_id]}", err=True)
+        when = waiting[row_id]["next_attempt_at"] if row_id in waiting else None
+        at = f" at {local_time(when, app.tz)}" if when else ""
+        click.echo(
+            f"Message {row_id}: not sent, will retry{at}: {delivery.errors[row_id]}", err=True
+        )
     for row_id in delivery.failed:
         click.echo(f"Message {row_id}: failed: {delivery.errors[row_id]}", err=True)
     return 0 if delivery.ok else 1
@@ -144,19 +155,20 @@ def _waiting(app: App) -> list[dict[str, Any]]:
         return [r for r in list_messages(session, "queued", limit=None) if r["attempts"]]
 
 
-def _nothing_due(app: App, settings: NotifySettings, now: Any) -> str:
-    """What ``notify`` says when it queued and sent nothing: a message waiting for a retry (when,
-    why), else whether today's report is still to come."""
+def _waits(r: dict[str, Any], app: App) -> str:
+    """When and why a message waits for its next try."""
+    return (
+        f"Message {r['id']} ({r['subject']}) waits for a retry at "
+        f"{local_time(r['next_attempt_at'], app.tz)} after "
+        f"{plural(r['attempts'], 'failed attempt')}: {r['last_error']}"
+    )
+
+
+def _nothing_due(settings: NotifySettings, now: Any) -> str:
+    """What ``notify`` says when it has nothing to queue, send or wait for: whether the report
+    is still to come."""
     from reports.notify import report_day
 
-    waiting = _waiting(app)
-    if waiting:
-        return "\n".join(
-            f"Message {r['id']} ({r['subject']}) waits for a retry at "
-            f"{local_time(r['next_attempt_at'], app.tz)} after {r['attempts']} failed "
-            f"attempt{'s' if r['attempts'] != 1 else ''}: {r['last_error']}"
-            for r in waiting
-        )
     weekly = settings.frequency == "weekly"
     if report_day(now, settings) is None:
         return (

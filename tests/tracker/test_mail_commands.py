@@ -183,9 +183,12 @@ def test_notify_says_when_and_why_a_message_waits_for_a_retry(cli: CliInvoke) ->
     )
     with freeze_time("2026-05-04 12:00:00"):
         _add(cli, due="2026-05-05")
-        assert cli("notify").exit_code == 1
+        failed = cli("notify")
+    assert failed.exit_code == 1
+    assert "Message 1: not sent, will retry at 2026-05-04 14:01 CEST: " in failed.stderr
     with freeze_time("2026-05-04 12:00:30"):  # the first retry is a minute later
         result = cli("notify")
+        dry = cli("notify", "--dry-run")
         as_json = json.loads(cli("notify", "--json").stdout)
     assert result.exit_code == 0, result.output
     [line] = result.stdout.strip().splitlines()
@@ -194,8 +197,16 @@ def test_notify_says_when_and_why_a_message_waits_for_a_retry(cli: CliInvoke) ->
         "after 1 failed attempt: "
     )
     assert "127.0.0.1" in line and "Nothing new" not in line
+    assert dry.stdout.strip() == line
     [waiting] = as_json["waiting"]
     assert waiting["id"] == 1 and waiting["next_attempt_at"].startswith("2026-05-04T12:01:00")
+    _configure(cli, **{"forecasters__bob__email": "bob@example.org"})
+    with freeze_time("2026-05-04 12:00:40"):  # a new report is queued; the old one still waits
+        added = cli("add", "Bob's", "-p", "40%", "--due", "+1d", "--criteria", "c", "--by", "bob")
+        assert added.exit_code == 0, added.output
+        both = cli("notify")
+    assert "Queued 1 report: bob@example.org: bob (2026-05-04)" in both.stdout
+    assert "Message 1 ([tracker] alice: 1 due this week) waits for a retry at" in both.stdout
 
 
 def test_notify_smtp_without_email_to_is_refused(
