@@ -4,7 +4,7 @@ Modules: ``mail`` (templates, ``make_message``, safe headers), ``outbox`` (queue
 SMTP and .eml transports), ``notify`` (the daily due/overdue/resolved report), ``scoring`` (the
 pure scoring maths), ``scored`` (which estimate a forecast is scored on: the one rule),
 ``build`` (calibration reports from the database), ``render`` (text, JSON, Markdown, HTML with
-inline SVG). This package
+inline SVG), ``charts`` (the geometry of those SVG charts). This package
 imports ``predictions`` only, never ``resolvers`` or ``tracker``.
 """
 

@@ -3,8 +3,8 @@ Markdown or one self-contained HTML file with inline SVG charts.
 
 Templates live in ``reports/templates/report.{txt,md,html}`` and use ``StrictUndefined``; the HTML
 environment autoescapes, so every user-supplied string (forecaster names, tags, the title) is
-escaped, and the Markdown renderer escapes Markdown's own characters. The chart geometry is
-computed here, in plain Python over the report's few rows (bins, periods), never per forecast.
+escaped, and the Markdown renderer escapes Markdown's own characters. The charts' geometry comes
+from :mod:`reports.charts` (imported only for HTML).
 """
 
 from __future__ import annotations
@@ -109,4 +109,3 @@ def render(
         context["charts"] = html_charts(report)
         return _environment(True).get_template("report.html").render(context)
     raise ValueError(f"unknown format {fmt!r}")
-
