@@ -104,6 +104,8 @@ def main() -> None:
         recipients=("me@example.org",),
         sender="tracker@example.org",
         tz=ZoneInfo("Europe/Berlin"),
+        # each forecaster reads their own inbox: one report per forecaster
+        addresses={f"forecaster{i}": f"forecaster{i}@example.org" for i in range(args.forecasters)},
     )
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"

@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -161,7 +162,7 @@ class ForecastFacts:
     #: each forecaster's scored estimate, by the one rule of :mod:`reports.scored`
     scored: tuple[EstimateFacts, ...] = ()
 
-    @property
+    @cached_property
     def forecasters(self) -> set[str]:
         """The author and everyone who estimated it, except markets (a market check records the
         market's probability as an estimate under the market's name)."""
@@ -608,18 +609,22 @@ def plan_reports(session: Session, settings: NotifySettings, now: datetime) -> l
     today = _local(now, settings.tz).date()
     facts = load_facts(session)
     previous = last_reports(session)
-    people = {name for f in facts for name in f.forecasters}
+    by_name: dict[str, list[ForecastFacts]] = {}
+    for f in facts:
+        for name in f.forecasters:
+            by_name.setdefault(name, []).append(f)
     planned: list[PlannedReport] = []
-    for address, names in mailboxes(people, settings).items():
+    for address, names in mailboxes(by_name, settings).items():
         recipients = (address,) if address else ()
         # Keys of earlier versions (one per forecaster) count as the address's reports.
         earlier = [previous.get(f"to:{address}"), *(previous.get(n) for n in names)]
         last = max((r for r in earlier if r), key=lambda r: (r.day, r.at), default=None)
         if last is not None and last.day >= day:
             continue
+        theirs = {f.id: f for name in names for f in by_name[name]}
         context = daily_context(
             names,
-            facts,
+            list(theirs.values()),
             now=now,
             today=today,
             tz=settings.tz,
