@@ -317,6 +317,8 @@ class _Importer:
         """What shows the record is already in the database (its ref, its registration), or None."""
         if r.ref and r.ref in existing:
             return f"ref {r.ref!r}"
+        if r.created_at >= self.now:
+            return None  # a record without created_at is registered now: it is new
         if self.registrations is None:
             payloads = self.session.scalars(
                 select(LedgerEntry.payload)
@@ -326,8 +328,8 @@ class _Importer:
             self.registrations = {}
             for payload in map(json.loads, payloads):
                 self.registrations[_registration_key(payload)] = payload["id"]
-        if not self.registrations or r.created_at >= self.now:
-            return None  # (a record without created_at is registered now: it is new)
+        if not self.registrations:
+            return None
         fid = self.registrations.get(_registration_key(_registration(r, 0)))
         return None if fid is None else f"forecast {fid} here"
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
-__all__ = ["App", "main", "pass_app"]
+__all__ = ["App", "TrackerGroup", "main", "pass_app"]
 
 #: Each command module with the commands it defines, in the order ``tracker --help`` lists them.
 #: Commands load lazily: ``tracker list`` imports only ``tracker.forecast_commands``.

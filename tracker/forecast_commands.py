@@ -36,7 +36,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 @click.command()
 @click.argument("title")
 @click.option("-p", "--probability", required=True, help="Your probability: 0.7, 70% or 70.")
-@click.option("--due", required=True, help="Due: 2030-12-31, 2030-06, 2030, +90d or 'in 3 months'.")
+@click.option(
+    "--due",
+    required=True,
+    help="Due: 2030-12-31, '31 Dec 2030', 'Dec 2030', 2030, 'end of 2030', +90d, 'in 3 months', "
+    "tomorrow or 'next friday' (a date is the end of that day in your timezone).",
+)
 @click.option("--criteria", required=True, help="How it resolves: what counts as YES, checkably.")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
 @click.option("--source", help="Where the question comes from (URL or citation).")
