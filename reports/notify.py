@@ -3,9 +3,10 @@
 Reports go to people, not names: each address gets one message per local day (or per week with
 ``notify.frequency = weekly``: a Monday digest) covering every forecaster it stands for. A
 forecaster's address is ``forecasters.NAME.email``, else ``email.to`` (every forecaster without
-an address of their own shares one message there). Markets (:func:`predictions.records.is_market`)
-get none. The dedupe key is ``daily:to:<address>:<YYYY-MM-DD>`` (the day, or the Monday of the
-week), so an address never gets two reports for one day, whichever process queues them; a report
+an address of their own shares one message to all of its addresses). Markets
+(:func:`predictions.records.is_market`) get none. The dedupe key is
+``daily:to:<address[,address...]>:<YYYY-MM-DD>`` (the day, or the Monday of the week), so an
+address never gets two reports for one day, whichever process queues them; a report
 queued under the key of earlier versions (``daily:<forecaster>:<day>``) counts as that
 forecaster's address's report of that day. A forecaster is everyone who registered or estimated a
 forecast. A report is queued once the configured local time has passed (``notify.time`` in
@@ -318,8 +319,8 @@ def load_facts(session: Session) -> list[ForecastFacts]:
     ]
 
 
-def _dedupe_key(mailbox: str, day: date) -> str:
-    return f"{KIND}:to:{mailbox}:{day.isoformat()}"
+def _dedupe_key(mailbox: tuple[str, ...], day: date) -> str:
+    return f"{KIND}:to:{','.join(mailbox)}:{day.isoformat()}"
 
 
 def last_reports(session: Session) -> dict[str, LastReport]:
@@ -341,16 +342,18 @@ def last_reports(session: Session) -> dict[str, LastReport]:
     return found
 
 
-def mailboxes(forecasters: Iterable[str], settings: NotifySettings) -> dict[str, list[str]]:
-    """Each address and the forecasters it gets reports for: a forecaster's own address, else
-    every ``email.to`` address ("" when there is none: the message goes to a file unaddressed)."""
-    found: dict[str, list[str]] = {}
+def mailboxes(
+    forecasters: Iterable[str], settings: NotifySettings
+) -> dict[tuple[str, ...], list[str]]:
+    """Each mailbox (the addresses one message goes to) and the forecasters it gets reports for: a
+    forecaster's own address, else the ``email.to`` addresses together, in one message (none: the
+    message goes to a file unaddressed)."""
+    found: dict[tuple[str, ...], list[str]] = {}
     for name in sorted(set(forecasters)):
         if is_market(name):
             continue
         own = settings.addresses.get(name)
-        for address in (own,) if own else settings.recipients or ("",):
-            found.setdefault(address, []).append(name)
+        found.setdefault((own,) if own else tuple(settings.recipients), []).append(name)
     return found
 
 
@@ -614,10 +617,9 @@ def plan_reports(session: Session, settings: NotifySettings, now: datetime) -> l
         for name in f.forecasters:
             by_name.setdefault(name, []).append(f)
     planned: list[PlannedReport] = []
-    for address, names in mailboxes(by_name, settings).items():
-        recipients = (address,) if address else ()
-        # Keys of earlier versions (one per forecaster) count as the address's reports.
-        earlier = [previous.get(f"to:{address}"), *(previous.get(n) for n in names)]
+    for recipients, names in mailboxes(by_name, settings).items():
+        # Keys of earlier versions (one per forecaster) count as the mailbox's reports.
+        earlier = [previous.get(f"to:{','.join(recipients)}"), *(previous.get(n) for n in names)]
         last = max((r for r in earlier if r), key=lambda r: (r.day, r.at), default=None)
         if last is not None and last.day >= day:
             continue
@@ -638,7 +640,7 @@ def plan_reports(session: Session, settings: NotifySettings, now: datetime) -> l
                 forecasters=tuple(names),
                 recipients=recipients,
                 day=day,
-                dedupe_key=_dedupe_key(address, day),
+                dedupe_key=_dedupe_key(recipients, day),
                 context=context,
                 message=make_message(KIND, context),
             )

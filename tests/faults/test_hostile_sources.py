@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -291,11 +293,18 @@ def test_hostile_source_self_signed_tls_refused(tracker: CliInvoke, engine: Engi
 
 
 def test_hostile_source_refused_config_value_is_one_error_line(cli: CliInvoke) -> None:
-    assert cli("config", "set", "resolvers.allowed_networks", "10.0.0.0/33").exit_code == 0
-    _add(cli, "page:url=https://example.org/,contains=x")
-    result = cli("sweep")
-    assert result.exit_code == 2
-    assert result.output == (
+    """A bad network is refused at ``config set`` (the file unchanged) and, written into the file
+    by hand, by the sweep that reads it: the same one line, exit 2, nothing checked."""
+    line = (
         "Error: resolvers.allowed_networks: got '10.0.0.0/33', expected CIDR networks "
         "such as 10.1.0.0/16\n"
     )
+    refused = cli("config", "set", "resolvers.allowed_networks", "10.0.0.0/33")
+    assert (refused.exit_code, refused.output) == (2, line)
+    config = Path(os.environ["TRACKER_CONFIG"])
+    assert "10.0.0.0/33" not in (config.read_text() if config.exists() else "")
+    _add(cli, "page:url=https://example.org/,contains=x")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[resolvers]\nallowed_networks = "10.0.0.0/33"\n', encoding="utf-8")
+    result = cli("sweep")
+    assert (result.exit_code, result.output) == (2, line)
