@@ -42,16 +42,19 @@ __all__ = [
     "Executor",
     "SQLiteExecutor",
     "amend_payload",
+    "amendment_fields",
     "canonical",
     "chain_hash",
     "CLOSING_HISTORY",
     "CLOSING_KINDS",
     "close_payload",
+    "estimate_fields",
     "estimate_payload",
     "first_difference",
     "iso",
     "loaded",
     "register_payload",
+    "registered_fields",
     "reopen_payload",
     "stored",
     "take_over_payload",
@@ -394,19 +397,22 @@ class _EstimateLike(Protocol):
     note: str | None
 
 
-def register_payload(f: _ForecastLike, tags: Iterable[str]) -> dict[str, Any]:
-    """Payload of a registration: everything that is fixed about a forecast."""
+def registered_fields(f: _ForecastLike) -> dict[str, Any]:
+    """A forecast's fields fixed at its registration (but its id and ref), as the ledger and the
+    export write them."""
     return {
-        "id": f.id,
         "title": f.title,
         "criteria": f.criteria,
         "due": iso(f.due),
         "created_at": iso(f.created_at),
         "author": f.author,
         "source": f.source,
-        "ref": f.ref,
-        "tags": sorted(tags),
     }
+
+
+def register_payload(f: _ForecastLike, tags: Iterable[str]) -> dict[str, Any]:
+    """Payload of a registration: everything that is fixed about a forecast."""
+    return {"id": f.id, **registered_fields(f), "ref": f.ref, "tags": sorted(tags)}
 
 
 def estimate_payload(e: _EstimateLike) -> dict[str, Any]:
@@ -419,6 +425,11 @@ def estimate_payload(e: _EstimateLike) -> dict[str, Any]:
         "at": iso(e.made_at),
         "note": e.note,
     }
+
+
+def estimate_fields(e: _EstimateLike) -> dict[str, Any]:
+    """An estimate as ``--json`` and the export write it (but its ids)."""
+    return {"probability": e.probability, "at": iso(e.made_at), "by": e.forecaster, "note": e.note}
 
 
 class _AmendmentLike(Protocol):
@@ -442,11 +453,10 @@ class _ClosedLike(Protocol):
     resolution_evidence: str | None
 
 
-def amend_payload(a: _AmendmentLike) -> dict[str, Any]:
-    """Payload of an amendment: the field, its old and new text (a due date as :func:`iso`)."""
+def amendment_fields(a: _AmendmentLike) -> dict[str, Any]:
+    """An amendment as the ledger, ``--json`` and the export write it (but its ids): the field,
+    its old and new text (a due date as :func:`iso`), when, by whom and why."""
     return {
-        "id": a.id,
-        "forecast": a.forecast_id,
         "field": a.field,
         "old": a.old_value,
         "new": a.new_value,
@@ -454,6 +464,11 @@ def amend_payload(a: _AmendmentLike) -> dict[str, Any]:
         "by": a.made_by,
         "note": a.note,
     }
+
+
+def amend_payload(a: _AmendmentLike) -> dict[str, Any]:
+    """Payload of an amendment: its id, its forecast's and :func:`amendment_fields`."""
+    return {"id": a.id, "forecast": a.forecast_id, **amendment_fields(a)}
 
 
 #: The entry kind of each closed status: a resolution, an annulment (the question became moot),

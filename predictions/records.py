@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from predictions.chain import iso
+from predictions.chain import amendment_fields, estimate_fields, iso
 from predictions.errors import InputError
 from predictions.validation import require_text
 
@@ -307,25 +307,9 @@ def forecast_record(
         "resolution_note": forecast.resolution_note,
         "resolution_evidence": forecast.resolution_evidence,
         "estimates": [
-            {
-                "probability": e.probability,
-                "at": iso(e.made_at),
-                "by": e.forecaster,
-                "note": e.note,
-            }
-            for e in sorted(forecast.estimates, key=lambda e: (e.made_at, e.id))
+            estimate_fields(e) for e in sorted(forecast.estimates, key=lambda e: (e.made_at, e.id))
         ],
     }
     if full:
-        record["amendments"] = [
-            {
-                "field": a.field,
-                "old": a.old_value,
-                "new": a.new_value,
-                "at": iso(a.made_at),
-                "by": a.made_by,
-                "note": a.note,
-            }
-            for a in forecast.amendments
-        ]
+        record["amendments"] = [amendment_fields(a) for a in forecast.amendments]
     return record

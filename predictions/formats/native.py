@@ -53,7 +53,14 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from predictions.chain import CLOSING_HISTORY, LEDGER, iso
+from predictions.chain import (
+    CLOSING_HISTORY,
+    LEDGER,
+    amendment_fields,
+    estimate_fields,
+    iso,
+    registered_fields,
+)
 from predictions.db import executor
 from predictions.formats.records import (
     ESTIMATE_CELLS,
@@ -552,28 +559,12 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
         estimates: dict[int, list[dict[str, Any]]] = {}
         for e in session.execute(select(e_t).where(window(e_t)).order_by(e_t.c.id)):
             estimates.setdefault(e.forecast_id, []).append(
-                {
-                    "id": e.id,
-                    "seq": seqs.get(("estimate", e.id)),
-                    "probability": e.probability,
-                    "at": iso(e.made_at),
-                    "by": e.forecaster,
-                    "note": e.note,
-                }
+                {"id": e.id, "seq": seqs.get(("estimate", e.id)), **estimate_fields(e)}
             )
         amendments: dict[int, list[dict[str, Any]]] = {}
         for a in session.execute(select(a_t).where(window(a_t)).order_by(a_t.c.id)):
             amendments.setdefault(a.forecast_id, []).append(
-                {
-                    "id": a.id,
-                    "seq": seqs.get(("amend", a.id)),
-                    "field": a.field,
-                    "old": a.old_value,
-                    "new": a.new_value,
-                    "at": iso(a.made_at),
-                    "by": a.made_by,
-                    "note": a.note,
-                }
+                {"id": a.id, "seq": seqs.get(("amend", a.id)), **amendment_fields(a)}
             )
         checks: dict[int, list[dict[str, Any]]] = {}
         for c in session.execute(
@@ -594,12 +585,7 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
             yield {
                 "id": f.id,
                 "ref": f.ref,
-                "title": f.title,
-                "criteria": f.criteria,
-                "due": iso(f.due),
-                "created_at": iso(f.created_at),
-                "author": f.author,
-                "source": f.source,
+                **registered_fields(f),
                 "tags": tags.get(f.id, []),
                 "status": f.status,
                 "outcome": f.outcome,
