@@ -10,7 +10,7 @@ from predictions import ledger, lite, store
 from predictions.db import SCHEMA_REVISION, schema_revision, upgrade_schema
 from predictions.errors import ChainError, InputError
 from predictions.wording import plural
-from tracker.cli import App, pass_app
+from tracker.cli import App, json_option, pass_app
 from tracker.config import login_name
 from tracker.display import emit_json, table
 
@@ -18,7 +18,7 @@ __all__ = ["COMMANDS"]
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option
 @pass_app
 def verify(app: App, as_json: bool) -> None:
     """Check the tamper-evident record.
@@ -86,7 +86,7 @@ def config() -> None:
 
 
 @config.command(name="show")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option
 @pass_app
 def config_show(app: App, as_json: bool) -> None:
     """Every setting with its value and what it is for."""

@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from predictions.wording import plural
-from tracker.cli import App, pass_app
+from tracker.cli import App, by_option, forecast_argument, json_option, pass_app, proposal_option
 from tracker.display import emit_json, table
 
 if TYPE_CHECKING:
     from resolvers.sweep import CheckOutcome, SweepReport, SweepSettings
 
 __all__ = ["COMMANDS", "sweep_settings"]
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
 def sweep_settings(app: App) -> SweepSettings:
@@ -82,7 +80,7 @@ def _echo_outcome(o: CheckOutcome) -> None:
 
 
 @click.command()
-@click.argument("forecast_id", metavar="ID")
+@forecast_argument
 @click.option(
     "--add",
     "added",
@@ -315,10 +313,10 @@ def _decide(
 
 
 @click.command()
-@click.argument("forecast_id", metavar="ID")
-@click.option("--proposal", "proposal_id", type=int, help="Which proposal, if several wait.")
+@forecast_argument
+@proposal_option
 @click.option("--note", help="A note kept with the resolution.")
-@click.option("--by", help="Who confirms (default: you).")
+@by_option("confirms")
 @json_option
 @pass_app
 def confirm(
@@ -350,10 +348,10 @@ def confirm(
 
 
 @click.command()
-@click.argument("forecast_id", metavar="ID")
+@forecast_argument
 @click.option("--note", required=True, help="Why the proposal is wrong.")
-@click.option("--proposal", "proposal_id", type=int, help="Which proposal, if several wait.")
-@click.option("--by", help="Who disputes (default: you).")
+@proposal_option
+@by_option("disputes")
 @json_option
 @pass_app
 def dispute(
@@ -375,7 +373,7 @@ def dispute(
 
 
 @click.command()
-@click.argument("forecast_id", metavar="ID")
+@forecast_argument
 @json_option
 @pass_app
 def evidence(app: App, forecast_id: str, as_json: bool) -> None:

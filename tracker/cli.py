@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -30,7 +31,19 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
-__all__ = ["App", "TrackerGroup", "main", "pass_app"]
+__all__ = [
+    "App",
+    "TrackerGroup",
+    "by_option",
+    "forecast_argument",
+    "format_option",
+    "json_option",
+    "limit_option",
+    "main",
+    "output_option",
+    "pass_app",
+    "proposal_option",
+]
 
 #: Each command module with the commands it defines, in the order ``tracker --help`` lists them.
 #: Commands load lazily: ``tracker list`` imports only ``tracker.forecast_commands``.
@@ -149,6 +162,48 @@ class App:
 
 
 pass_app = click.make_pass_decorator(App)
+
+# --- arguments and options several commands share ------------------------------------------------
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: The forecast a command acts on.
+forecast_argument = click.argument("forecast_id", metavar="ID")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+#: Which of a forecast's pending proposals (``confirm``, ``dispute``).
+proposal_option = click.option(
+    "--proposal", "proposal_id", type=int, help="Which proposal, if several wait."
+)
+
+
+def by_option(verb: str) -> Callable[[_F], _F]:
+    """``--by NAME``: who ``verb`` (resolves, annuls, ...); by default the user."""
+    return click.option("--by", help=f"Who {verb} (default: you).")
+
+
+def format_option(choices: Sequence[str], default: str, help: str) -> Callable[[_F], _F]:
+    """``--format``: which of ``choices`` a command writes."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default=default, show_default=True, help=help
+    )
+
+
+def limit_option(default: int, help: str) -> Callable[[_F], _F]:
+    """``--limit N``: at most N rows (0: all)."""
+    return click.option(
+        "--limit",
+        type=click.IntRange(min=0, max=2**31 - 1, clamp=True),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+def output_option(help: str) -> Callable[[_F], _F]:
+    """``-o/--output FILE``: the file a command writes (see :func:`tracker.display.output_file`)."""
+    return click.option(
+        "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help=help
+    )
 
 
 #: What may not reach a terminal raw from an error message: line breaks and other control

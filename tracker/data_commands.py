@@ -13,7 +13,7 @@ import click
 
 from predictions.clock import now as clock_now
 from predictions.wording import plural
-from tracker.cli import App, pass_app
+from tracker.cli import App, format_option, output_option, pass_app
 from tracker.display import emit_json, output_file
 
 __all__ = ["COMMANDS"]
@@ -150,20 +150,8 @@ def import_(
 
 
 @click.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(_EXPORT_FORMATS),
-    default="json",
-    show_default=True,
-    help="The file format.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file (default: standard output).",
-)
+@format_option(_EXPORT_FORMATS, "json", "The file format.")
+@output_option("Write to this file (default: standard output).")
 @pass_app
 def export(app: App, fmt: str, output: Path | None) -> None:
     """Export every forecast with its history, checks and the ledger chain head.

@@ -19,7 +19,7 @@ from predictions.errors import InputError
 from predictions.timetext import local_due, local_time
 from predictions.validation import parse_outcome, parse_probability, read_due, require_text
 from predictions.wording import plural
-from tracker.cli import App, pass_app
+from tracker.cli import App, by_option, forecast_argument, json_option, limit_option, pass_app
 from tracker.display import (
     emit_json,
     format_others,
@@ -29,8 +29,6 @@ from tracker.display import (
 )
 
 __all__ = ["COMMANDS"]
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
 @click.command()
@@ -110,7 +108,7 @@ def add(
 
 
 @click.command()
-@click.argument("forecast_id", metavar="ID")
+@forecast_argument
 @click.option("-p", "--probability", required=True, help="The new probability: 0.62, 62% or 62.")
 @click.option("--by", help="Forecaster name (default: config 'forecaster' or your login).")
 @click.option("--note", help="Why it changed.")
@@ -173,13 +171,7 @@ def _unscored(forecast: store.ForecastRow, made_at: datetime, app: App) -> str |
     help="Only forecasts this person registered or estimated, with their probability "
     "(default: every forecast, with yours).",
 )
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0, max=2**31 - 1, clamp=True),
-    default=100,
-    show_default=True,
-    help="At most this many (0: all).",
-)
+@limit_option(100, "At most this many (0: all).")
 @json_option
 @pass_app
 def list_(
@@ -243,7 +235,7 @@ def list_(
 
 
 @click.command()
-@click.argument("forecast_id", metavar="ID")
+@forecast_argument
 @click.option("--by", help="Whose probability is 'yours' (default: config 'forecaster').")
 @json_option
 @pass_app
@@ -367,11 +359,11 @@ def _history_line(h: dict[str, Any], app: App) -> str:
 
 
 @click.command()
-@click.argument("forecast_id", metavar="ID")
+@forecast_argument
 @click.argument("outcome", metavar="yes|no")
 @click.option("--note", help="Why: what happened.")
 @click.option("--evidence", help="A URL or citation the resolution rests on.")
-@click.option("--by", help="Who resolves (default: you).")
+@by_option("resolves")
 @json_option
 @pass_app
 def resolve(
@@ -397,9 +389,9 @@ def resolve(
 
 
 @click.command()
-@click.argument("forecast_id", metavar="ID")
+@forecast_argument
 @click.option("--note", required=True, help="Why the question no longer has an answer.")
-@click.option("--by", help="Who annuls (default: you).")
+@by_option("annuls")
 @json_option
 @pass_app
 def annul(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
@@ -426,14 +418,14 @@ def _close(
 
 
 @click.command()
-@click.argument("forecast_id", metavar="ID")
+@forecast_argument
 @click.option("--title", help="New title.")
 @click.option("--criteria", help="New resolution criteria.")
 @click.option("--due", help="New due date (same forms as add).")
 @click.option("--tag", "tags", multiple=True, help="Add a tag (repeatable).")
 @click.option("--untag", "untags", multiple=True, help="Take a tag off (repeatable).")
 @click.option("--note", help="Why the change.")
-@click.option("--by", help="Who amends (default: you).")
+@by_option("amends")
 @json_option
 @pass_app
 def amend(
@@ -480,9 +472,9 @@ def amend(
 
 
 @click.command()
-@click.argument("forecast_id", metavar="ID")
+@forecast_argument
 @click.option("--note", required=True, help="Why: a test entry, a duplicate of forecast N...")
-@click.option("--by", help="Who withdraws (default: you).")
+@by_option("withdraws")
 @json_option
 @pass_app
 def withdraw(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
@@ -495,9 +487,9 @@ def withdraw(app: App, forecast_id: str, note: str, by: str | None, as_json: boo
 
 
 @click.command()
-@click.argument("forecast_id", metavar="ID")
+@forecast_argument
 @click.option("--note", required=True, help="Why the resolution, annulment or withdrawal goes.")
-@click.option("--by", help="Who reopens (default: you).")
+@by_option("reopens")
 @json_option
 @pass_app
 def reopen(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:

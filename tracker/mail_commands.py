@@ -12,7 +12,7 @@ from predictions.clock import now as clock_now
 from predictions.leases import worker_name
 from predictions.timetext import local_time
 from predictions.wording import plural
-from tracker.cli import App, pass_app
+from tracker.cli import App, json_option, limit_option, pass_app
 from tracker.daemon import make_transport, notify_settings, run_daemon
 from tracker.display import emit_json, table
 
@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from reports.notify import NotifySettings
 
 __all__ = ["COMMANDS"]
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
 @click.command()
@@ -187,13 +185,7 @@ def _nothing_due(settings: NotifySettings, now: Any) -> str:
     show_default=True,
     help="Which messages to list.",
 )
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0, max=2**31 - 1, clamp=True),
-    default=50,
-    show_default=True,
-    help="At most this many, newest first (0: all).",
-)
+@limit_option(50, "At most this many, newest first (0: all).")
 @json_option
 @pass_app
 def outbox(app: App, status: str, limit: int, as_json: bool) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from reports.render import FORMATS
-from tracker.cli import App, pass_app
+from tracker.cli import App, format_option, output_option, pass_app
 from tracker.display import output_file
 
 __all__ = ["COMMANDS"]
@@ -16,18 +16,13 @@ _GROUP_BY = ("month", "quarter", "year", "tag", "forecaster", "horizon")
 
 
 @click.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="text (terminal summary), json, md (Markdown) or html (one self-contained file).",
+@format_option(
+    FORMATS,
+    "text",
+    "text (terminal summary), json, md (Markdown) or html (one self-contained file).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
-)
+@output_option("Write to FILE.")
 @click.option("--by", help="Only this forecaster's estimates (market prices are forecasters too).")
 @click.option("--tag", help="Only questions with this tag.")
 @click.option("--since", help="Only questions resolved (or due, if open) on or after this date.")
