@@ -137,25 +137,15 @@ class SmtpTransport:
                     conn.ehlo()
             if self.username:
                 conn.login(self.username, self.password or "")
-        except smtplib.SMTPNotSupportedError as exc:
-            _quietly_close(conn)
-            raise DeliveryError(
-                f"{where}: {exc} (set smtp.security to tls or none?)",
-                temporary=True,
-                connection=True,
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            _quietly_close(conn)
-            raise DeliveryError(
-                f"{where}: {_reply_text(exc.smtp_code, exc.smtp_error)}",
-                temporary=True,
-                connection=True,
-            ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             _quietly_close(conn)
-            raise DeliveryError(
-                f"{where}: {type(exc).__name__}: {exc}", temporary=True, connection=True
-            ) from exc
+            if isinstance(exc, smtplib.SMTPNotSupportedError):
+                why = f"{exc} (set smtp.security to tls or none?)"
+            elif isinstance(exc, smtplib.SMTPResponseException):
+                why = _reply_text(exc.smtp_code, exc.smtp_error)
+            else:
+                why = f"{type(exc).__name__}: {exc}"
+            raise DeliveryError(f"{where}: {why}", temporary=True, connection=True) from exc
         self._conn = conn
         return conn
 
