@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 from zoneinfo import ZoneInfo
 
 from predictions.chain import CLOSING_HISTORY
@@ -211,6 +211,18 @@ class _Reader:
             self.problems.append(f"{self.where}: {exc}")
             return default
 
+    def one_of(self, value: object, field: str, options: Sequence[str]) -> TypeGuard[str]:
+        """Whether ``value`` (of ``field``) is one of ``options``; if not, the problem is noted."""
+        if value in options:
+            return True
+        choices = ", ".join(options)
+        self.problems.append(f"{self.where}: {field}: got {value!r}, expected one of {choices}")
+        return False
+
+    def only(self, data: Mapping[str, Any], known: Container[str]) -> None:
+        """Note each field of ``data`` that is not ``known``."""
+        self.problems.extend(f"{self.where}: unknown field {k!r}" for k in data if k not in known)
+
 
 def _int_or_none(value: object, field: str) -> int | None:
     if value is None or value == "":
@@ -329,7 +341,7 @@ def forecast_from_mapping(
     problems: list[str] = []
     r = _Reader(where, problems)
     if not _KNOWN.issuperset(data):
-        problems.extend(f"{where}: unknown field {key!r}" for key in data if key not in _KNOWN)
+        r.only(data, _KNOWN)
     get = data.get
     title = r.call("", require_text, get("title"), "title", multiline=False)
     criteria = r.call("", require_text, get("criteria"), "criteria")
@@ -420,9 +432,7 @@ def _read_estimates(
         note = sub.call(None, require_text, item.get("note"), "note", optional=True)
         eid = sub.call(None, _int_or_none, item.get("id"), "id")
         seq = sub.call(None, _int_or_none, item.get("seq"), "seq")
-        for key in item:
-            if key not in ("probability", "at", "by", "note", "id", "seq"):
-                record.problems.append(f"{sub.where}: unknown field {key!r}")
+        sub.only(item, _ESTIMATE_KEYS)
         record.estimates.append(EstimateIn(p, by or "", at, note, eid, seq))
 
 
@@ -552,16 +562,20 @@ def forecast_from_cells(
     return record
 
 
+def _tables(
+    data: Mapping[str, Any], record: ForecastIn, r: _Reader, name: str
+) -> Iterator[tuple[_Reader, Mapping[str, Any]]]:
+    """The tables of the record's list ``<name>s`` (or ``<name>``), each with a reader naming it
+    ("line 3, amendment 2")."""
+    raw = data.get(f"{name}s", data.get(name))
+    for i, item in enumerate(r.call([], _list_of_tables, raw, f"{name}s")):
+        yield _Reader(f"{record.where}, {name} {i + 1}", record.problems), item
+
+
 def _read_amendments(data: Mapping[str, Any], record: ForecastIn, r: _Reader) -> None:
-    raw = data.get("amendments", data.get("amendment"))
-    items: list[Mapping[str, Any]] = r.call([], _list_of_tables, raw, "amendments")
-    for i, item in enumerate(items):
-        sub = _Reader(f"{record.where}, amendment {i + 1}", record.problems)
+    for sub, item in _tables(data, record, r, "amendment"):
         name = item.get("field")
-        if name not in _AMENDABLE:
-            record.problems.append(
-                f"{sub.where}: field: got {name!r}, expected one of {', '.join(_AMENDABLE)}"
-            )
+        if not sub.one_of(name, "field", _AMENDABLE):
             continue
         old = item.get("old")
         new = item.get("new")
@@ -577,19 +591,11 @@ def _read_amendments(data: Mapping[str, Any], record: ForecastIn, r: _Reader) ->
 
 
 def _read_corrections(data: Mapping[str, Any], record: ForecastIn, r: _Reader) -> None:
-    raw = data.get("corrections", data.get("correction"))
-    items: list[Mapping[str, Any]] = r.call([], _list_of_tables, raw, "corrections")
-    for i, item in enumerate(items):
-        sub = _Reader(f"{record.where}, correction {i + 1}", record.problems)
+    for sub, item in _tables(data, record, r, "correction"):
         kind = item.get("kind")
-        if kind not in CLOSING_HISTORY:
-            record.problems.append(
-                f"{sub.where}: kind: got {kind!r}, expected one of {', '.join(CLOSING_HISTORY)}"
-            )
+        if not sub.one_of(kind, "kind", CLOSING_HISTORY):
             continue
-        for key in item:
-            if key not in ("kind", "at", "by", "note", "outcome", "evidence", "was", "seq"):
-                record.problems.append(f"{sub.where}: unknown field {key!r}")
+        sub.only(item, ("kind", "at", "by", "note", "outcome", "evidence", "was", "seq"))
         c = CorrectionIn(
             kind,
             sub.call(record.created_at, parse_time, item.get("at"), "at"),
@@ -605,10 +611,7 @@ def _read_corrections(data: Mapping[str, Any], record: ForecastIn, r: _Reader) -
             )
         elif kind == "reopen":
             c.was = item.get("was")
-            if c.was not in STATUSES[1:]:
-                record.problems.append(
-                    f"{sub.where}: was: got {c.was!r}, expected one of {', '.join(STATUSES[1:])}"
-                )
+            sub.one_of(c.was, "was", STATUSES[1:])
         record.corrections.append(c)
 
 
@@ -616,10 +619,7 @@ def _read_resolution(
     data: Mapping[str, Any], record: ForecastIn, r: _Reader, history: bool
 ) -> None:
     status = data.get("status") or ("resolved" if data.get("outcome") not in (None, "") else "open")
-    if status not in STATUSES:
-        record.problems.append(
-            f"{record.where}: status: got {status!r}, expected one of {', '.join(STATUSES)}"
-        )
+    if not r.one_of(status, "status", STATUSES):
         return
     record.status = status
     if status == "open":
