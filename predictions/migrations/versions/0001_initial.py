@@ -7,6 +7,9 @@ Create Date: 2026-11-23 13:08:59.017601
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -16,282 +19,140 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
-    op.create_table(
+class _Table(NamedTuple):
+    """A table as created. ``columns``: in order, ``name type``, ``?`` marking a column that may be
+    NULL; the types are ``int``, ``bigint``, ``float``, ``bool``, ``text``, ``json``, ``time`` (a
+    naive-UTC DateTime) and ``strN`` (a String of length N). ``foreign_keys``: column -> the
+    referenced table (its ``id``) and ON DELETE. ``indexes``: a column's name, or a tuple of the
+    index's own name and its columns."""
+
+    name: str
+    columns: str
+    primary_key: tuple[str, ...] = ("id",)
+    unique: tuple[str, ...] = ()
+    foreign_keys: dict[str, tuple[str, str]] = {}
+    indexes: tuple[str | tuple[str, ...], ...] = ()
+
+
+#: The ledger and the receipts chain have one shape (``predictions.models._ChainEntry``).
+_CHAIN_COLUMNS = (
+    "id int, seq bigint, at time, kind str32, forecast_id int?, payload text, prev_hash str64,"
+    " hash str64"
+)
+_FORECAST_FK = {"forecast_id": ("forecast", "CASCADE")}
+_CHECK_FK = {"check_id": ("check_spec", "SET NULL")}
+
+_TABLES = (
+    _Table(
         "forecast",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("title", sa.Text(), nullable=False),
-        sa.Column("criteria", sa.Text(), nullable=False),
-        sa.Column("due", sa.DateTime(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("author", sa.String(length=200), nullable=False),
-        sa.Column("source", sa.Text(), nullable=True),
-        sa.Column("ref", sa.String(length=300), nullable=True),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("outcome", sa.Boolean(), nullable=True),
-        sa.Column("resolved_at", sa.DateTime(), nullable=True),
-        sa.Column("resolved_by", sa.String(length=200), nullable=True),
-        sa.Column("resolution_note", sa.Text(), nullable=True),
-        sa.Column("resolution_evidence", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_forecast")),
-        sa.UniqueConstraint("ref", name=op.f("uq_forecast_ref")),
-    )
-    with op.batch_alter_table("forecast", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_forecast_author"), ["author"], unique=False)
-        batch_op.create_index(batch_op.f("ix_forecast_due"), ["due"], unique=False)
-        batch_op.create_index(batch_op.f("ix_forecast_status"), ["status"], unique=False)
-
-    for chain in ("ledger", "receipt"):
-        _create_chain_table(chain)
-
-    op.create_table(
+        "id int, title text, criteria text, due time, created_at time, author str200,"
+        " source text?, ref str300?, status str16, outcome bool?, resolved_at time?,"
+        " resolved_by str200?, resolution_note text?, resolution_evidence text?",
+        unique=("ref",),
+        indexes=("author", "due", "status"),
+    ),
+    _Table("ledger", _CHAIN_COLUMNS, unique=("seq",), indexes=("forecast_id",)),
+    _Table("receipt", _CHAIN_COLUMNS, unique=("seq",), indexes=("forecast_id",)),
+    _Table(
         "outbox",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("dedupe_key", sa.String(length=300), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("recipients", sa.Text(), nullable=False),
-        sa.Column("subject", sa.Text(), nullable=False),
-        sa.Column("body_text", sa.Text(), nullable=False),
-        sa.Column("body_html", sa.Text(), nullable=False),
-        sa.Column("message_id", sa.String(length=300), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", sa.DateTime(), nullable=False),
-        sa.Column("sent_at", sa.DateTime(), nullable=True),
-        sa.Column("failed_at", sa.DateTime(), nullable=True),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("claimed_by", sa.String(length=200), nullable=True),
-        sa.Column("claimed_until", sa.DateTime(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("dedupe_key", name=op.f("uq_outbox_dedupe_key")),
-    )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_outbox_pending", ["sent_at", "failed_at", "next_attempt_at"], unique=False
-        )
-
-    op.create_table(
+        "id int, dedupe_key str300, kind str32, recipients text, subject text, body_text text,"
+        " body_html text, message_id str300, created_at time, attempts int, next_attempt_at time,"
+        " sent_at time?, failed_at time?, last_error text?, claimed_by str200?,"
+        " claimed_until time?",
+        unique=("dedupe_key",),
+        indexes=(("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),),
+    ),
+    _Table(
         "amendment",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("forecast_id", sa.Integer(), nullable=False),
-        sa.Column("field", sa.String(length=32), nullable=False),
-        sa.Column("old_value", sa.Text(), nullable=False),
-        sa.Column("new_value", sa.Text(), nullable=False),
-        sa.Column("made_at", sa.DateTime(), nullable=False),
-        sa.Column("made_by", sa.String(length=200), nullable=False),
-        sa.Column("note", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["forecast_id"],
-            ["forecast.id"],
-            name=op.f("fk_amendment_forecast_id_forecast"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_amendment")),
-    )
-    with op.batch_alter_table("amendment", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_amendment_forecast_id"), ["forecast_id"], unique=False)
-
-    op.create_table(
+        "id int, forecast_id int, field str32, old_value text, new_value text, made_at time,"
+        " made_by str200, note text?",
+        foreign_keys=_FORECAST_FK,
+        indexes=("forecast_id",),
+    ),
+    _Table(
         "check_spec",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("forecast_id", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(length=64), nullable=False),
-        sa.Column("params", sa.JSON(), nullable=False),
-        sa.Column("mode", sa.String(length=16), nullable=False),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("next_check_at", sa.DateTime(), nullable=False),
-        sa.Column("last_checked_at", sa.DateTime(), nullable=True),
-        sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("etag", sa.Text(), nullable=True),
-        sa.Column("last_modified", sa.Text(), nullable=True),
-        sa.Column("claimed_by", sa.String(length=200), nullable=True),
-        sa.Column("claimed_until", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["forecast_id"],
-            ["forecast.id"],
-            name=op.f("fk_check_spec_forecast_id_forecast"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_check_spec")),
-    )
-    with op.batch_alter_table("check_spec", schema=None) as batch_op:
-        batch_op.create_index("ix_check_spec_due", ["enabled", "next_check_at"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_check_spec_forecast_id"), ["forecast_id"], unique=False
-        )
-
-    op.create_table(
+        "id int, forecast_id int, kind str64, params json, mode str16, enabled bool,"
+        " created_at time, next_check_at time, last_checked_at time?, failures int, etag text?,"
+        " last_modified text?, claimed_by str200?, claimed_until time?",
+        foreign_keys=_FORECAST_FK,
+        indexes=(("ix_check_spec_due", "enabled", "next_check_at"), "forecast_id"),
+    ),
+    _Table(
         "estimate",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("forecast_id", sa.Integer(), nullable=False),
-        sa.Column("forecaster", sa.String(length=200), nullable=False),
-        sa.Column("probability", sa.Float(), nullable=False),
-        sa.Column("made_at", sa.DateTime(), nullable=False),
-        sa.Column("note", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["forecast_id"],
-            ["forecast.id"],
-            name=op.f("fk_estimate_forecast_id_forecast"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_estimate")),
-    )
-    with op.batch_alter_table("estimate", schema=None) as batch_op:
-        batch_op.create_index("ix_estimate_forecast_made", ["forecast_id", "made_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_estimate_forecaster"), ["forecaster"], unique=False)
-
-    op.create_table(
+        "id int, forecast_id int, forecaster str200, probability float, made_at time, note text?",
+        foreign_keys=_FORECAST_FK,
+        indexes=(("ix_estimate_forecast_made", "forecast_id", "made_at"), "forecaster"),
+    ),
+    _Table(
         "tag",
-        sa.Column("forecast_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["forecast_id"],
-            ["forecast.id"],
-            name=op.f("fk_tag_forecast_id_forecast"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("forecast_id", "name", name=op.f("pk_tag")),
-    )
-    with op.batch_alter_table("tag", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_tag_name"), ["name"], unique=False)
-
-    op.create_table(
+        "forecast_id int, name str100",
+        primary_key=("forecast_id", "name"),
+        foreign_keys=_FORECAST_FK,
+        indexes=("name",),
+    ),
+    _Table(
         "evidence",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("check_id", sa.Integer(), nullable=True),
-        sa.Column("forecast_id", sa.Integer(), nullable=False),
-        sa.Column("checked_at", sa.DateTime(), nullable=False),
-        sa.Column("kind", sa.String(length=64), nullable=False),
-        sa.Column("resolver_version", sa.String(length=32), nullable=False),
-        sa.Column("url", sa.Text(), nullable=True),
-        sa.Column("http_status", sa.Integer(), nullable=True),
-        sa.Column("sha256", sa.String(length=64), nullable=True),
-        sa.Column("bytes", sa.BigInteger(), nullable=True),
-        sa.Column("unchanged", sa.Boolean(), nullable=False),
-        sa.Column("excerpt", sa.Text(), nullable=True),
-        sa.Column("value", sa.Text(), nullable=True),
-        sa.Column("verdict", sa.String(length=16), nullable=False),
-        sa.Column("error", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["check_id"],
-            ["check_spec.id"],
-            name=op.f("fk_evidence_check_id_check_spec"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["forecast_id"],
-            ["forecast.id"],
-            name=op.f("fk_evidence_forecast_id_forecast"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence")),
-    )
-    with op.batch_alter_table("evidence", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_evidence_check_id"), ["check_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_evidence_forecast_id"), ["forecast_id"], unique=False)
-
-    op.create_table(
+        "id int, check_id int?, forecast_id int, checked_at time, kind str64,"
+        " resolver_version str32, url text?, http_status int?, sha256 str64?, bytes bigint?,"
+        " unchanged bool, excerpt text?, value text?, verdict str16, error text?",
+        foreign_keys={**_CHECK_FK, **_FORECAST_FK},
+        indexes=("check_id", "forecast_id"),
+    ),
+    _Table(
         "proposal",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("forecast_id", sa.Integer(), nullable=False),
-        sa.Column("check_id", sa.Integer(), nullable=True),
-        sa.Column("evidence_id", sa.Integer(), nullable=True),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("verdict", sa.String(length=16), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("decided_at", sa.DateTime(), nullable=True),
-        sa.Column("decided_by", sa.String(length=200), nullable=True),
-        sa.Column("note", sa.Text(), nullable=True),
+        "id int, forecast_id int, check_id int?, evidence_id int?, kind str16, verdict str16,"
+        " created_at time, status str16, decided_at time?, decided_by str200?, note text?",
+        foreign_keys={**_CHECK_FK, "evidence_id": ("evidence", "SET NULL"), **_FORECAST_FK},
+        indexes=("forecast_id", "status"),
+    ),
+)
+
+_TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
+    "int": sa.Integer,
+    "bigint": sa.BigInteger,
+    "float": sa.Float,
+    "bool": sa.Boolean,
+    "text": sa.Text,
+    "json": sa.JSON,
+    "time": sa.DateTime,
+}
+
+
+def _column(spec: str) -> sa.Column[Any]:
+    """One column of a table's ``columns``: ``"ref str300?"``."""
+    name, kind = spec.split()
+    nullable = kind.endswith("?")
+    kind = kind.rstrip("?")
+    if kind.startswith("str"):
+        return sa.Column(name, sa.String(length=int(kind[3:])), nullable=nullable)
+    return sa.Column(name, _TYPES[kind](), nullable=nullable)
+
+
+def _create(t: _Table) -> None:
+    constraints: list[sa.schema.SchemaItem] = [
         sa.ForeignKeyConstraint(
-            ["check_id"],
-            ["check_spec.id"],
-            name=op.f("fk_proposal_check_id_check_spec"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["evidence_id"],
-            ["evidence.id"],
-            name=op.f("fk_proposal_evidence_id_evidence"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["forecast_id"],
-            ["forecast.id"],
-            name=op.f("fk_proposal_forecast_id_forecast"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_proposal")),
-    )
-    with op.batch_alter_table("proposal", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_proposal_forecast_id"), ["forecast_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_proposal_status"), ["status"], unique=False)
+            [column],
+            [f"{target}.id"],
+            name=op.f(f"fk_{t.name}_{column}_{target}"),
+            ondelete=ondelete,
+        )
+        for column, (target, ondelete) in t.foreign_keys.items()
+    ]
+    constraints.append(sa.PrimaryKeyConstraint(*t.primary_key, name=op.f(f"pk_{t.name}")))
+    constraints += [sa.UniqueConstraint(c, name=op.f(f"uq_{t.name}_{c}")) for c in t.unique]
+    columns = [_column(spec) for spec in t.columns.split(",")]
+    op.create_table(t.name, *columns, *constraints)
+    with op.batch_alter_table(t.name, schema=None) as batch_op:
+        for index in t.indexes:
+            name, *on = (f"ix_{t.name}_{index}", index) if isinstance(index, str) else index
+            batch_op.create_index(batch_op.f(name), on, unique=False)
+
+
+def upgrade() -> None:
+    for table in _TABLES:
+        _create(table)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("proposal", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_proposal_status"))
-        batch_op.drop_index(batch_op.f("ix_proposal_forecast_id"))
-
-    op.drop_table("proposal")
-    with op.batch_alter_table("evidence", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_evidence_forecast_id"))
-        batch_op.drop_index(batch_op.f("ix_evidence_check_id"))
-
-    op.drop_table("evidence")
-    with op.batch_alter_table("tag", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_tag_name"))
-
-    op.drop_table("tag")
-    with op.batch_alter_table("estimate", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_estimate_forecaster"))
-        batch_op.drop_index("ix_estimate_forecast_made")
-
-    op.drop_table("estimate")
-    with op.batch_alter_table("check_spec", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_check_spec_forecast_id"))
-        batch_op.drop_index("ix_check_spec_due")
-
-    op.drop_table("check_spec")
-    with op.batch_alter_table("amendment", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_amendment_forecast_id"))
-
-    op.drop_table("amendment")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_pending")
-
-    op.drop_table("outbox")
-    with op.batch_alter_table("receipt", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_receipt_forecast_id"))
-
-    op.drop_table("receipt")
-    with op.batch_alter_table("ledger", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ledger_forecast_id"))
-
-    op.drop_table("ledger")
-    with op.batch_alter_table("forecast", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_forecast_status"))
-        batch_op.drop_index(batch_op.f("ix_forecast_due"))
-        batch_op.drop_index(batch_op.f("ix_forecast_author"))
-
-    op.drop_table("forecast")
-
-
-def _create_chain_table(name: str) -> None:
-    """The ledger and the receipts chain have one shape (``predictions.models._ChainEntry``)."""
-    op.create_table(
-        name,
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
-        sa.Column("at", sa.DateTime(), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("forecast_id", sa.Integer(), nullable=True),
-        sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
-        sa.Column("hash", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{name}")),
-        sa.UniqueConstraint("seq", name=op.f(f"uq_{name}_seq")),
-    )
-    with op.batch_alter_table(name, schema=None) as batch_op:
-        batch_op.create_index(batch_op.f(f"ix_{name}_forecast_id"), ["forecast_id"], unique=False)
+    for table in reversed(_TABLES):
+        op.drop_table(table.name)  # its indexes go with it
