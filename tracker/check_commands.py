@@ -14,7 +14,7 @@ import click
 
 from predictions.wording import plural
 from tracker.cli import App, by_option, forecast_argument, json_option, pass_app, proposal_option
-from tracker.display import emit_json, table
+from tracker.display import emit, emit_json, table
 
 if TYPE_CHECKING:
     from resolvers.sweep import CheckOutcome, SweepReport, SweepSettings
@@ -167,11 +167,12 @@ def _switch(
             "kind": switched.kind,
             "running": switched.enabled,
         }
-    if as_json:
-        emit_json(record)
-    else:
-        state = "running again (due now)" if record["running"] else "stopped"
-        click.echo(f"Forecast {record['forecast']}: check {check_id} ({record['kind']}) {state}.")
+    state = "running again (due now)" if record["running"] else "stopped"
+    emit(
+        record,
+        as_json,
+        f"Forecast {record['forecast']}: check {check_id} ({record['kind']}) {state}.",
+    )
 
 
 def _attach(
@@ -366,10 +367,7 @@ def dispute(
     from resolvers.review import dispute as reject
 
     record = _decide(app, reject, forecast_id, proposal_id, by, note)
-    if as_json:
-        emit_json(record)
-    else:
-        click.echo(f"Forecast {record['forecast']}: proposal {record['id']} disputed.")
+    emit(record, as_json, f"Forecast {record['forecast']}: proposal {record['id']} disputed.")
 
 
 @click.command()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from predictions.records import Standing
 
 __all__ = [
+    "emit",
     "emit_json",
     "fancy",
     "format_others",
@@ -42,6 +43,14 @@ def fancy() -> bool:
 def emit_json(data: Any) -> None:
     """Print JSON (UTF-8, indented) to stdout."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def emit(record: Any, as_json: bool, text: str) -> None:
+    """A command's result: ``record`` as JSON with ``--json``, else the line ``text``."""
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(text)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -21,6 +21,7 @@ from predictions.validation import parse_outcome, parse_probability, read_due, r
 from predictions.wording import plural
 from tracker.cli import App, by_option, forecast_argument, json_option, limit_option, pass_app
 from tracker.display import (
+    emit,
     emit_json,
     format_others,
     format_probability,
@@ -29,6 +30,8 @@ from tracker.display import (
 )
 
 __all__ = ["COMMANDS"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @click.command()
@@ -97,14 +100,11 @@ def add(
     record = records.forecast_record(forecast, viewer=forecast.author)
     if specs:
         record["checks"] = specs
-    if as_json:
-        emit_json(record)
-    else:
-        click.echo(
-            f"Added forecast {record['id']}: {record['title']} "
-            f"({format_probability(p)}, due {local_due(due_at.at, app.tz, due_at.zone)})"
-            + (f" with {plural(len(specs), 'check')}" if specs else "")
-        )
+    text = (
+        f"Added forecast {record['id']}: {record['title']} "
+        f"({format_probability(p)}, due {local_due(due_at.at, app.tz, due_at.zone)})"
+    )
+    emit(record, as_json, text + (f" with {plural(len(specs), 'check')}" if specs else ""))
 
 
 @click.command()
@@ -380,20 +380,26 @@ def resolve(
     with app.forecasts(write=True) as db:
         f = store.resolve(db, forecast_id, value, by=app.writer(by), note=note, evidence=evidence)
         record = store.forecast_record(f, viewer=f.resolved_by)
-    if as_json:
-        emit_json(record)
-    else:
-        click.echo(
-            f"Forecast {record['id']} resolved {'YES' if value else 'NO'}: {record['title']}"
-        )
+    outcome = "YES" if value else "NO"
+    emit(record, as_json, f"Forecast {record['id']} resolved {outcome}: {record['title']}")
+
+
+def _correction_options(note_help: str, verb: str) -> Callable[[_F], _F]:
+    """What annul, withdraw and reopen take: the forecast's ID, a ``--note`` saying why (required),
+    ``--by`` and ``--json``."""
+    note = click.option("--note", required=True, help=note_help)
+    options = (forecast_argument, note, by_option(verb), json_option, pass_app)
+
+    def decorate(command: _F) -> _F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 @click.command()
-@forecast_argument
-@click.option("--note", required=True, help="Why the question no longer has an answer.")
-@by_option("annuls")
-@json_option
-@pass_app
+@_correction_options("Why the question no longer has an answer.", "annuls")
 def annul(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
     """Annul a forecast that became moot (left out of scores)."""
     _close(app, store.annul, forecast_id, note, by, as_json)
@@ -411,10 +417,7 @@ def _close(
     with app.forecasts(write=True) as db:
         f = close(db, forecast_id, by=app.writer(by), note=note)
         record = store.forecast_record(f, viewer=f.resolved_by)
-    if as_json:
-        emit_json(record)
-    else:
-        click.echo(f"Forecast {record['id']} {record['status']}: {record['title']}")
+    emit(record, as_json, f"Forecast {record['id']} {record['status']}: {record['title']}")
 
 
 @click.command()
@@ -465,18 +468,11 @@ def amend(
         for field, value in changes:
             store.amend(db, forecast_id, field, value, by=who, note=note)  # type: ignore[arg-type]
         record = store.forecast_record(store.get_forecast(db, forecast_id), viewer=who, full=True)
-    if as_json:
-        emit_json(record)
-    else:
-        click.echo(f"Forecast {record['id']} amended: {', '.join(f for f, _ in changes)}")
+    emit(record, as_json, f"Forecast {record['id']} amended: {', '.join(f for f, _ in changes)}")
 
 
 @click.command()
-@forecast_argument
-@click.option("--note", required=True, help="Why: a test entry, a duplicate of forecast N...")
-@by_option("withdraws")
-@json_option
-@pass_app
+@_correction_options("Why: a test entry, a duplicate of forecast N...", "withdraws")
 def withdraw(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
     """Withdraw a forecast entered by mistake.
 
@@ -487,11 +483,7 @@ def withdraw(app: App, forecast_id: str, note: str, by: str | None, as_json: boo
 
 
 @click.command()
-@forecast_argument
-@click.option("--note", required=True, help="Why the resolution, annulment or withdrawal goes.")
-@by_option("reopens")
-@json_option
-@pass_app
+@_correction_options("Why the resolution, annulment or withdrawal goes.", "reopens")
 def reopen(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
     """Reopen a forecast resolved, annulled or withdrawn by mistake.
 
