@@ -104,47 +104,37 @@ class ManifoldResolver(MarketResolver):
         url = market.get("url") if isinstance(market.get("url"), str) else api
         probability = _probability(market.get("probability"))
         question = str(market.get("question") or "")
-        if not market.get("isResolved"):
+
+        def verdict(
+            kind: str,
+            value: str,
+            state: str,
+            ms: Any,
+            word: str = "on",
+            *,
+            final: bool = False,
+            quote: bool = True,  # the market's probability in the excerpt
+        ) -> Verdict:
+            excerpt = _excerpt(question, state, probability if quote else None, ms, word)
             return Verdict(
-                "none",
-                value="open",
-                excerpt=_excerpt(question, "open", probability, market.get("closeTime"), "closes"),
-                url=url,
-                probability=probability,
+                kind, value=value, excerpt=excerpt, url=url, final=final, probability=probability
             )
+
+        if not market.get("isResolved"):
+            return verdict("none", "open", "open", market.get("closeTime"), "closes")
         resolution = market.get("resolution")
         when = market.get("resolutionTime")
         if resolution in ("YES", "NO"):
-            verdict = "yes" if resolution == "YES" else "no"
-            return Verdict(
-                verdict,
-                value=resolution,
-                excerpt=_excerpt(question, f"resolved {resolution}", probability, when, "on"),
-                url=url,
-                final=True,
-                probability=probability,
+            return verdict(
+                resolution.lower(), resolution, f"resolved {resolution}", when, final=True
             )
         if resolution == "CANCEL":
-            return Verdict(
-                "annul",
-                value="CANCEL",
-                excerpt=_excerpt(question, "cancelled (N/A)", probability, when, "on"),
-                url=url,
-                final=True,
-                probability=probability,
-            )
+            return verdict("annul", "CANCEL", "cancelled (N/A)", when, final=True)
         if resolution == "MKT":
             paid = _probability(market.get("resolutionProbability"), inclusive=True)
             value = "MKT" if paid is None else f"MKT {paid:g}"
-            return Verdict(
-                "none",
-                value=value,
-                excerpt=_excerpt(
-                    question, f"resolved {value} (a percentage, not a side)", None, when, "on"
-                ),
-                url=url,
-                probability=probability,
-            )
+            state = f"resolved {value} (a percentage, not a side)"
+            return verdict("none", value, state, when, quote=False)
         raise ResolverError(
             f"{label} is resolved with an unrecognised resolution {resolution!r} "
             "(expected YES, NO, MKT or CANCEL)",

@@ -108,44 +108,30 @@ class PolymarketResolver(MarketResolver):
         split = " / ".join(
             f"{name} {text}" for name, text in zip(outcomes, prices_text, strict=True)
         )
+
+        def verdict(
+            kind: str, value: str, state: str, when: Any, word: str = "on", *, final: bool = False
+        ) -> Verdict:
+            excerpt = _excerpt(question, state, split, when, word)
+            return Verdict(
+                kind, value=value, excerpt=excerpt, url=url, final=final, probability=probability
+            )
+
         if market.get("umaResolutionStatus") != "resolved":
             state = "closed" if market.get("closed") is True else "open"
             note = "closed, awaiting resolution" if state == "closed" else "open"
-            return Verdict(
-                "none",
-                value=state,
-                excerpt=_excerpt(question, note, split, market.get("endDate"), "ends"),
-                url=url,
-                probability=probability,
-            )
+            return verdict("none", state, note, market.get("endDate"), "ends")
         when = market.get("closedTime") or market.get("umaEndDate")
         if p_yes == 1.0 and all(p == 0.0 for i, p in enumerate(prices) if i != yes):
-            verdict, value = "yes", outcomes[yes]
+            kind, value = "yes", outcomes[yes]
         elif p_yes == 0.0:
-            verdict, value = (
-                "no",
-                next(
-                    (name for i, name in enumerate(outcomes) if i != yes and prices[i] == 1.0), "No"
-                ),
-            )
+            others = (name for i, name in enumerate(outcomes) if i != yes and prices[i] == 1.0)
+            kind, value = "no", next(others, "No")
         elif len(prices) == 2 and all(p == 0.5 for p in prices):
-            verdict, value = "annul", "void (50-50)"
+            kind, value = "annul", "void (50-50)"
         else:
-            return Verdict(
-                "none",
-                value=f"resolved at {split}",
-                excerpt=_excerpt(question, "resolved at a split, not a side", split, when, "on"),
-                url=url,
-                probability=probability,
-            )
-        return Verdict(
-            verdict,
-            value=value,
-            excerpt=_excerpt(question, f"resolved {value}", split, when, "on"),
-            url=url,
-            final=True,
-            probability=probability,
-        )
+            return verdict("none", f"resolved at {split}", "resolved at a split, not a side", when)
+        return verdict(kind, value, f"resolved {value}", when, final=True)
 
 
 def _string_list(value: Any, field: str, label: str) -> list[str]:
