@@ -30,7 +30,6 @@ __all__ = [
     "checks_of",
     "evidence_of",
     "evidence_record",
-    "pending_proposals",
     "proposal_record",
     "proposals_of",
     "supersede",
@@ -168,13 +167,6 @@ def proposals_of(session: Session, forecast_id: int) -> Sequence[Proposal]:
     """Every proposal made on one forecast, oldest first."""
     return session.scalars(
         select(Proposal).where(Proposal.forecast_id == forecast_id).order_by(Proposal.id)
-    ).all()
-
-
-def pending_proposals(session: Session) -> Sequence[Proposal]:
-    """Proposals waiting for a person, oldest first."""
-    return session.scalars(
-        select(Proposal).where(Proposal.status == "pending").order_by(Proposal.id)
     ).all()
 
 

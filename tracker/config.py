@@ -329,10 +329,6 @@ class Config:
                 ]
         return rows
 
-    def file_values(self) -> dict[str, Any]:
-        """The keys set in the file."""
-        return dict(self._values)
-
     @property
     def configured_forecaster(self) -> str | None:
         """The name set by the file's ``forecaster`` or ``$TRACKER_FORECASTER``, or None."""
