@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,7 +47,21 @@ _READ = (
     " f.resolved_at FROM estimate e JOIN forecast f ON f.id = e.forecast_id"
     f" WHERE {_CANDIDATES}"
 )
-_CHUNK = 100_000
+#: One row of :data:`_READ` as numpy reads it (text or datetime times, 0/1 or bool outcomes).
+_ROW = np.dtype(
+    [
+        ("forecast_id", np.int64),
+        ("forecaster", object),
+        ("probability", np.float64),
+        ("made_at", "datetime64[us]"),
+        ("outcome", np.float64),
+        ("due", "datetime64[us]"),
+        ("resolved_at", "datetime64[us]"),
+    ]
+)
+#: the columns kept as they are (the forecaster becomes a code)
+_NUMBERS = ("forecast_id", "probability", "made_at", "outcome", "due", "resolved_at")
+_CHUNK = 50_000
 _DAY = np.timedelta64(1, "D")
 
 
@@ -83,42 +96,35 @@ def read_scored(db: Executor, where: str = "1 = 1", params: dict[str, Any] | Non
     """The scored estimates of the questions matching ``where`` (SQL over ``e``, the estimate,
     and ``f``, its forecast, with ``:name`` params; e.g. from
     :func:`predictions.records.forecast_where`)."""
-    # Each question's estimates in the order they were made (and recorded); on SQLite the join
-    # walks the status index and the (forecast_id, made_at) index in this order (no sort).
-    cursor = db.execute(f"{_READ} AND {where} ORDER BY f.id, e.made_at, e.id", params or {})
+    # Each (question, forecaster)'s estimates in the order they were made (and recorded): on
+    # SQLite the join walks the status index and the (forecast_id, forecaster, made_at, id) index
+    # in this order (no sort).
+    cursor = db.execute(
+        f"{_READ} AND {where} ORDER BY f.id, e.forecaster, e.made_at, e.id", params or {}
+    )
     parts: list[list[NDArray[Any]]] = []
     codes: dict[str, int] = {}
     while rows := cursor.fetchmany(_CHUNK):
-        n = len(rows)
-        fid, who, p, made, y, due, resolved = (map(itemgetter(i), rows) for i in range(7))
-        parts.append(
-            [
-                np.fromiter(fid, np.int64, n),
-                np.fromiter((codes.setdefault(name, len(codes)) for name in who), np.int64, n),
-                np.fromiter(p, np.float64, n),
-                np.array(list(made), dtype="datetime64[us]"),
-                np.fromiter(y, np.float64, n),
-                np.array(list(due), dtype="datetime64[us]"),
-                np.array(list(resolved), dtype="datetime64[us]"),
-            ]
-        )
+        chunk = np.array(list(map(tuple, rows)), dtype=_ROW)  # (a SQLAlchemy row is no tuple)
+        who = chunk["forecaster"].tolist()
+        for name in dict.fromkeys(who):
+            codes.setdefault(name, len(codes))
+        code = np.fromiter(map(codes.__getitem__, who), np.int64, len(who))
+        # (copies: the chunk, with its forecaster strings, goes)
+        parts.append([code, *(chunk[k].copy() for k in _NUMBERS)])
     names = sorted(codes)
     if not parts:
         empty = np.empty(0)
         none = empty.astype("datetime64[us]")
         ids = empty.astype(np.int64)
         return Scored(ids, ids, names, empty, none, empty, none, none, empty)
-    columns: list[Any] = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
     parts.clear()
     rank = np.empty(len(codes), dtype=np.int64)
     rank[[codes[name] for name in names]] = np.arange(len(names))
-    columns[1] = rank[columns[1]]
-    # Grouped by question and forecaster, keeping the order of time within each group: the last
-    # estimate of a group is the scored one.
-    order = np.argsort(columns[0] * len(names) + columns[1], kind="stable")
-    for i, column in enumerate(columns):  # one column at a time: a big ledger's memory
-        columns[i] = column[order]
-    fid, who, p, made, y, due, resolved = columns
+    who, fid, p, made, y, due, resolved = columns
+    who = rank[who]
+    # The last estimate of each (question, forecaster) is the scored one.
     first = np.r_[True, (fid[1:] != fid[:-1]) | (who[1:] != who[:-1])]
     last = np.r_[first[1:], True]
     start = made.min()
@@ -129,14 +135,19 @@ def read_scored(db: Executor, where: str = "1 = 1", params: dict[str, Any] | Non
         y,
         (np.minimum(due, resolved) - start) / _DAY,
     )
+    # By question, then forecaster in the order of ``names`` (a database may collate names
+    # otherwise, e.g. PostgreSQL by its locale).
+    lasts = np.flatnonzero(last)
+    by_name = np.argsort(fid[lasts] * len(names) + who[lasts], kind="stable")
+    pick = lasts[by_name]
     return Scored(
-        forecast_id=fid[last],
-        who=who[last],
+        forecast_id=fid[pick],
+        who=who[pick],
         names=names,
-        probability=p[last],
-        made_at=made[last],
-        outcome=y[last],
-        due=due[last],
-        resolved_at=resolved[last],
-        time_averaged_brier=tab,
+        probability=p[pick],
+        made_at=made[pick],
+        outcome=y[pick],
+        due=due[pick],
+        resolved_at=resolved[pick],
+        time_averaged_brier=tab[by_name],
     )

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from predictions.db import read_session
 from predictions.models import Estimate, Forecast, Tag
-from reports import scoring
+from reports import scored, scoring
 from reports.build import ReportQuery, build_report, parse_since, parse_until
 
 NOW = datetime(2026, 1, 1)
@@ -159,6 +159,43 @@ def test_report_scores_each_forecaster_on_their_own_estimates(engine: Engine) ->
     only_bob = _report(engine, by="bob")
     assert only_bob["counts"]["scored"] == 2
     assert only_bob["overall"]["brier"] == pytest.approx((0.64 + 0.09) / 2)
+
+
+def test_read_scored_gives_one_row_per_question_and_forecaster_in_name_order(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scored rows come by question, then forecaster in the order of the sorted names (upper
+    case first, whatever the database's collation), each with its own time-averaged score; a
+    forecaster's estimates read across two chunks of rows are still one group."""
+    led = Ledger(engine)
+    led.add(
+        [
+            ("bob", 0.2, _day(0)),
+            ("Zed", 0.9, _day(1)),
+            ("alice", 0.4, _day(2)),
+            ("bob", 0.7, _day(3)),
+            ("alice", 0.1, _day(2)),  # the same instant, recorded later: this one scores
+        ],
+        due=_day(10),
+        outcome=True,
+    )
+    led.add([("alice", 0.6, _day(1))], due=_day(5), outcome=False)
+    led.save()
+    monkeypatch.setattr(scored, "_CHUNK", 2)
+    with read_session(engine) as session:
+        s = scored.read_scored(scored.executor(session))
+    assert s.names == ["Zed", "alice", "bob"]
+    rows = zip(s.forecast_id.tolist(), s.who.tolist(), s.probability.tolist(), strict=True)
+    assert [(fid, s.names[who], p) for fid, who, p in rows] == [
+        (1, "Zed", 0.9),
+        (1, "alice", 0.1),
+        (1, "bob", 0.7),
+        (2, "alice", 0.6),
+    ]
+    # bob holds 0.2 for 3 days, then 0.7 for 7; alice's 0.4 holds no time at all.
+    tab = [0.01, 0.81, (0.64 * 3 + 0.09 * 7) / 10, 0.36]
+    assert s.time_averaged_brier.tolist() == pytest.approx(tab, abs=1e-12)
+    assert s.made_at.tolist() == [_day(1), _day(2), _day(3), _day(1)]
 
 
 def test_report_filters_by_tag_and_dates(engine: Engine) -> None:
