@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from predictions import ledger, receipts
+from predictions import chain, receipts
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, NotFoundError, StateError
 from predictions.models import Check, Evidence, Proposal
@@ -176,7 +176,7 @@ def evidence_record(e: Evidence) -> dict[str, Any]:
         "id": e.id,
         "forecast": e.forecast_id,
         "check": e.check_id,
-        "checked_at": ledger.iso(e.checked_at),
+        "checked_at": chain.iso(e.checked_at),
         "kind": e.kind,
         "resolver_version": e.resolver_version,
         "url": e.url,
@@ -200,8 +200,8 @@ def proposal_record(p: Proposal, evidence: Evidence | None = None) -> dict[str, 
         "kind": p.kind,
         "verdict": p.verdict,
         "status": p.status,
-        "created_at": ledger.iso(p.created_at),
-        "decided_at": ledger.iso(p.decided_at),
+        "created_at": chain.iso(p.created_at),
+        "decided_at": chain.iso(p.decided_at),
         "decided_by": p.decided_by,
         "note": p.note,
         "evidence": evidence_record(evidence) if evidence is not None else None,

@@ -15,11 +15,6 @@ estimates become NAME's by one ``take_over`` entry listing them.
    ``estimate`` and ``amendment`` tables, so a row changed behind the tracker's back is named too;
 3. does the same for the receipts chain (:mod:`predictions.receipts`), which covers the
    ``check_spec``, ``evidence``, ``proposal`` and ``outbox`` tables.
-
-Example::
-
-    >>> canonical({"b": 1, "a": "é"})
-    '{"a":"é","b":1}'
 """
 
 from __future__ import annotations
@@ -37,37 +32,14 @@ from predictions.chain import (
     GENESIS,
     LEDGER,
     ChainBroken,
-    ChainBuilder,
-    ChainHead,
     Executor,
-    canonical,
-    chain_hash,
-    estimate_payload,
     first_difference,
     iso,
     loaded,
-    register_payload,
 )
 from predictions.db import executor
 
-__all__ = [
-    "GENESIS",
-    "ChainBuilder",
-    "estimate_payload",
-    "register_payload",
-    "ChainHead",
-    "VerifyReport",
-    "canonical",
-    "chain_hash",
-    "head",
-    "iso",
-    "verify",
-]
-
-
-def head(session: Session, *, lock: bool = False) -> ChainHead:
-    """The ledger's head (:meth:`predictions.chain.Chain.head`)."""
-    return LEDGER.head(executor(session), lock=lock)
+__all__ = ["VerifyReport", "verify"]
 
 
 # --- verification -----------------------------------------------------------------------------

@@ -39,7 +39,6 @@ from predictions.chain import (
     GENESIS,
     RECEIPTS,
     ChainBroken,
-    ChainHead,
     Entry,
     Executor,
     canonical,
@@ -61,7 +60,6 @@ __all__ = [
     "delivery_payload",
     "evidence_digest",
     "evidence_payload",
-    "head",
     "proposal_payload",
     "queue_payload",
     "switch_payload",
@@ -202,11 +200,6 @@ def delivery_payload(outbox_id: int, at: datetime, error: str | None) -> dict[st
 
 
 # --- writing --------------------------------------------------------------------------------
-
-
-def head(session: Session, *, lock: bool = False) -> ChainHead:
-    """The receipts chain's head (:meth:`predictions.chain.Chain.head`)."""
-    return RECEIPTS.head(executor(session), lock=lock)
 
 
 def append_many(session: Session, entries: Iterable[Entry]) -> int:

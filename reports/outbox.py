@@ -30,7 +30,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from predictions import leases, ledger, receipts
+from predictions import chain, leases, receipts
 from predictions.clock import now as clock_now
 from predictions.db import is_postgres, read_session, write_session
 from predictions.errors import DeliveryError, InputError
@@ -488,11 +488,11 @@ def message_record(row: Outbox) -> dict[str, Any]:
         "recipients": _recipients(row),
         "subject": row.subject,
         "message_id": row.message_id,
-        "created_at": ledger.iso(row.created_at),
+        "created_at": chain.iso(row.created_at),
         "attempts": row.attempts,
-        "next_attempt_at": ledger.iso(row.next_attempt_at) if _status(row) == "queued" else None,
-        "sent_at": ledger.iso(row.sent_at),
-        "failed_at": ledger.iso(row.failed_at),
+        "next_attempt_at": chain.iso(row.next_attempt_at) if _status(row) == "queued" else None,
+        "sent_at": chain.iso(row.sent_at),
+        "failed_at": chain.iso(row.failed_at),
         "last_error": row.last_error,
     }
 

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from predictions import ledger, receipts, store
+from predictions import chain, receipts, store
 from predictions.checks import evidence_record, supersede
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, StateError
@@ -44,11 +44,11 @@ def review(session: Session) -> list[dict[str, Any]]:
             "proposal": p.id,
             "kind": p.kind,
             "verdict": p.verdict,
-            "created_at": ledger.iso(p.created_at),
+            "created_at": chain.iso(p.created_at),
             "forecast": {
                 "id": f.id,
                 "title": f.title,
-                "due": ledger.iso(f.due),
+                "due": chain.iso(f.due),
                 "status": f.status,
                 "outcome": f.outcome,
             },

@@ -39,7 +39,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from predictions import leases, ledger, receipts, store
+from predictions import chain, leases, receipts, store
 from predictions.clock import now as clock_now
 from predictions.db import read_session, write_session
 from predictions.errors import InputError, StateError
@@ -136,7 +136,7 @@ class CheckOutcome:
             "unchanged": self.unchanged,
             "error": self.error,
             "evidence": self.evidence_id,
-            "next_check_at": ledger.iso(self.next_check_at),
+            "next_check_at": chain.iso(self.next_check_at),
         }
 
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from predictions import ledger, store
+from predictions import chain, ledger, store
 from predictions.bulk import ImportSummary, import_records
 from predictions.db import read_session, write_session
 from predictions.errors import ImportProblems, InputError, StateError
@@ -681,13 +681,13 @@ def test_formats_bulk_ledger_entries_are_the_canonical_payloads_of_the_rows(
         }
         for f in session.query(Forecast):
             tags = [t.name for t in session.query(Tag).filter_by(forecast_id=f.id)]
-            assert entries["register", f.id] == ledger.canonical(ledger.register_payload(f, tags))
+            assert entries["register", f.id] == chain.canonical(chain.register_payload(f, tags))
         estimates = session.query(Estimate).all()
         assert len(estimates) == 72
         assert {e.forecaster for e in estimates} >= set(names)
         assert {f.author for f in session.query(Forecast)} == set(names)
         for e in estimates:
-            assert entries["estimate", e.id] == ledger.canonical(ledger.estimate_payload(e))
+            assert entries["estimate", e.id] == chain.canonical(chain.estimate_payload(e))
         assert ledger.verify(session).ok
 
 

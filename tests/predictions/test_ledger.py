@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from predictions import ledger, store
+from predictions import chain, ledger, store
 from predictions.chain import LEDGER
 from predictions.db import executor, read_session, write_session
 
@@ -114,20 +114,20 @@ def test_ledger_reordering_two_entries_is_caught(engine: Engine) -> None:
 
 def test_ledger_hash_covers_previous_hash_and_content() -> None:
     at = datetime(2026, 1, 1)
-    a = ledger.chain_hash(ledger.GENESIS, 1, at, "register", '{"a":1}')
-    assert a != ledger.chain_hash(ledger.GENESIS, 1, at, "register", '{"a":2}')
-    assert a != ledger.chain_hash("1" * 64, 1, at, "register", '{"a":1}')
-    assert a != ledger.chain_hash(ledger.GENESIS, 2, at, "register", '{"a":1}')
-    assert ledger.canonical({"b": 1, "a": "é"}) == '{"a":"é","b":1}'
+    a = chain.chain_hash(chain.GENESIS, 1, at, "register", '{"a":1}')
+    assert a != chain.chain_hash(chain.GENESIS, 1, at, "register", '{"a":2}')
+    assert a != chain.chain_hash("1" * 64, 1, at, "register", '{"a":1}')
+    assert a != chain.chain_hash(chain.GENESIS, 2, at, "register", '{"a":1}')
+    assert chain.canonical({"b": 1, "a": "é"}) == '{"a":"é","b":1}'
 
 
 def test_ledger_chain_link_hashes_as_row() -> None:
-    a = ledger.ChainBuilder(ledger.ChainHead(5, "f" * 64))
-    b = ledger.ChainBuilder(ledger.ChainHead(5, "f" * 64))
+    a = chain.ChainBuilder(chain.ChainHead(5, "f" * 64))
+    b = chain.ChainBuilder(chain.ChainHead(5, "f" * 64))
     for i, at in enumerate([datetime(2025, 1, 1), datetime(2025, 1, 1, 0, 0, 0, 1)]):
         row = a.row("estimate", {"p": 0.5, "note": "é"}, i, at)
-        body = ledger.canonical({"p": 0.5, "note": "é"})
-        assert b.link("estimate", ledger.iso(at) or "", body) == (
+        body = chain.canonical({"p": 0.5, "note": "é"})
+        assert b.link("estimate", chain.iso(at) or "", body) == (
             row["seq"],
             row["prev_hash"],
             row["hash"],
