@@ -40,17 +40,14 @@ from predictions.chain import (
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, NotFoundError, StateError
 from predictions.records import (
-    LIST_STATUSES,
     AmendmentRow,
     CheckRow,
     EstimateRow,
     ForecastQuery,
     ForecastRow,
     TagRow,
-    forecast_record,
     forecast_where,
     is_market,
-    latest_estimate,
 )
 from predictions.validation import (
     Due,
@@ -68,23 +65,14 @@ else:
     Database = Any
 
 __all__ = [
-    "LIST_STATUSES",
-    "AmendmentRow",
-    "CheckRow",
     "Database",
-    "EstimateRow",
-    "ForecastQuery",
-    "ForecastRow",
-    "TagRow",
     "add_estimate",
     "add_forecast",
     "amend",
     "annul",
     "closings",
     "count_forecasts",
-    "forecast_record",
     "get_forecast",
-    "latest_estimate",
     "list_forecasts",
     "reopen",
     "resolve",

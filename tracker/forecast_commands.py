@@ -130,7 +130,7 @@ def update(
             for e in forecast.estimates
             if e.id != estimate.id and e.forecaster == estimate.forecaster
         ]
-        record = store.forecast_record(forecast, viewer=estimate.forecaster)
+        record = records.forecast_record(forecast, viewer=estimate.forecaster)
     late = _unscored(forecast, estimate.made_at, app)
     if as_json:
         emit_json(record)
@@ -143,7 +143,7 @@ def update(
         click.echo(late)
 
 
-def _unscored(forecast: store.ForecastRow, made_at: datetime, app: App) -> str | None:
+def _unscored(forecast: records.ForecastRow, made_at: datetime, app: App) -> str | None:
     """The note an estimate made at or after the due date gets: it is recorded, not scored (the
     scored rule, :mod:`reports.scored`, takes the last estimate made before the due date)."""
     if made_at < forecast.due:
@@ -251,7 +251,7 @@ def show(app: App, forecast_id: str, by: str | None, as_json: bool) -> None:
     with app.forecasts() as db:
         f = store.get_forecast(db, forecast_id)
         view = records.standing(f, by or app.forecaster)
-        record = store.forecast_record(f, viewer=view.viewer, full=True)
+        record = records.forecast_record(f, viewer=view.viewer, full=True)
         record["checks"] = [
             {
                 "id": c.id,
@@ -379,7 +379,7 @@ def resolve(
     value = parse_outcome(outcome)
     with app.forecasts(write=True) as db:
         f = store.resolve(db, forecast_id, value, by=app.writer(by), note=note, evidence=evidence)
-        record = store.forecast_record(f, viewer=f.resolved_by)
+        record = records.forecast_record(f, viewer=f.resolved_by)
     outcome = "YES" if value else "NO"
     emit(record, as_json, f"Forecast {record['id']} resolved {outcome}: {record['title']}")
 
@@ -416,7 +416,7 @@ def _close(
     """Annul or withdraw (``close``, the store's function) and print the forecast."""
     with app.forecasts(write=True) as db:
         f = close(db, forecast_id, by=app.writer(by), note=note)
-        record = store.forecast_record(f, viewer=f.resolved_by)
+        record = records.forecast_record(f, viewer=f.resolved_by)
     emit(record, as_json, f"Forecast {record['id']} {record['status']}: {record['title']}")
 
 
@@ -467,7 +467,7 @@ def amend(
     with app.forecasts(write=True) as db:
         for field, value in changes:
             store.amend(db, forecast_id, field, value, by=who, note=note)  # type: ignore[arg-type]
-        record = store.forecast_record(store.get_forecast(db, forecast_id), viewer=who, full=True)
+        record = records.forecast_record(store.get_forecast(db, forecast_id), viewer=who, full=True)
     emit(record, as_json, f"Forecast {record['id']} amended: {', '.join(f for f, _ in changes)}")
 
 
@@ -494,7 +494,7 @@ def reopen(app: App, forecast_id: str, note: str, by: str | None, as_json: bool)
     with app.forecasts(write=True) as db:
         was = store.get_forecast(db, forecast_id).status
         f = store.reopen(db, forecast_id, by=who, note=note)
-        record = store.forecast_record(f, viewer=who)
+        record = records.forecast_record(f, viewer=who)
     if as_json:
         emit_json(record)
         return

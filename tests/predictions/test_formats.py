@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from predictions import chain, ledger, store
+from predictions import chain, ledger, records, store
 from predictions.bulk import ImportSummary, import_records
 from predictions.db import read_session, write_session
 from predictions.errors import ImportProblems, InputError, StateError
@@ -510,7 +510,7 @@ def test_formats_history_keeps_zero_and_one_but_new_forecasts_do_not(
     summary = _import(engine, history)
     assert (summary.forecasts, summary.estimates, summary.resolved) == (1, 2, 1)
     with read_session(engine) as s:
-        record = store.forecast_record(store.get_forecast(s, 1))
+        record = records.forecast_record(store.get_forecast(s, 1))
     assert [e["probability"] for e in record["estimates"]] == [0.0, 1.0]
     assert record["outcome"] is True
     assert _verify(engine).ok
@@ -538,7 +538,7 @@ def test_formats_csv_rows_without_title_add_estimates(engine: Engine, tmp_path: 
     )
     assert _import(engine, path).estimates == 3
     with read_session(engine) as s:
-        record = store.forecast_record(store.get_forecast(s, 1))
+        record = records.forecast_record(store.get_forecast(s, 1))
     assert [(e["by"], e["probability"], e["note"]) for e in record["estimates"]] == [
         ("ann", 0.2, "first"),
         ("ben", 0.3, None),

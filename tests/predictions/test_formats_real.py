@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from predictions import ledger, store
+from predictions import ledger, records, store
 from predictions.bulk import ImportSummary, import_records
 from predictions.db import read_session, write_session
 from predictions.errors import ImportProblems
@@ -48,7 +48,7 @@ def _verified(engine: Engine) -> ledger.VerifyReport:
 def _by_ref(engine: Engine, ref: str) -> dict[str, Any]:
     with read_session(engine) as s:
         fid = s.execute(text("SELECT id FROM forecast WHERE ref = :r"), {"r": ref}).scalar_one()
-        return store.forecast_record(store.get_forecast(s, fid), full=True)
+        return records.forecast_record(store.get_forecast(s, fid), full=True)
 
 
 def test_predictionbook_sample_imports_every_question_and_credence(
@@ -174,7 +174,7 @@ def test_examples_import_and_verify(engine: Engine) -> None:
     assert (pb.forecasts, pb.resolved) == (300, 300)
     _verified(engine)
     with read_session(engine) as s:
-        for f in store.list_forecasts(s, store.ForecastQuery(status="open", limit=None)):
+        for f in store.list_forecasts(s, records.ForecastQuery(status="open", limit=None)):
             assert f.due.year >= 2027
             assert f.source and f.criteria and [t.name for t in f.tags]
 
