@@ -55,6 +55,7 @@ from predictions.wording import duration
 from reports import outbox
 from reports.mail import Rendered, make_message
 from reports.scored import executor, read_scored
+from reports.scoring import brier_score
 
 __all__ = [
     "DUE_WINDOW_DAYS",
@@ -66,7 +67,6 @@ __all__ = [
     "NotifySettings",
     "PlannedReport",
     "ProposalFacts",
-    "brier",
     "daily_context",
     "last_reports",
     "load_facts",
@@ -372,17 +372,6 @@ def report_day(now: datetime, settings: NotifySettings) -> date | None:
     return today if passed else None
 
 
-def brier(pairs: Sequence[tuple[float, bool]]) -> float | None:
-    """The Brier score mean((p - y)^2) of (probability, outcome) pairs, by
-    :func:`reports.scoring.brier_score`; None for no pairs. 0 is perfect; always saying 50% earns
-    0.25."""
-    if not pairs:
-        return None
-    from reports.scoring import brier_score
-
-    return brier_score([p for p, _ in pairs], [1.0 if y else 0.0 for _, y in pairs])
-
-
 def _percent(p: float | None) -> str:
     if p is None:
         return "-"
@@ -507,8 +496,10 @@ def _calibration(facts: Iterable[ForecastFacts], forecaster: str, now: datetime)
             recent.append(pair)
 
     def show(pairs: list[tuple[float, bool]]) -> dict[str, Any]:
-        score = brier(pairs)
-        return {"brier": "-" if score is None else f"{score:.3f}", "count": len(pairs)}
+        if not pairs:
+            return {"brier": "-", "count": 0}
+        p, y = zip(*pairs, strict=True)
+        return {"brier": f"{brier_score(p, y):.3f}", "count": len(pairs)}
 
     return {
         "who": forecaster,

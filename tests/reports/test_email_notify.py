@@ -25,12 +25,12 @@ from reports.notify import (
     EvidenceFacts,
     ForecastFacts,
     NotifySettings,
-    brier,
     daily_context,
     plan_reports,
     queue_reports,
     report_day,
 )
+from reports.scoring import brier_score
 
 BERLIN = ZoneInfo("Europe/Berlin")
 KIRITIMATI = ZoneInfo("Pacific/Kiritimati")  # UTC+14
@@ -246,8 +246,8 @@ def test_resolved_by_a_resolver_reports_the_evidence_and_calibration(engine: Eng
     assert set(by_id) == {recent, other}  # the October one resolved before the lookback
     assert by_id[recent]["by_resolver"] and by_id[recent]["evidence"]["verdict"] == "yes"
     assert by_id[recent]["evidence"]["url"] == "https://manifold.markets/x/qwen4"
-    recent_brier = brier([(0.8, True), (0.3, True)])
-    all_brier = brier([(0.8, True), (0.3, True), (0.9, False)])
+    recent_brier = brier_score([0.8, 0.3], [1, 1])
+    all_brier = brier_score([0.8, 0.3, 0.9], [1, 1, 0])
     assert recent_brier == pytest.approx((0.04 + 0.49) / 2)
     assert ctx["calibration"][0]["recent"] == {"brier": f"{recent_brier:.3f}", "count": 2}
     assert ctx["calibration"][0]["all_time"] == {"brier": f"{all_brier:.3f}", "count": 3}
