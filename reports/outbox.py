@@ -40,7 +40,6 @@ from reports.mail import Rendered, build_email, clean_header, new_message_id, pa
 __all__ = [
     "OUTBOX_STATUSES",
     "SMTP_SECURITY",
-    "DeliveryError",
     "DeliveryReport",
     "EmlTransport",
     "SmtpTransport",

@@ -81,7 +81,6 @@ __all__ = [
     "Fetcher",
     "HttpClient",
     "HttpSettings",
-    "ResolverError",
     "Unchanged",
 ]
 
