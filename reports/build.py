@@ -177,12 +177,14 @@ def _gather(db: Executor, query: ReportQuery) -> tuple[_Rows, list[tuple[str, _R
         until=query.until,
     )
     s = read_scored(db, where, params)
-    month_values, month = np.unique(s.resolved_at.astype("datetime64[M]"), return_inverse=True)
+    month_numbers, month, _ = _distinct(s.resolved_at.astype("datetime64[M]").astype(np.int64))
+    month_values = month_numbers.astype("datetime64[M]")
     horizon = np.searchsorted(_UPPERS, s.due - s.made_at, side="right")
-    p_values, p_ix = np.unique(s.probability, return_inverse=True)
+    p_values = np.unique(s.probability)
+    p_ix = np.searchsorted(p_values, s.probability)
     sizes = (p_values.size, 2, max(len(s.names), 1), max(month_values.size, 1), len(HORIZONS))
     key = np.ravel_multi_index((p_ix, s.outcome.astype(np.int64), s.who, month, horizon), sizes)
-    keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    keys, inverse, counts = _distinct(key)
     k_p, k_y, k_who, k_month, k_horizon = np.unravel_index(keys, sizes)
     rows = _Rows(
         p=p_values[k_p],
@@ -198,29 +200,41 @@ def _gather(db: Executor, query: ReportQuery) -> tuple[_Rows, list[tuple[str, _R
     return rows, _tag_rows(db, s)
 
 
+def _distinct(
+    values: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """``np.unique(values, return_inverse=True, return_counts=True)``, by counting (no sort)
+    when the values span a range not much wider than their number."""
+    if values.size == 0 or int(values.max()) - int(values.min()) > 4 * values.size + 65_536:
+        return np.unique(values, return_inverse=True, return_counts=True)
+    low = int(values.min())
+    counts = np.bincount(values - low)
+    present = np.flatnonzero(counts)
+    code = np.zeros(counts.size, dtype=np.int64)
+    code[present] = np.arange(present.size)
+    return present + low, code[values - low], counts[present]
+
+
+#: Each tag's questions as one text list of ids (``3,17,42``): the string aggregate per dialect.
+_ID_LIST = {
+    "sqlite": "group_concat(forecast_id, ',')",
+    "postgresql": "string_agg(CAST(forecast_id AS TEXT), ',')",
+}
+
+
 def _tag_rows(db: Executor, s: Scored) -> list[tuple[str, _Rows]]:
-    """Per tag, the scored rows of its questions (a question with two tags counts in both)."""
+    """Per tag, the scored rows of its questions in the order of ``s`` (a question with two tags
+    counts in both)."""
     if s.forecast_id.size == 0:
         return []
-    pairs = db.execute(
-        "SELECT t.forecast_id, t.name FROM tag t JOIN forecast f ON f.id = t.forecast_id"
-        " WHERE f.status = 'resolved'"
-    ).fetchall()
-    if not pairs:
-        return []
-    first_seen: dict[str, int] = {}
-    t_fid = np.array([fid for fid, _ in pairs], dtype=np.int64)
-    t_code = np.array([first_seen.setdefault(name, len(first_seen)) for _, name in pairs])
-    # (the scored rows come ordered by question) each (question, tag) pair to the rows of that
-    # question
-    lo = np.searchsorted(s.forecast_id, t_fid, side="left")
-    reps = np.searchsorted(s.forecast_id, t_fid, side="right") - lo
-    pair = np.repeat(np.arange(t_fid.size), reps)
-    rows = lo[pair] + np.arange(pair.size) - np.repeat(np.cumsum(reps) - reps, reps)
-    code = t_code[pair]
+    lists = db.execute(f"SELECT name, {_ID_LIST[db.dialect]} FROM tag GROUP BY name").fetchall()
     result = []
-    for name in sorted(first_seen):
-        mine = rows[code == first_seen[name]]
+    for name, text in sorted(lists):
+        ids = np.sort(np.fromstring(text, dtype=np.int64, sep=","))
+        # (the scored rows come ordered by question) each question to its run of rows
+        lo = np.searchsorted(s.forecast_id, ids, side="left")
+        reps = np.searchsorted(s.forecast_id, ids, side="right") - lo
+        mine = np.arange(int(reps.sum())) + np.repeat(lo - (np.cumsum(reps) - reps), reps)
         if mine.size == 0:
             continue
         empty = np.zeros(mine.size, dtype=np.int64)

@@ -483,3 +483,51 @@ def test_report_through_a_bare_sqlite3_connection_equals_the_session(engine: Eng
         conn.close()
     assert bare["counts"]["scored"] == 200  # the even ones, tagged
     assert _report(engine)["counts"]["scored"] == 402
+
+
+def test_tag_breakdown_counts_the_scored_questions_of_each_tag(engine: Engine) -> None:
+    """Tags are read one list of question ids per name: a question with two tags counts in both,
+    tags of open, annulled or unscored questions count nowhere, and the tags come in name order."""
+    led = Ledger(engine)
+    led.add([("alice", 0.5, _day(0))], due=_day(10), status="open", tags=["open-only", "us"])
+    led.add([("bob", 0.5, _day(0))], due=_day(10), status="annulled", tags=["us", "void"])
+    led.add([("carol", 0.7, _day(12))], due=_day(10), outcome=True, tags=["late"])
+    led.add(
+        [("alice", 0.9, _day(0)), ("bob", 0.2, _day(1))],
+        due=_day(10),
+        outcome=True,
+        tags=["us", "ai"],
+    )
+    led.add([("bob", 0.3, _day(0))], due=_day(20), outcome=False, tags=["us"])
+    led.add([("alice", 0.6, _day(0))], due=_day(30), outcome=False, tags=["ai"])
+    led.save()
+    r = _report(engine)
+    tags = r["breakdowns"]["tag"]
+    assert [g["key"] for g in tags] == ["ai", "us"]
+    by = {g["key"]: g for g in tags}
+    assert by["ai"]["count"] == 3 and by["us"]["count"] == 3
+    assert by["ai"]["brier"] == pytest.approx((0.01 + 0.64 + 0.36) / 3)
+    assert by["us"]["brier"] == pytest.approx((0.01 + 0.64 + 0.09) / 3)
+    for name in ("ai", "us"):
+        alone = _report(engine, tag=name)["overall"]
+        assert by[name]["count"] == alone["count"]
+        assert by[name]["brier"] == pytest.approx(alone["brier"], abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([], dtype=np.int64),
+        np.array([7, 3, 3, 9, 7, 7], dtype=np.int64),
+        np.array([-5, 2, -5, 40], dtype=np.int64),
+        np.array([0, 10**12, 5, 10**12], dtype=np.int64),  # a wide range: np.unique itself
+        np.random.default_rng(1).integers(0, 3000, 10_000),
+    ],
+)
+def test_distinct_is_np_unique(values: np.ndarray) -> None:
+    from reports.build import _distinct
+
+    got = _distinct(values)
+    want = np.unique(values, return_inverse=True, return_counts=True)
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype.kind == "i" and np.array_equal(a, b)
