@@ -182,14 +182,9 @@ def write_toml(session: Session, out: IO[str]) -> int:
         out.write("\n")
         subs = {k: record.pop(k) for k in ("estimates", "amendments", "corrections", "checks")}
         out.write(_toml_table("[[forecast]]", record))
-        for key, name in (
-            ("estimates", "estimate"),
-            ("amendments", "amendment"),
-            ("corrections", "correction"),
-            ("checks", "check"),
-        ):
-            for item in subs[key]:
-                out.write(_toml_table(f"[[forecast.{name}]]", item))
+        for key, items in subs.items():  # [[forecast.estimate]] ... [[forecast.check]]
+            for item in items:
+                out.write(_toml_table(f"[[forecast.{key[:-1]}]]", item))
         count += 1
     return count
 
@@ -492,12 +487,9 @@ def write_csv(session: Session, out: IO[str]) -> int:
         base = {
             **record,
             "tags": ",".join(record["tags"]),
-            "checks": json.dumps(record["checks"], ensure_ascii=False)
-            if record["checks"]
-            else None,
             **{
                 key: json.dumps(record[key], ensure_ascii=False) if record[key] else None
-                for key in ("amendments", "corrections")
+                for key in ("checks", "amendments", "corrections")
             },
         }
         estimates = record["estimates"] or [{}]
