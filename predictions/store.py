@@ -50,6 +50,7 @@ from predictions.records import (
     is_market,
 )
 from predictions.validation import (
+    AMENDABLE,
     Due,
     check_estimate,
     check_registration,
@@ -80,8 +81,6 @@ __all__ = [
     "withdraw",
 ]
 
-#: What ``amend`` changes: tags may change in any state but withdrawn, the rest while open.
-AMENDABLE = ("title", "criteria", "due", "tags")
 _MAX_ID = 2**31 - 1  # the largest INTEGER key on PostgreSQL
 _CHUNK = 500  # forecast ids per query when reading a list's estimates and tags
 

@@ -25,6 +25,7 @@ from predictions.errors import InputError
 from predictions.timetext import local_time
 
 __all__ = [
+    "AMENDABLE",
     "MAX_TEXT",
     "Due",
     "Registration",
@@ -40,6 +41,8 @@ __all__ = [
     "require_text",
 ]
 
+#: What ``amend`` changes: tags may change in any state but withdrawn, the rest while open.
+AMENDABLE = ("title", "criteria", "due", "tags")
 MAX_TEXT = {"title": 500, "criteria": 20_000, "note": 5_000, "source": 2_000, "forecaster": 200}
 _PROB_EXPECTED = "a probability strictly between 0 and 1, written 0.7, 70% or 70"
 _DUE_EXPECTED = (

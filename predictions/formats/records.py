@@ -24,6 +24,7 @@ from predictions.clock import to_utc_naive
 from predictions.errors import InputError
 from predictions.timetext import local_time
 from predictions.validation import (
+    AMENDABLE,
     MAX_TEXT,
     end_of_day,
     parse_due,
@@ -54,7 +55,6 @@ T = TypeVar("T")
 D = TypeVar("D")
 
 STATUSES = ("open", "resolved", "annulled", "withdrawn")
-_AMENDABLE = ("title", "criteria", "due", "tags")
 
 
 @dataclass(slots=True)
@@ -198,10 +198,6 @@ class _Reader:
     def __init__(self, where: str, problems: list[str]) -> None:
         self.where = where
         self.problems = problems
-
-    def get(self, name: str, func: Callable[[], T], default: D) -> T | D:
-        """``func()``, or ``default`` with the problem noted."""
-        return self.call(default, func)
 
     def call(self, default: D, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | D:
         """``func(*args, **kwargs)``, or ``default`` with the problem noted."""
@@ -400,8 +396,8 @@ def _read_estimates(
         )
         return
     if single not in (None, ""):
-        p = r.get("probability", lambda: parse_probability(single), None)
-        note = r.get("note", lambda: require_text(data.get("note"), "note", optional=True), None)
+        p = r.call(None, parse_probability, single)
+        note = r.call(None, require_text, data.get("note"), "note", optional=True)
         if p is not None:
             record.estimates.append(EstimateIn(p, record.author, record.created_at, note))
         return
@@ -575,7 +571,7 @@ def _tables(
 def _read_amendments(data: Mapping[str, Any], record: ForecastIn, r: _Reader) -> None:
     for sub, item in _tables(data, record, r, "amendment"):
         name = item.get("field")
-        if not sub.one_of(name, "field", _AMENDABLE):
+        if not sub.one_of(name, "field", AMENDABLE):
             continue
         old = item.get("old")
         new = item.get("new")
@@ -628,33 +624,22 @@ def _read_resolution(
                 record.problems.append(f"{record.where}: {key}: given for an open forecast")
         return
     if status == "resolved":
-        record.outcome = r.get("outcome", lambda: parse_outcome(data.get("outcome")), None)
+        record.outcome = r.call(None, parse_outcome, data.get("outcome"))
     elif data.get("outcome") not in (None, ""):
         record.problems.append(f"{record.where}: outcome: only a resolved forecast has one")
     at_raw = data.get("resolved_at")
     if at_raw not in (None, ""):
-        record.resolved_at = r.get("resolved_at", lambda: parse_time(at_raw, "resolved_at"), None)
+        record.resolved_at = r.call(None, parse_time, at_raw, "resolved_at")
     elif history:
         record.problems.append(f"{record.where}: resolved_at: missing for a {status} forecast")
     else:
         record.resolved_at = record.created_at
-    record.resolved_by = r.get(
-        "resolved_by",
-        lambda: require_text(
-            data.get("resolved_by") or record.author, "resolved_by", multiline=False
-        ),
-        None,
-    )
-    record.resolution_note = r.get(
-        "resolution_note",
-        lambda: require_text(data.get("resolution_note"), "note", optional=True),
-        None,
-    )
+    by = data.get("resolved_by") or record.author
+    record.resolved_by = r.call(None, require_text, by, "resolved_by", multiline=False)
+    note = data.get("resolution_note")
+    record.resolution_note = r.call(None, require_text, note, "note", optional=True)
     if status == "resolved":
-        record.resolution_evidence = r.get(
-            "resolution_evidence",
-            lambda: require_text(
-                data.get("resolution_evidence"), "evidence", optional=True, multiline=False
-            ),
-            None,
+        evidence = data.get("resolution_evidence")
+        record.resolution_evidence = r.call(
+            None, require_text, evidence, "evidence", optional=True, multiline=False
         )
