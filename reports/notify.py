@@ -36,7 +36,7 @@ switch to summer time it goes out at 06:00 UTC (08:00 CEST).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any
@@ -214,16 +214,7 @@ class NotifyResult:
 def _evidence(row: Evidence | None) -> EvidenceFacts | None:
     if row is None:
         return None
-    return EvidenceFacts(
-        checked_at=row.checked_at,
-        kind=row.kind,
-        url=row.url,
-        http_status=row.http_status,
-        verdict=row.verdict,
-        value=row.value,
-        excerpt=row.excerpt,
-        error=row.error,
-    )
+    return EvidenceFacts(*(getattr(row, f.name) for f in fields(EvidenceFacts)))
 
 
 def load_facts(session: Session) -> list[ForecastFacts]:
@@ -272,11 +263,7 @@ def load_facts(session: Session) -> list[ForecastFacts]:
     proposal_evidence_ids = {p.evidence_id for p in pending if p.evidence_id is not None}
     proposal_evidence = {
         e.id: e
-        for e in (
-            session.scalars(select(Evidence).where(Evidence.id.in_(proposal_evidence_ids)))
-            if proposal_evidence_ids
-            else []
-        )
+        for e in session.scalars(select(Evidence).where(Evidence.id.in_(proposal_evidence_ids)))
     }
     proposals: dict[int, list[ProposalFacts]] = {}
     for p in pending:
