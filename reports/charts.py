@@ -250,10 +250,8 @@ def _time_chart(
         command = "L" if previous == i - 1 else "M"
         rolling.append(f"{command}{xc(i)},{yb(p['rolling_brier'])}")
         previous = i
-    runs: list[list[int]] = []  # [first, last] of each run of empty periods
-    for a, b in zip(index, index[1:], strict=False):
-        if b - a > 1:
-            runs.append([a + 1, b - 1])
+    # (first, last) of each run of empty periods
+    runs = [(a + 1, b - 1) for a, b in zip(index, index[1:], strict=False) if b - a > 1]
     gaps = [
         {
             "x": _r(x0 + (start - first) * slot),
