@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-__all__ = ["duration", "plural"]
+__all__ = ["duration", "format_probability", "plural"]
 
 # Days and longer in words (``3 days``), shorter in symbols (``1 h 20 min``, ``45 s``).
 _UNITS = (
@@ -45,3 +45,11 @@ def duration(delta: timedelta) -> str:
             if parts and (len(parts) == 2 or not n):
                 break
     return " ".join(parts) or "0 s"
+
+
+def format_probability(p: float | None) -> str:
+    """``0.7`` as ``70%``; small and large values keep a decimal (``0.5%``, ``99.5%``)."""
+    if p is None:
+        return "-"
+    pct = p * 100
+    return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else f"{pct:.1f}%"

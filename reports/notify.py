@@ -51,7 +51,7 @@ from predictions.db import write_session
 from predictions.models import Estimate, Evidence, Forecast, Outbox, Proposal
 from predictions.records import is_market
 from predictions.timetext import local_due, local_time
-from predictions.wording import duration
+from predictions.wording import duration, format_probability
 from reports import outbox
 from reports.mail import Rendered, make_message
 from reports.scored import executor, read_scored
@@ -359,13 +359,6 @@ def report_day(now: datetime, settings: NotifySettings) -> date | None:
     return today if passed else None
 
 
-def _percent(p: float | None) -> str:
-    if p is None:
-        return "-"
-    pct = p * 100
-    return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else f"{pct:.1f}%"
-
-
 def _is_web(url: str | None) -> bool:
     return bool(url) and str(url).lower().startswith(("http://", "https://"))
 
@@ -409,7 +402,7 @@ def _said(f: ForecastFacts, names: Sequence[str], tz: ZoneInfo) -> list[dict[str
         rows.append(
             {
                 "who": name,
-                "probability": _percent(mine.probability if mine else None),
+                "probability": format_probability(mine.probability if mine else None),
                 "made_at": local_time(mine.made_at, tz) if mine else "",
             }
         )
@@ -451,7 +444,7 @@ def _resolved_view(f: ForecastFacts, names: Sequence[str], tz: ZoneInfo) -> dict
         said.append(
             {
                 "who": name,
-                "probability": _percent(pair[0]) if pair else "-",
+                "probability": format_probability(pair[0]) if pair else "-",
                 "brier": f"{(pair[0] - (1.0 if pair[1] else 0.0)) ** 2:.3f}" if pair else "",
             }
         )

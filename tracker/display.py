@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from predictions.errors import InputError, OperationalError
-from predictions.wording import duration
+from predictions.wording import duration, format_probability
 
 if TYPE_CHECKING:
     from predictions.records import Standing
@@ -26,7 +26,6 @@ __all__ = [
     "emit_json",
     "fancy",
     "format_others",
-    "format_probability",
     "output_file",
     "relative",
     "table",
@@ -124,14 +123,6 @@ def _pad(text: str, width: int) -> str:
             break
         used += step
     return text + " " * (width - used)
-
-
-def format_probability(p: float | None) -> str:
-    """``0.7`` as ``70%``; small and large values keep a decimal (``0.5%``, ``99.5%``)."""
-    if p is None:
-        return "-"
-    pct = p * 100
-    return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else f"{pct:.1f}%"
 
 
 def format_others(view: Standing) -> str:

@@ -18,16 +18,9 @@ from predictions.clock import now as clock_now
 from predictions.errors import InputError
 from predictions.timetext import local_due, local_time
 from predictions.validation import parse_outcome, parse_probability, read_due, require_text
-from predictions.wording import plural
+from predictions.wording import format_probability, plural
 from tracker.cli import App, by_option, forecast_argument, json_option, limit_option, pass_app
-from tracker.display import (
-    emit,
-    emit_json,
-    format_others,
-    format_probability,
-    relative,
-    table,
-)
+from tracker.display import emit, emit_json, format_others, relative, table
 
 __all__ = ["COMMANDS"]
 
