@@ -26,8 +26,10 @@ def sweep_settings(app: App) -> SweepSettings:
     """The runner's settings from the ``resolvers.*`` configuration keys."""
     from resolvers.http import HttpSettings
     from resolvers.sweep import SweepSettings
+    from tracker.config import parse_networks
 
     get = app.config.get
+    networks = get("resolvers.allowed_networks")  # checked by its config key
     return SweepSettings(
         concurrency=max(1, int(get("resolvers.concurrency"))),
         grace=timedelta(days=int(get("resolvers.grace_days"))),
@@ -37,16 +39,9 @@ def sweep_settings(app: App) -> SweepSettings:
             max_bytes=int(get("resolvers.max_bytes")),
             per_host=max(1, int(get("resolvers.per_host"))),
             allow_private=bool(get("resolvers.allow_private")),
-            allowed_networks=_networks(get("resolvers.allowed_networks")),
+            allowed_networks=parse_networks(networks) if networks else (),
         ),
     )
-
-
-def _networks(value: str | None) -> tuple[str, ...]:
-    """``resolvers.allowed_networks`` as a tuple of CIDR strings (checked by the config key)."""
-    from tracker.config import parse_networks
-
-    return parse_networks(value) if value else ()
 
 
 def _short(text: str | None, width: int = 70) -> str:
