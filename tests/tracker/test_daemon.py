@@ -21,7 +21,6 @@ from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from predictions.clock import now as clock_now
 from predictions.db import make_engine, read_session
 from predictions.models import Evidence, Outbox
 from tests.conftest import CliInvoke
@@ -249,8 +248,13 @@ def test_daemon_two_notifiers_racing_queue_and_send_each_report_once(
     outbox lease sends each queued message once."""
     from tracker.cli import App
 
-    _add(cli, "alice")
-    start = clock_now()
+    # A fixed week (no live scheduler here: each run is handed its time), with one forecast due on
+    # each of the three days, so that each day's report has something to say.
+    start = datetime(2026, 5, 4, 9, 0)
+    with freeze_time(start):
+        for day in ("2026-05-04", "2026-05-05", "2026-05-06"):
+            added = cli("add", f"Due {day}", "-p", "70%", "--due", day, "--criteria", CRITERIA)
+            assert added.exit_code == 0, added.output
     with MailServer() as server:
         _smtp_config(cli, server)
         apps = [App(db_url), App(db_url)]
