@@ -31,12 +31,13 @@ __all__ = ["confirm", "dispute", "review"]
 
 
 def review(session: Session) -> list[dict[str, Any]]:
-    """Pending proposals, oldest first, each with its forecast and evidence (JSON-ready)."""
+    """Pending proposals, oldest first, each with its forecast and evidence (JSON-ready); not those
+    of a forecast withdrawn as entered by mistake."""
     rows = session.execute(
         select(Proposal, Forecast, Evidence)
         .join(Forecast, Forecast.id == Proposal.forecast_id)
         .outerjoin(Evidence, Evidence.id == Proposal.evidence_id)
-        .where(Proposal.status == "pending")
+        .where(Proposal.status == "pending", Forecast.status != "withdrawn")
         .order_by(Proposal.id)
     ).all()
     return [

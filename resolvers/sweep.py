@@ -63,6 +63,9 @@ Progress = Callable[[int, int], None]
 
 _CHECK = cast(Table, Check.__table__)
 _FORECAST = cast(Table, Forecast.__table__)
+#: What a sweep passes by: the checks of a forecast withdrawn as entered by mistake (it cannot
+#: change such a forecast, so fetching its sources would only fill the evidence table).
+_SWEPT = _FORECAST.c.status != "withdrawn"
 _EVIDENCE = cast(Table, Evidence.__table__)
 _PROPOSAL = cast(Table, Proposal.__table__)
 
@@ -271,7 +274,7 @@ def _claim(
     now, c = clock_now(), _CHECK.c
     query = _job_query().where(c.enabled.is_(True))
     if ids is None:
-        query = query.where(c.next_check_at <= now).order_by(c.next_check_at, c.id)
+        query = query.where(c.next_check_at <= now, _SWEPT).order_by(c.next_check_at, c.id)
     else:
         query = query.where(c.id.in_(ids)).order_by(c.id)
     rows = leases.claim(engine, _CHECK, query, worker=worker, lease=lease, limit=n, now=now)
@@ -281,9 +284,12 @@ def _claim(
 def count_due(engine: Engine) -> int:
     """How many enabled checks are due now and not claimed by a live worker."""
     now, c = clock_now(), _CHECK.c
-    due = (c.enabled.is_(True), c.next_check_at <= now, leases.free(_CHECK, now))
+    due = (c.enabled.is_(True), c.next_check_at <= now, leases.free(_CHECK, now), _SWEPT)
+    counted = (
+        select(func.count()).select_from(_CHECK).join(_FORECAST, _FORECAST.c.id == c.forecast_id)
+    )
     with read_session(engine) as session:
-        return int(session.scalar(select(func.count()).select_from(_CHECK).where(*due)) or 0)
+        return int(session.scalar(counted.where(*due)) or 0)
 
 
 # --- recording results --------------------------------------------------------------------

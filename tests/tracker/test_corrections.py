@@ -343,3 +343,35 @@ def test_reopen_names_an_automatic_check_that_would_close_it_again(cli: CliInvok
         f"says so; `tracker check {fid} --stop 1` stops it."
     )
     assert "Note" not in quiet.stdout
+
+
+def test_withdrawn_forecast_is_not_swept_and_its_proposals_leave_review(
+    cli: CliInvoke, engine: Engine
+) -> None:
+    """A forecast entered by mistake: its checks no longer run (they could not change it) and its
+    pending proposals leave `tracker review`."""
+
+    def evidence() -> dict[int, int]:
+        with read_session(engine) as s:
+            rows = s.execute(
+                text("SELECT forecast_id, COUNT(*) FROM evidence GROUP BY forecast_id")
+            )
+            return {int(fid): int(n) for fid, n in rows}
+
+    with freeze_time("2026-01-01 12:00:00"):
+        kept = _add(cli, "Kept question", "20%", "--check", "deadline")
+        gone = _add(cli, "Entered twice", "20%", "--check", "deadline")
+    with freeze_time("2026-03-20 12:00:00"):  # past due + grace: each deadline check proposes NO
+        assert cli("sweep").exit_code == 0
+        before = json.loads(cli("review", "--json").stdout)
+        assert sorted(p["forecast"]["id"] for p in before) == [kept, gone]
+        assert cli("withdraw", str(gone), "--note", "a duplicate").exit_code == 0
+        after = json.loads(cli("review", "--json").stdout)
+        assert [p["forecast"]["id"] for p in after] == [kept]
+    seen = evidence()
+    with freeze_time("2026-09-20 12:00:00"):  # both checks are due again by now
+        swept = cli("sweep", "--json")
+    assert swept.exit_code == 0, swept.output
+    now_seen = evidence()
+    assert now_seen[gone] == seen[gone]
+    assert now_seen[kept] > seen[kept]
