@@ -306,8 +306,13 @@ def load_facts(session: Session) -> list[ForecastFacts]:
     ]
 
 
+def _mailbox_key(mailbox: tuple[str, ...]) -> str:
+    """Who a report is for, as its dedupe key and :func:`last_reports` name it."""
+    return f"to:{','.join(mailbox)}"
+
+
 def _dedupe_key(mailbox: tuple[str, ...], day: date) -> str:
-    return f"{KIND}:to:{','.join(mailbox)}:{day.isoformat()}"
+    return f"{KIND}:{_mailbox_key(mailbox)}:{day.isoformat()}"
 
 
 def last_reports(session: Session) -> dict[str, LastReport]:
@@ -590,7 +595,7 @@ def plan_reports(session: Session, settings: NotifySettings, now: datetime) -> l
     planned: list[PlannedReport] = []
     for recipients, names in mailboxes(by_name, settings).items():
         # Keys of earlier versions (one per forecaster) count as the mailbox's reports.
-        earlier = [previous.get(f"to:{','.join(recipients)}"), *(previous.get(n) for n in names)]
+        earlier = [previous.get(_mailbox_key(recipients)), *(previous.get(n) for n in names)]
         last = max((r for r in earlier if r), key=lambda r: (r.day, r.at), default=None)
         if last is not None and last.day >= day:
             continue

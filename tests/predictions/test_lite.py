@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -51,6 +52,20 @@ print(json.dumps({"sqlalchemy": "sqlalchemy" in sys.modules, "out": out}))
 """
 
 
+def run_in_fresh_process(path: Path, commands: list[list[str]]) -> dict[str, Any]:
+    """Run CLI commands on the SQLite file ``path`` in a new interpreter; their outputs, and
+    whether SQLAlchemy was imported on the way."""
+    done = subprocess.run(
+        [sys.executable, "-c", _EVERYDAY, json.dumps(commands)],
+        env=dict(os.environ, TRACKER_DB=f"sqlite:///{path}"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
 def test_lite_everyday_commands_run_without_importing_sqlalchemy(path: Path) -> None:
     commands = [
         ["add", "Qwen4 open weights", "-p", "70%", "--due", "2030-06-30", "--criteria", "c",
@@ -61,15 +76,7 @@ def test_lite_everyday_commands_run_without_importing_sqlalchemy(path: Path) -> 
         ["resolve", "1", "yes", "--note", "released"],
         ["list", "--status", "resolved", "--json"],
     ]  # fmt: skip
-    env = dict(os.environ, TRACKER_DB=f"sqlite:///{path}")
-    done = subprocess.run(
-        [sys.executable, "-c", _EVERYDAY, json.dumps(commands)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(done.stdout)
+    result = run_in_fresh_process(path, commands)
     assert result["sqlalchemy"] is False
     assert "Added forecast 1" in result["out"][0]
     assert "bob 60%" in result["out"][1]

@@ -301,7 +301,7 @@ def test_update_after_the_due_date_says_it_is_not_scored(cli: CliInvoke) -> None
 
 
 def test_reopen_and_withdraw_run_without_sqlalchemy(tmp_path: Path) -> None:
-    from tests.predictions.test_lite import _EVERYDAY
+    from tests.predictions.test_lite import run_in_fresh_process
 
     path = tmp_path / "fast.db"
     env = dict(os.environ, TRACKER_DB=f"sqlite:///{path}")
@@ -317,14 +317,7 @@ def test_reopen_and_withdraw_run_without_sqlalchemy(tmp_path: Path) -> None:
         ["amend", "1", "--tag", "china"],
         ["show", "1"],
     ]
-    done = subprocess.run(
-        [sys.executable, "-c", _EVERYDAY, json.dumps(commands)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(done.stdout)
+    result = run_in_fresh_process(path, commands)
     assert result["sqlalchemy"] is False
     assert "reopened by alice" in result["out"][-1] and "withdrawn by alice" in result["out"][-1]
 
