@@ -197,6 +197,7 @@ def _registration(record: ForecastIn, fid: int) -> dict[str, Any]:
         author=record.author,
         source=record.source,
         ref=record.ref,
+        question=None,
     )
     return register_payload(view, tags)
 
@@ -207,6 +208,7 @@ def _correction_payload(c: CorrectionIn, fid: int) -> dict[str, Any]:
         return reopen_payload(fid, c.was or "", c.at, c.by, c.note)
     status = next(s for s, k in CLOSING_KINDS.items() if k == c.kind)
     view = SimpleNamespace(id=fid, status=status, outcome=c.outcome, resolved_at=c.at)
+    view.kind, view.resolution_value = "binary", None
     view.resolved_by, view.resolution_note, view.resolution_evidence = c.by, c.note, c.evidence
     return close_payload(view)
 
@@ -428,11 +430,11 @@ class _Importer:
         )
         rows[Tag].extend((fid, name) for name in r.tags)
         history: list[_Event] = []
-        estimate = SimpleNamespace(forecast_id=fid)
+        estimate = SimpleNamespace(forecast_id=fid, values=None)
         for e in r.estimates:
             eid = self._take_id(Estimate, e.id)
             made_at = time(e.at)
-            rows[Estimate].append((eid, fid, e.by, e.probability, made_at, e.note))
+            rows[Estimate].append((eid, fid, e.by, e.probability, made_at, e.note, None))
             estimate.id, estimate.forecaster, estimate.probability = eid, e.by, e.probability
             estimate.made_at, estimate.note = e.at, e.note
             history.append((e.seq, e.at, made_at, "estimate", estimate_payload(estimate)))
@@ -481,6 +483,7 @@ class _Importer:
         at = r.resolved_at or r.created_at
         bound = self.rows.time(at)
         view = SimpleNamespace(id=fid, status=r.status, outcome=r.outcome, resolved_at=at)
+        view.kind, view.resolution_value = "binary", None
         view.resolved_by, view.resolution_note = r.resolved_by, r.resolution_note
         view.resolution_evidence = r.resolution_evidence
         outcome = self.rows.bool(r.outcome)

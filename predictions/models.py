@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -96,6 +97,13 @@ class Forecast(Base):
     resolution_evidence: Mapped[str | None] = mapped_column(Text)
     #: the IANA zone whose day a date-only due ends (None: a due typed with its time)
     due_zone: Mapped[str | None] = mapped_column(String(64))
+    #: the question type (:data:`predictions.questions.KINDS`)
+    kind: Mapped[str] = mapped_column(String(16), default="binary", server_default="binary")
+    #: a numeric, date or choice question's spec (:func:`predictions.chain.question_json`)
+    question: Mapped[str | None] = mapped_column(Text)
+    #: a numeric, date or choice question's resolution: the outcome, POSIX seconds or the option's
+    #: index (``outcome`` stays NULL)
+    resolution_value: Mapped[float | None] = mapped_column(Float)
 
     estimates: Mapped[list[Estimate]] = relationship(
         back_populates="forecast", order_by="Estimate.id", cascade="all, delete-orphan"
@@ -123,7 +131,11 @@ class Tag(Base):
 
 
 class Estimate(Base):
-    """One probability given by one forecaster at one time. Append-only."""
+    """One forecast given by one forecaster at one time. Append-only.
+
+    A binary question's estimate is a ``probability``; the others' a ``distribution``
+    (:func:`predictions.questions.encode`: a CDF on the grid, or one probability per option).
+    """
 
     __tablename__ = "estimate"
     __table_args__ = (
@@ -135,9 +147,10 @@ class Estimate(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     forecast_id: Mapped[int] = mapped_column(ForeignKey("forecast.id", ondelete="CASCADE"))
     forecaster: Mapped[str] = mapped_column(String(200), index=True)
-    probability: Mapped[float] = mapped_column(Float)
+    probability: Mapped[float | None] = mapped_column(Float)
     made_at: Mapped[datetime]
     note: Mapped[str | None] = mapped_column(Text)
+    distribution: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     forecast: Mapped[Forecast] = relationship(back_populates="estimates")
 

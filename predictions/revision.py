@@ -5,4 +5,4 @@ A test keeps it equal to the head of ``predictions/migrations``.
 
 __all__ = ["SCHEMA_REVISION"]
 
-SCHEMA_REVISION = "0003_estimate_latest"
+SCHEMA_REVISION = "0004_question_types"
