@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from predictions.clock import to_utc_naive
 from predictions.errors import ChainError
+from predictions.questions import Question
 
 __all__ = [
     "GENESIS",
@@ -47,12 +48,15 @@ __all__ = [
     "chain_hash",
     "CLOSING_HISTORY",
     "CLOSING_KINDS",
+    "VALUES_KEY",
     "close_payload",
     "estimate_fields",
     "estimate_payload",
     "first_difference",
     "iso",
     "loaded",
+    "loaded_question",
+    "question_json",
     "register_payload",
     "registered_fields",
     "reopen_payload",
@@ -377,6 +381,22 @@ RECEIPTS = Chain("receipt", 7_274_210_002, "receipt", "receipt")
 # --- payloads of the ledger's events --------------------------------------------------------
 
 
+#: The key of a non-binary estimate's values in its ledger payload, ``--json`` and the export,
+#: by question kind: a CDF on the grid, or one probability per option. (A binary estimate's
+#: ``p`` / ``probability`` is unchanged, so the hashes of old ledgers hold.)
+VALUES_KEY = {"numeric": "cdf", "date": "cdf", "choice": "probabilities"}
+
+
+def question_json(question: Question | None) -> str | None:
+    """A forecast's ``question`` column: the canonical JSON of its spec (None for binary)."""
+    return None if question is None else canonical(question.spec())
+
+
+def loaded_question(kind: str, text: str | None) -> Question | None:
+    """The :class:`Question` a ``question`` column holds (None for binary)."""
+    return None if text is None else Question.from_spec(kind, json.loads(text))
+
+
 class _ForecastLike(Protocol):
     id: int
     title: str
@@ -386,15 +406,17 @@ class _ForecastLike(Protocol):
     author: str
     source: str | None
     ref: str | None
+    question: Question | None
 
 
 class _EstimateLike(Protocol):
     id: int
     forecast_id: int
     forecaster: str
-    probability: float
+    probability: float | None
     made_at: datetime
     note: str | None
+    values: tuple[float, ...] | None
 
 
 def registered_fields(f: _ForecastLike) -> dict[str, Any]:
@@ -411,25 +433,42 @@ def registered_fields(f: _ForecastLike) -> dict[str, Any]:
 
 
 def register_payload(f: _ForecastLike, tags: Iterable[str]) -> dict[str, Any]:
-    """Payload of a registration: everything that is fixed about a forecast."""
-    return {"id": f.id, **registered_fields(f), "ref": f.ref, "tags": sorted(tags)}
+    """Payload of a registration: everything that is fixed about a forecast; a non-binary
+    question adds its ``kind`` and ``question`` (the spec)."""
+    payload = {"id": f.id, **registered_fields(f), "ref": f.ref, "tags": sorted(tags)}
+    if f.question is not None:
+        payload.update(kind=f.question.kind, question=f.question.spec())
+    return payload
 
 
-def estimate_payload(e: _EstimateLike) -> dict[str, Any]:
-    """Payload of an estimate."""
+def _values(e: _EstimateLike, kind: str, key: str) -> tuple[str, Any]:
+    """The estimate's forecast as ``(name, value)``: ``(key, p)`` on a binary question, else
+    the values under :data:`VALUES_KEY` as a list."""
+    if kind == "binary":
+        return key, e.probability
+    assert e.values is not None, "a non-binary estimate carries values"
+    return VALUES_KEY[kind], list(e.values)
+
+
+def estimate_payload(e: _EstimateLike, kind: str = "binary") -> dict[str, Any]:
+    """Payload of an estimate on a question of this ``kind``: ``p`` (binary), ``cdf`` or
+    ``probabilities`` (:data:`VALUES_KEY`)."""
+    name, value = _values(e, kind, "p")
     return {
         "id": e.id,
         "forecast": e.forecast_id,
         "by": e.forecaster,
-        "p": e.probability,
+        name: value,
         "at": iso(e.made_at),
         "note": e.note,
     }
 
 
-def estimate_fields(e: _EstimateLike) -> dict[str, Any]:
-    """An estimate as ``--json`` and the export write it (but its ids)."""
-    return {"probability": e.probability, "at": iso(e.made_at), "by": e.forecaster, "note": e.note}
+def estimate_fields(e: _EstimateLike, kind: str = "binary") -> dict[str, Any]:
+    """An estimate as ``--json`` and the export write it (but its ids): ``probability``
+    (binary), ``cdf`` or ``probabilities`` (:data:`VALUES_KEY`)."""
+    name, value = _values(e, kind, "probability")
+    return {name: value, "at": iso(e.made_at), "by": e.forecaster, "note": e.note}
 
 
 class _AmendmentLike(Protocol):
@@ -445,8 +484,10 @@ class _AmendmentLike(Protocol):
 
 class _ClosedLike(Protocol):
     id: int
+    kind: str
     status: str
     outcome: bool | None
+    resolution_value: float | None
     resolved_at: datetime | None
     resolved_by: str | None
     resolution_note: str | None
@@ -480,12 +521,15 @@ CLOSING_HISTORY = (*CLOSING_KINDS.values(), "reopen")
 
 
 def close_payload(f: _ClosedLike) -> dict[str, Any]:
-    """Payload of a forecast's closing: a ``resolve`` (with outcome and evidence), ``annul`` or
+    """Payload of a forecast's closing: a ``resolve`` (with outcome and evidence; a non-binary
+    question's with ``value``, its resolution value, and a null outcome), ``annul`` or
     ``withdraw`` entry, by its status (:data:`CLOSING_KINDS`)."""
     payload: dict[str, Any] = {"forecast": f.id, "at": iso(f.resolved_at), "by": f.resolved_by}
     payload["note"] = f.resolution_note
     if f.status == "resolved":
         payload.update(outcome=f.outcome, evidence=f.resolution_evidence)
+        if f.kind != "binary":
+            payload["value"] = f.resolution_value
     return payload
 
 

@@ -31,13 +31,16 @@ from predictions.chain import (
     CLOSING_KINDS,
     GENESIS,
     LEDGER,
+    VALUES_KEY,
     ChainBroken,
     Executor,
+    canonical,
     first_difference,
     iso,
     loaded,
 )
 from predictions.db import executor
+from predictions.questions import KINDS, decode
 
 __all__ = ["VerifyReport", "verify"]
 
@@ -79,7 +82,12 @@ def _replay_register(state: _State, p: dict[str, Any]) -> None:
     fid = int(p["id"])
     if fid in state.forecasts:
         raise ValueError(f"forecast {fid} registered twice")
+    kind = p.get("kind", "binary")
+    if kind not in KINDS or (kind == "binary") != ("question" not in p):
+        raise ValueError(f"forecast {fid} registers a {kind!r} question")
     state.forecasts[fid] = {
+        "kind": kind,
+        "question": canonical(p["question"]) if "question" in p else None,
         "title": p["title"],
         "criteria": p["criteria"],
         "due": p["due"],
@@ -93,6 +101,7 @@ def _replay_register(state: _State, p: dict[str, Any]) -> None:
         "resolved_by": None,
         "resolution_note": None,
         "resolution_evidence": None,
+        "resolution_value": None,
         "tags": sorted(p["tags"]),
     }
 
@@ -104,9 +113,13 @@ def _need(state: _State, fid: int) -> dict[str, Any]:
 
 
 def _replay_estimate(state: _State, p: dict[str, Any]) -> None:
-    _need(state, int(p["forecast"]))
-    values = (p["forecast"], p["by"], p["p"], p["at"], p["note"])
-    state.estimates[int(p["id"])] = dict(zip(_ESTIMATE, values, strict=True))
+    kind = _need(state, int(p["forecast"]))["kind"]
+    if kind == "binary":
+        forecast, values = p["p"], None
+    else:  # a CDF or the options' probabilities, and no probability
+        forecast, values = None, tuple(p[VALUES_KEY[kind]])
+    row = (p["forecast"], p["by"], forecast, p["at"], p["note"], values)
+    state.estimates[int(p["id"])] = dict(zip(_ESTIMATE, row, strict=True))
 
 
 def _replay_amend(state: _State, p: dict[str, Any]) -> None:
@@ -123,6 +136,7 @@ def _replay_close(state: _State, p: dict[str, Any], status: str) -> None:
     f.update(
         status=status,
         outcome=p["outcome"] if status == "resolved" else None,
+        resolution_value=p.get("value") if status == "resolved" else None,
         resolved_at=p["at"],
         resolved_by=p["by"],
         resolution_note=p["note"],
@@ -160,10 +174,12 @@ _REPLAYERS: dict[str, Callable[[_State, dict[str, Any]], None]] = {
 
 _FORECAST = (
     "title", "criteria", "due", "created_at", "author", "source", "ref", "status", "outcome",
-    "resolved_at", "resolved_by", "resolution_note", "resolution_evidence",
+    "resolved_at", "resolved_by", "resolution_note", "resolution_evidence", "kind", "question",
+    "resolution_value",
 )  # fmt: skip
-_CLOSING = ("outcome", "resolved_at", "resolved_by", "resolution_note", "resolution_evidence")
-_ESTIMATE = ("forecast", "forecaster", "probability", "made_at", "note")
+_CLOSING = ("outcome", "resolved_at", "resolved_by", "resolution_note", "resolution_evidence",
+            "resolution_value")  # fmt: skip
+_ESTIMATE = ("forecast", "forecaster", "probability", "made_at", "note", "values")
 _AMENDMENT = ("forecast", "field", "old_value", "new_value", "made_at", "made_by", "note")
 _TIMES = {"due", "created_at", "resolved_at", "made_at"}
 
@@ -188,6 +204,13 @@ def _forecast_rows(x: Executor) -> Iterator[tuple[int, dict[str, Any]]]:
         yield fid, row
 
 
+def _estimate_rows(x: Executor, sql: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for eid, row in _rows(x, sql, _ESTIMATE):
+        if row["values"] is not None:
+            row["values"] = decode(row["values"])
+        yield eid, row
+
+
 def verify(session: Session) -> VerifyReport:
     """Recompute the chain and compare the tables with what it implies; see the module docs."""
     report = VerifyReport()
@@ -198,7 +221,9 @@ def verify(session: Session) -> VerifyReport:
     except ChainBroken as broken:
         return report.fail(broken.seq, broken.problem)
     report.entries, report.head = top.seq, top.hash
-    estimates = "SELECT id, forecast_id, forecaster, probability, made_at, note FROM estimate"
+    estimates = (
+        "SELECT id, forecast_id, forecaster, probability, made_at, note, distribution FROM estimate"
+    )
     amendments = (
         "SELECT id, forecast_id, field, old_value, new_value, made_at, made_by, note FROM amendment"
     )
@@ -206,7 +231,7 @@ def verify(session: Session) -> VerifyReport:
         first_difference("ledger", _forecast_rows(x), state.forecasts, lambda k, _: f"forecast {k}")
         or first_difference(
             "ledger",
-            _rows(x, estimates + " ORDER BY id", _ESTIMATE),
+            _estimate_rows(x, estimates + " ORDER BY id"),
             state.estimates,
             lambda k, row: f"estimate {k} (forecast {row['forecast']})",
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 from predictions.chain import amendment_fields, estimate_fields, iso
 from predictions.errors import InputError
+from predictions.questions import Question
 from predictions.validation import require_text
 
 __all__ = [
@@ -47,14 +48,17 @@ def is_market(forecaster: str) -> bool:
 
 @dataclass
 class EstimateRow:
-    """One probability given by one forecaster at one time."""
+    """One forecast given by one forecaster at one time: a ``probability`` on a binary question,
+    else ``values`` (a CDF on :data:`predictions.questions.GRID` points for numeric and date
+    questions, one probability per option for choice questions) and no probability."""
 
     id: int
     forecast_id: int
     forecaster: str
-    probability: float
+    probability: float | None
     made_at: datetime
     note: str | None
+    values: tuple[float, ...] | None = None
 
 
 @dataclass
@@ -112,6 +116,11 @@ class ForecastRow:
     resolution_evidence: str | None
     #: the IANA zone whose day a date-only due ends (None: a due typed with its time)
     due_zone: str | None = None
+    #: the question type (:data:`predictions.questions.KINDS`); ``question`` is its spec (None for
+    #: binary) and ``resolution_value`` a non-binary question's resolution (``outcome`` is None)
+    kind: str = "binary"
+    question: Question | None = None
+    resolution_value: float | None = None
     estimates: list[EstimateRow] = field(default_factory=list)
     tags: list[TagRow] = field(default_factory=list)
     amendments: list[AmendmentRow] = field(default_factory=list)
@@ -255,8 +264,9 @@ class Standing:
 
     @property
     def median(self) -> float | None:
-        """The median of the other people's latest probabilities (None if there are none)."""
-        ps = sorted(e.probability for e in self.others)
+        """The median of the other people's latest probabilities (None if there are none, as on
+        a non-binary question)."""
+        ps = sorted(e.probability for e in self.others if e.probability is not None)
         if not ps:
             return None
         mid = len(ps) // 2
@@ -282,10 +292,15 @@ def forecast_record(
     """The JSON form of a forecast, as ``--json`` prints it, seen by ``viewer`` (default: its
     author): ``probability`` is the viewer's own latest (None if they have not forecast it),
     ``others`` the other people's latest (``{"median": p, "latest": {name: p}}``) and ``market``
-    the markets' (``{name: p}``)."""
+    the markets' (``{name: p}``).
+
+    Every record says its ``kind``; a non-binary one adds its ``question`` (the spec) and
+    ``resolution_value``, and its estimates carry ``cdf`` or ``probabilities`` (the probabilities
+    above are None)."""
     view = standing(forecast, viewer or forecast.author)
     record: dict[str, Any] = {
         "id": forecast.id,
+        "kind": forecast.kind,
         "title": forecast.title,
         "criteria": forecast.criteria,
         "due": iso(forecast.due),
@@ -307,9 +322,12 @@ def forecast_record(
         "resolution_note": forecast.resolution_note,
         "resolution_evidence": forecast.resolution_evidence,
         "estimates": [
-            estimate_fields(e) for e in sorted(forecast.estimates, key=lambda e: (e.made_at, e.id))
+            estimate_fields(e, forecast.kind)
+            for e in sorted(forecast.estimates, key=lambda e: (e.made_at, e.id))
         ],
     }
+    if forecast.question is not None:
+        record.update(question=forecast.question.spec(), resolution_value=forecast.resolution_value)
     if full:
         record["amendments"] = [amendment_fields(a) for a in forecast.amendments]
     return record

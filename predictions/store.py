@@ -33,12 +33,23 @@ from predictions.chain import (
     estimate_payload,
     iso,
     loaded,
+    loaded_question,
+    question_json,
     register_payload,
     reopen_payload,
     take_over_payload,
 )
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, NotFoundError, StateError
+from predictions.questions import (
+    Question,
+    check_cdf,
+    check_outcome_value,
+    check_probabilities,
+    decode,
+    encode,
+    rounded,
+)
 from predictions.records import (
     AmendmentRow,
     CheckRow,
@@ -87,9 +98,12 @@ _CHUNK = 500  # forecast ids per query when reading a list's estimates and tags
 
 _COLUMNS = (
     "f.id, f.title, f.criteria, f.due, f.created_at, f.author, f.source, f.ref, f.status, "
-    "f.outcome, f.resolved_at, f.resolved_by, f.resolution_note, f.resolution_evidence, f.due_zone"
+    "f.outcome, f.resolved_at, f.resolved_by, f.resolution_note, f.resolution_evidence, "
+    "f.due_zone, f.kind, f.question, f.resolution_value"
 )
-_ESTIMATE = "SELECT id, forecast_id, forecaster, probability, made_at, note FROM estimate"
+_ESTIMATE = (
+    "SELECT id, forecast_id, forecaster, probability, made_at, note, distribution FROM estimate"
+)
 
 
 def _executor(db: Database) -> Executor:
@@ -117,11 +131,18 @@ def _forecast(r: Sequence[Any]) -> ForecastRow:
         author=r[5], source=r[6], ref=r[7], status=r[8],
         outcome=None if r[9] is None else bool(r[9]), resolved_at=loaded(r[10]),
         resolved_by=r[11], resolution_note=r[12], resolution_evidence=r[13], due_zone=r[14],
+        kind=r[15], question=loaded_question(r[15], r[16]), resolution_value=r[17],
     )  # fmt: skip
 
 
 def _estimate(r: Sequence[Any]) -> EstimateRow:
-    return EstimateRow(r[0], r[1], r[2], float(r[3]), loaded(r[4]), r[5])  # type: ignore[arg-type]
+    """An estimate's row (:data:`_ESTIMATE`'s columns): PostgreSQL gives the distribution as
+    bytes or a memoryview, SQLite as bytes."""
+    p, values = r[3], r[6]
+    return EstimateRow(
+        r[0], r[1], r[2], None if p is None else float(p), loaded(r[4]), r[5],  # type: ignore[arg-type]
+        None if values is None else decode(values),
+    )  # fmt: skip
 
 
 def _insert(x: Executor, table: str, values: dict[str, Any]) -> int:
@@ -154,11 +175,15 @@ def add_forecast(
     note: str | None = None,
     created_at: datetime | None = None,
     allow_past_due: bool = False,
+    question: Question | None = None,
+    values: Sequence[float] | None = None,
 ) -> ForecastRow:
-    """Register a forecast (and its first estimate, if a probability is given).
+    """Register a forecast (and its first estimate, if a probability or values are given).
 
-    A due date in the past is refused unless ``allow_past_due`` (imports of history). A
-    :class:`~predictions.validation.Due` keeps the zone of a date-only due with it.
+    A binary question (no ``question``) takes a ``probability``; a numeric, date or choice
+    ``question`` takes ``values`` (its CDF on the grid, or one probability per option), checked
+    against the question. A due date in the past is refused unless ``allow_past_due`` (imports
+    of history). A :class:`~predictions.validation.Due` keeps the zone of a date-only due with it.
     """
     due, due_zone = (due.at, due.zone) if isinstance(due, Due) else (due, None)
     fields = check_registration(
@@ -171,7 +196,15 @@ def add_forecast(
         tags=tags,
         allow_past_due=allow_past_due,
     )
-    first = check_estimate(fields.author, probability, note) if probability is not None else None
+    kind = "binary" if question is None else question.kind
+    if question is not None and probability is not None:
+        raise InputError(
+            "probability", probability, f"a forecast of a {kind} question, not a probability"
+        )
+    given = probability if question is None else values
+    if question is None and values is not None:
+        raise InputError("values", list(values), "a probability (the question is binary)")
+    first = None if given is None else _checked(kind, question, fields.author, given, note)
     x = _executor(db)
     taken = "SELECT id FROM forecast WHERE ref = :ref"
     if ref is not None and x.execute(taken, {"ref": ref}).fetchone():
@@ -181,10 +214,12 @@ def add_forecast(
         created_at=fields.created_at, author=fields.author, source=fields.source, ref=ref,
         status="open", outcome=None, resolved_at=None, resolved_by=None, resolution_note=None,
         resolution_evidence=None, tags=[TagRow(name) for name in fields.tags], due_zone=due_zone,
+        kind=kind, question=question,
     )  # fmt: skip
     columns = ("title", "criteria", "due", "created_at", "author", "source", "ref", "status",
-               "due_zone")  # fmt: skip
-    row.id = _insert(x, "forecast", {name: getattr(row, name) for name in columns})
+               "due_zone", "kind")  # fmt: skip
+    values_ = {name: getattr(row, name) for name in columns}
+    row.id = _insert(x, "forecast", {**values_, "question": question_json(question)})
     if fields.tags:
         x.execute(
             "INSERT INTO tag (forecast_id, name) VALUES (:forecast_id, :name)",
@@ -193,18 +228,49 @@ def add_forecast(
     at = row.created_at
     LEDGER.append(x, "register", register_payload(row, fields.tags), forecast_id=row.id, at=at)
     if first is not None:
-        _append_estimate(x, row, *first, made_at=at)
+        _append_estimate(x, row, first, made_at=at)
     return row
 
 
+#: An estimate as checked: forecaster, probability (binary) or values (others), note.
+_Checked = tuple[str, "float | None", "tuple[float, ...] | None", "str | None"]
+
+
+def _checked(
+    kind: str, question: Question | None, forecaster: str, given: object, note: object
+) -> _Checked:
+    """An estimate's forecaster, forecast and note, checked: a probability strictly inside 0-1
+    on a binary question; else the values, :func:`~predictions.questions.rounded` and checked
+    against the question (a CDF, or one probability per option)."""
+    if question is None:
+        if not isinstance(given, int | float) or isinstance(given, bool):
+            raise InputError("probability", given, "a probability (the question is binary)")
+        name, p, note_ = check_estimate(forecaster, float(given), note)
+        return name, p, None, note_
+    if isinstance(given, str | bytes) or not isinstance(given, Sequence):
+        field = "cdf" if question.continuous else "probabilities"
+        raise InputError(field, given, f"the values of a forecast of a {kind} question")
+    values = rounded(given)
+    (check_cdf if question.continuous else check_probabilities)(question, values)
+    name = require_text(forecaster, "forecaster", multiline=False) or forecaster
+    return name, None, values, require_text(note, "note", optional=True)
+
+
 def _append_estimate(
-    x: Executor, forecast: ForecastRow, name: str, p: float, note: str | None, *, made_at: datetime
+    x: Executor,
+    forecast: ForecastRow,
+    checked: _Checked,
+    *,
+    made_at: datetime,
 ) -> EstimateRow:
-    values = {"forecast_id": forecast.id, "forecaster": name, "probability": p}
-    eid = _insert(x, "estimate", {**values, "made_at": made_at, "note": note})
-    estimate = EstimateRow(eid, forecast.id, name, p, made_at, note)
+    name, p, values, note = checked
+    blob = None if values is None else encode(values)
+    row = {"forecast_id": forecast.id, "forecaster": name, "probability": p, "distribution": blob}
+    eid = _insert(x, "estimate", {**row, "made_at": made_at, "note": note})
+    estimate = EstimateRow(eid, forecast.id, name, p, made_at, note, values)
     forecast.estimates.append(estimate)
-    LEDGER.append(x, "estimate", estimate_payload(estimate), forecast_id=forecast.id, at=made_at)
+    payload = estimate_payload(estimate, forecast.kind)
+    LEDGER.append(x, "estimate", payload, forecast_id=forecast.id, at=made_at)
     return estimate
 
 
@@ -212,12 +278,14 @@ def add_estimate(
     db: Database,
     forecast: ForecastRow | int | str,
     forecaster: str,
-    probability: float,
+    probability: float | Sequence[float],
     *,
     note: str | None = None,
     made_at: datetime | None = None,
 ) -> EstimateRow:
-    """Append a probability to a forecast's history. Refused once it is resolved or annulled.
+    """Append a forecast to a forecast's history: a probability on a binary question, the values
+    on the others (a CDF on the grid, or one probability per option; checked against the
+    question). Refused once it is resolved or annulled.
 
     Given a :class:`ForecastRow`, the estimate is added to its ``estimates`` too.
     """
@@ -226,8 +294,8 @@ def add_estimate(
         forecast = _read(x, forecast)
     if forecast.status != "open":
         raise _closed(forecast, f"{forecast.status}; its estimates are closed")
-    name, p, note_ = check_estimate(forecaster, probability, note)
-    estimate = _append_estimate(x, forecast, name, p, note_, made_at=made_at or clock_now())
+    checked = _checked(forecast.kind, forecast.question, forecaster, probability, note)
+    estimate = _append_estimate(x, forecast, checked, made_at=made_at or clock_now())
     _changed(db, forecast.id)
     return estimate
 
@@ -321,14 +389,14 @@ def _amendment(
 
 
 _CLOSING = ("status", "outcome", "resolved_at", "resolved_by", "resolution_note",
-            "resolution_evidence")  # fmt: skip
+            "resolution_evidence", "resolution_value")  # fmt: skip
 
 
 def _close(
     db: Database,
     forecast_id: int | str,
     kind: str,
-    outcome: bool | None,
+    outcome: bool | float | None,
     by: str,
     note: str | None,
     evidence: str | None,
@@ -336,14 +404,22 @@ def _close(
 ) -> ForecastRow:
     """Resolve, annul or withdraw (``kind``, see :data:`~predictions.chain.CLOSING_KINDS`): the
     forecast's closing, with its ledger entry. Resolve and annul close an open forecast; a
-    withdrawal may also take a closed one out of lists and scores."""
+    withdrawal may also take a closed one out of lists and scores. A resolution's ``outcome`` is
+    YES/NO on a binary question, else the resolution value (checked against the question)."""
     x = _executor(db)
     forecast = get_forecast(db, forecast_id, for_update=True)
     status = next(s for s, k in CLOSING_KINDS.items() if k == kind)
     if forecast.status != "open" and (kind != "withdraw" or forecast.status == status):
         raise _closed(forecast, f"already {forecast.status}")
+    value = None
+    if kind == "resolve" and forecast.question is not None:
+        if not isinstance(outcome, int | float) or isinstance(outcome, bool):
+            raise InputError("value", outcome, f"the outcome of a {forecast.kind} question")
+        value, outcome = float(outcome), None
+        check_outcome_value(forecast.question, value)
     forecast.status = status
-    forecast.outcome = outcome
+    forecast.outcome = None if outcome is None else bool(outcome)
+    forecast.resolution_value = value
     forecast.resolved_at = at = at or clock_now()
     forecast.resolved_by = require_text(by, "resolved_by", multiline=False)
     forecast.resolution_note = require_text(note, "note", optional=True)
@@ -359,15 +435,17 @@ def _close(
 def resolve(
     db: Database,
     forecast_id: int | str,
-    outcome: bool,
+    outcome: bool | float,
     *,
     by: str,
     note: str | None = None,
     evidence: str | None = None,
     at: datetime | None = None,
 ) -> ForecastRow:
-    """Resolve a forecast YES (True) or NO (False). Resolving twice is refused."""
-    return _close(db, forecast_id, "resolve", bool(outcome), by, note, evidence, at)
+    """Resolve a binary forecast YES (True) or NO (False); a numeric, date or choice one to its
+    resolution value (the outcome; POSIX seconds; the option's 0-based index), which must lie in
+    the range (or beyond an open bound) or name an option. Resolving twice is refused."""
+    return _close(db, forecast_id, "resolve", outcome, by, note, evidence, at)
 
 
 def annul(
@@ -422,7 +500,7 @@ def reopen(
     payload = reopen_payload(forecast.id, forecast.status, at, made_by, why)
     forecast.status = "open"
     forecast.outcome = forecast.resolved_at = forecast.resolved_by = None
-    forecast.resolution_note = forecast.resolution_evidence = None
+    forecast.resolution_note = forecast.resolution_evidence = forecast.resolution_value = None
     _update(x, forecast, _CLOSING)
     LEDGER.append(x, "reopen", payload, forecast_id=forecast.id, at=at)
     _changed(db, forecast.id)
@@ -535,7 +613,8 @@ def _where(query: ForecastQuery, now: datetime | None) -> tuple[str, dict[str, A
 
 #: Each forecaster's latest estimate on each forecast ``{within}``: one index lookup per pair.
 _LATEST = (
-    "SELECT e.id, e.forecast_id, e.forecaster, e.probability, e.made_at, e.note FROM "
+    "SELECT e.id, e.forecast_id, e.forecaster, e.probability, e.made_at, e.note, e.distribution "
+    "FROM "
     "(SELECT DISTINCT forecast_id AS fid, forecaster AS who FROM estimate WHERE {within}) AS p "
     "JOIN estimate AS e ON e.id = (SELECT l.id FROM estimate AS l WHERE l.forecast_id = p.fid "
     "AND l.forecaster = p.who ORDER BY l.made_at DESC, l.id DESC LIMIT 1)"
