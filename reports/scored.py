@@ -39,7 +39,7 @@ __all__ = ["Scored", "executor", "read_scored"]
 #: The estimates the rule may score (``e``, joined to its forecast ``f``): those of resolved
 #: questions, made before the due date and before the resolution.
 _CANDIDATES = (
-    "f.status = 'resolved' AND f.outcome IS NOT NULL"
+    "f.status = 'resolved' AND f.kind = 'binary' AND f.outcome IS NOT NULL"
     " AND e.made_at < f.due AND e.made_at < f.resolved_at"
 )
 _READ = (
