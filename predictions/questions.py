@@ -28,7 +28,7 @@ import math
 import re
 import sys
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -477,7 +477,7 @@ def _range_text(question: Question) -> str:
 # -- The rules a stored forecast and a resolution obey ----------------------------------------------
 
 
-def check_cdf(question: Question, values: tuple[float, ...] | list[float]) -> None:
+def check_cdf(question: Question, values: Sequence[float]) -> None:
     """Refuse a CDF a numeric or date forecast may not store.
 
     :data:`GRID` values between 0 and 1, never decreasing, every one of the 200 bins holding at
@@ -520,7 +520,7 @@ def _first(values: Iterable[float]) -> float:
     return next(iter(values))
 
 
-def check_probabilities(question: Question, values: tuple[float, ...] | list[float]) -> None:
+def check_probabilities(question: Question, values: Sequence[float]) -> None:
     """Refuse option probabilities a choice forecast may not store: one per option, each at least
     :data:`MIN_OPTION` (Metaculus's floor: the log score stays finite), summing to 1 (within the
     rounding of stored values)."""
@@ -596,7 +596,7 @@ def format_value(question: Question, x: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def quantile(question: Question, cdf: tuple[float, ...] | list[float], p: float) -> float:
+def quantile(question: Question, cdf: Sequence[float], p: float) -> float:
     """The value below which the forecast puts probability ``p`` (the inverse of the grid CDF,
     linear between grid points); a bound when ``p`` falls in the mass beyond it."""
     if p <= cdf[0]:
@@ -609,17 +609,17 @@ def quantile(question: Question, cdf: tuple[float, ...] | list[float], p: float)
     return question.unscaled(u)
 
 
-def median(question: Question, cdf: tuple[float, ...] | list[float]) -> float:
+def median(question: Question, cdf: Sequence[float]) -> float:
     """The forecast's median (:func:`quantile` at one half)."""
     return quantile(question, cdf, 0.5)
 
 
-def leading(probabilities: tuple[float, ...] | list[float]) -> int:
+def leading(probabilities: Sequence[float]) -> int:
     """The index of the most probable option (the first of equals)."""
     return max(range(len(probabilities)), key=probabilities.__getitem__)
 
 
-def summary(question: Question, values: tuple[float, ...] | list[float]) -> str:
+def summary(question: Question, values: Sequence[float]) -> str:
     """The forecast in a few characters, as ``list`` shows it: ``median 8.2`` (``median < 0`` when
     half the mass lies beyond the lower bound), or the leading option with its probability
     (``DeepSeek 35%``)."""
@@ -636,7 +636,7 @@ def summary(question: Question, values: tuple[float, ...] | list[float]) -> str:
 _BLOCKS = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: tuple[float, ...] | list[float], width: int = 40) -> str:
+def sparkline(values: Sequence[float], width: int = 40) -> str:
     """A one-line picture of a forecast: for a CDF on the grid, its density over the range in
     ``width`` columns (each the mass of its share of the bins, the tallest a full block); for a
     choice forecast, one block per option, as tall as its probability beside the likeliest."""
