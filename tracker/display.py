@@ -1,5 +1,6 @@
-"""Terminal output: tables (rich on a terminal, plain text when piped), JSON, probabilities (times:
-:mod:`predictions.timetext`); and files written for the user (:func:`output_file`)."""
+"""Terminal output: tables (rich on a terminal, plain text when piped), JSON, forecasts of every
+question type (times: :mod:`predictions.timetext`); and files written for the user
+(:func:`output_file`)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,22 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from predictions.errors import InputError, OperationalError
+from predictions.questions import Question, format_value, quantile, sparkline, summary
 from predictions.wording import duration, format_probability
 
 if TYPE_CHECKING:
-    from predictions.records import Standing
+    from predictions.records import EstimateRow, ForecastRow, Standing
 
 __all__ = [
     "emit",
     "emit_json",
     "fancy",
+    "format_estimate",
     "format_others",
+    "format_outcome",
+    "forecast_picture",
     "output_file",
+    "question_line",
     "relative",
     "table",
 ]
@@ -125,19 +131,86 @@ def _pad(text: str, width: int) -> str:
     return text + " " * (width - used)
 
 
-def format_others(view: Standing) -> str:
-    """The others' latest beside yours, compactly: one other person by name (``bob 40%``),
-    several by their median and count (``med 55% (3)``), then the markets (``mkt 18%``)."""
+def format_estimate(question: Question | None, estimate: EstimateRow | None) -> str:
+    """An estimate in a few characters: its probability (``70%``) on a binary question, else its
+    :func:`~predictions.questions.summary` (``median 8``, ``DeepSeek 35%``); ``-`` for none."""
+    if estimate is None:
+        return "-"
+    if question is None or estimate.values is None:
+        return format_probability(estimate.probability)
+    return summary(question, estimate.values)
+
+
+def format_others(view: Standing, question: Question | None = None) -> str:
+    """The others' latest beside yours, compactly: one other person by name (``bob 40%``,
+    ``bob median 9``), several by their median and count (``med 55% (3)``; ``3 others`` on a
+    non-binary question), then the markets (``mkt 18%``)."""
     parts = []
     if len(view.others) == 1:
-        parts.append(
-            f"{view.others[0].forecaster} {format_probability(view.others[0].probability)}"
-        )
+        parts.append(f"{view.others[0].forecaster} {format_estimate(question, view.others[0])}")
+    elif view.others and question is not None:
+        parts.append(f"{len(view.others)} others")
     elif view.others:
         parts.append(f"med {format_probability(view.median)} ({len(view.others)})")
     if view.markets:
-        parts.append("mkt " + "/".join(format_probability(e.probability) for e in view.markets))
+        parts.append("mkt " + "/".join(format_estimate(question, e) for e in view.markets))
     return ", ".join(parts)
+
+
+def format_outcome(forecast: ForecastRow) -> str:
+    """What a resolved forecast resolved to: ``YES``/``NO``, a number, a date or an option."""
+    if forecast.question is None or forecast.resolution_value is None:
+        return "YES" if forecast.outcome else "NO"
+    return format_value(forecast.question, forecast.resolution_value)
+
+
+def question_line(question: Question) -> str:
+    """A question's spec in words: ``numeric 0..34 (open upper, log scale)``, ``date
+    2026-01-01..2035-12-31``, ``choice of DeepSeek, Other (ordered)``."""
+    if question.kind == "choice":
+        return (
+            "choice of " + ", ".join(question.options) + (" (ordered)" if question.ordered else "")
+        )
+    bounds = {(True, True): "both", (True, False): "lower", (False, True): "upper"}
+    notes = []
+    if question.open_lower or question.open_upper:
+        notes.append(f"open {bounds[question.open_lower, question.open_upper]}")
+    if question.log:
+        notes.append("log scale")
+    low, high = (format_value(question, x) for x in (question.lower, question.upper))
+    return f"{question.kind} {low}..{high}" + (f" ({', '.join(notes)})" if notes else "")
+
+
+#: The quantiles ``show`` lists of a numeric or date forecast.
+SHOWN_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+_BAR = 40  # columns of a probability of 1 in an option bar
+
+
+def forecast_picture(
+    question: Question, values: Sequence[float], resolved: float | None = None
+) -> list[str]:
+    """``show``'s drawing of a forecast: the quantiles and a sparkline of the density between
+    the bounds (with the mass beyond an open bound), or one bar per option (the option a choice
+    question resolved to marked)."""
+    if question.kind == "choice":
+        width = max(_columns(name) for name in question.options)
+        return [
+            f"{_pad(name, width)}  {format_probability(p):>6}  {'█' * round(p * _BAR)}"
+            + ("  <- resolved" if resolved == i else "")
+            for i, (name, p) in enumerate(zip(question.options, values, strict=True))
+        ]
+    shown = "  ".join(
+        f"{p * 100:g}%: {format_value(question, quantile(question, values, p))}"
+        for p in SHOWN_QUANTILES
+    )
+    low, high = (format_value(question, x) for x in (question.lower, question.upper))
+    beyond = []
+    if question.open_lower:
+        beyond.append(f"below {low}: {format_probability(values[0])}")
+    if question.open_upper:
+        beyond.append(f"above {high}: {format_probability(1 - values[-1])}")
+    line = f"{low} {sparkline(values)} {high}" + (f"  ({', '.join(beyond)})" if beyond else "")
+    return [shown, line]
 
 
 def relative(due: datetime, now: datetime, status: str = "open") -> str:

@@ -1,5 +1,6 @@
 """Commands that register and change forecasts: add, update, list, show, resolve, annul, amend,
-withdraw and reopen.
+withdraw and reopen, on questions of every type (binary, numeric, date, multiple choice: see
+:mod:`predictions.questions`).
 
 Each calls the store with the database :meth:`App.forecasts <tracker.cli.App.forecasts>` gives (on
 an existing SQLite file, a bare sqlite3 connection: no SQLAlchemy import).
@@ -13,23 +14,144 @@ from typing import Any, TypeVar
 
 import click
 
-from predictions import records, store
+from predictions import questions, records, store
 from predictions.clock import now as clock_now
 from predictions.errors import InputError
+from predictions.questions import Question
 from predictions.timetext import local_due, local_time
 from predictions.validation import parse_outcome, parse_probability, read_due, require_text
 from predictions.wording import format_probability, plural
 from tracker.cli import App, by_option, forecast_argument, json_option, limit_option, pass_app
-from tracker.display import emit, emit_json, format_others, relative, table
+from tracker.display import (
+    emit,
+    emit_json,
+    forecast_picture,
+    format_estimate,
+    format_others,
+    format_outcome,
+    question_line,
+    relative,
+    table,
+)
 
 __all__ = ["COMMANDS"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+_QUANTILES_HELP = (
+    "A numeric or date forecast as quantiles, P=VALUE comma-separated, at least three: "
+    "10%=4,50%=8,90%=15 (dates as values: 25%=2027-06,50%=2028-06-30,75%=2030)."
+)
+_DISTRIBUTION_HELP = (
+    "A numeric or date forecast as a named distribution: normal:MEAN,SD, lognormal:MU,SIGMA "
+    "(of ln x), uniform; for dates normal:2028-06,365 (a date and days)."
+)
+
+
+def _forecast_options(probability_help: str) -> Callable[[_F], _F]:
+    """What add and update take as the forecast: ``-p`` (a probability, or one per option of a
+    choice question), ``--quantiles`` or ``--distribution`` (numeric and date questions)."""
+    options = (
+        click.option("-p", "--probability", help=probability_help),
+        click.option("--quantiles", metavar="P=VALUE,...", help=_QUANTILES_HELP),
+        click.option("--distribution", metavar="NAME:PARAMS", help=_DISTRIBUTION_HELP),
+    )
+
+    def decorate(command: _F) -> _F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _forecast(
+    question: Question | None,
+    probability: str | None,
+    quantiles: str | None,
+    distribution: str | None,
+) -> float | tuple[float, ...]:
+    """The forecast typed for ``question`` (None: binary), parsed: a probability for a binary
+    question, option probabilities (``-p``) for a choice question, a CDF from ``--quantiles`` or
+    ``--distribution`` for a numeric or date one. Exactly the form the question takes."""
+    kind = "binary" if question is None else question.kind
+    continuous = question is not None and question.continuous
+    given = {"-p": probability, "--quantiles": quantiles, "--distribution": distribution}
+    named = [name for name, value in given.items() if value is not None]
+    wanted = ["--quantiles", "--distribution"] if continuous else ["-p"]
+    if len(named) != 1 or named[0] not in wanted:
+        field = {"-p": "probability", "--quantiles": "quantiles", "--distribution": "distribution"}
+        shown = " and ".join(named) if named else None
+        raise InputError(
+            field[named[0]] if len(named) == 1 else field[wanted[0]],
+            shown,
+            " or ".join(wanted)
+            + (" (one of them)" if continuous else "")
+            + f" for a {kind} question",
+        )
+    if question is None:
+        return parse_probability(probability)
+    text = probability if question.kind == "choice" else quantiles
+    if distribution is not None:
+        name = distribution.partition(":")[0].strip().lower()
+        if name not in ("normal", "lognormal", "uniform"):
+            expected = "normal:MEAN,SD, lognormal:MU,SIGMA (of ln x) or uniform"
+            raise InputError("distribution", distribution, expected)
+        text = distribution
+    return questions.parse_forecast(question, text or "")
+
+
+def _question(
+    numeric: str | None,
+    date: str | None,
+    options: str | None,
+    open_bounds: str | None,
+    log: bool,
+    ordered: bool,
+) -> Question | None:
+    """The question ``add`` registers: binary (None) unless ``--numeric``, ``--date`` or
+    ``--options`` says otherwise (one of them); ``--open`` and ``--log`` go with a range,
+    ``--ordered`` with options."""
+    given = {"--numeric": numeric, "--date": date, "--options": options}
+    named = [name for name, value in given.items() if value is not None]
+    if len(named) > 1:
+        raise InputError("question", " and ".join(named), "one of --numeric, --date, --options")
+    if (open_bounds or log) and not (numeric or date):
+        option = "--open" if open_bounds else "--log"
+        raise InputError(option[2:], option, "a range given with --numeric or --date")
+    if ordered and not options:
+        raise InputError("ordered", "--ordered", "options given with --options")
+    if options is not None:
+        return questions.parse_options(options, ordered=ordered)
+    if numeric is not None:
+        return questions.parse_range("numeric", numeric, open_bounds=open_bounds, log=log)
+    if date is not None:
+        return questions.parse_range("date", date, open_bounds=open_bounds, log=log)
+    return None
+
 
 @click.command()
 @click.argument("title")
-@click.option("-p", "--probability", required=True, help="Your probability: 0.7, 70% or 70.")
+@_forecast_options(
+    "Your probability: 0.7, 70% or 70; with --options one per option, in order: 35,30,35."
+)
+@click.option("--numeric", metavar="LO..HI", help="A numeric question over this range: 0..34.")
+@click.option(
+    "--date", metavar="FIRST..LAST", help="A date question over this range: 2026-01-01..2035-12-31."
+)
+@click.option(
+    "--options",
+    metavar="A,B,...",
+    help='A multiple-choice question: "DeepSeek,Alibaba Qwen,Other".',
+)
+@click.option(
+    "--open",
+    "open_bounds",
+    type=click.Choice(["lower", "upper", "both"]),
+    help="Range bounds an outcome may fall beyond (default: closed).",
+)
+@click.option("--log", is_flag=True, help="A log-scale numeric range (a positive lower bound).")
+@click.option("--ordered", is_flag=True, help="The options form a scale (ranked score).")
 @click.option(
     "--due",
     required=True,
@@ -53,7 +175,15 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 def add(
     app: App,
     title: str,
-    probability: str,
+    probability: str | None,
+    quantiles: str | None,
+    distribution: str | None,
+    numeric: str | None,
+    date: str | None,
+    options: str | None,
+    open_bounds: str | None,
+    log: bool,
+    ordered: bool,
     due: str,
     criteria: str,
     tags: tuple[str, ...],
@@ -63,8 +193,13 @@ def add(
     checks: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Register a forecast and print its id."""
-    p = parse_probability(probability)
+    """Register a forecast and print its id.
+
+    A yes/no question by default (-p 70%); --numeric LO..HI or --date FIRST..LAST with
+    --quantiles or --distribution; --options with one probability per option (-p 35,30,35).
+    """
+    question = _question(numeric, date, options, open_bounds, log, ordered)
+    given = _forecast(question, probability, quantiles, distribution)
     now = clock_now()
     due_at = read_due(due, now=now, tz=app.tz)
     specs = []
@@ -77,13 +212,16 @@ def add(
         criteria=criteria,
         due=due_at,
         author=app.writer(by),
-        probability=p,
         tags=tags,
         source=source,
         note=note,
         created_at=now,
     )
     # Checks are stored through SQLAlchemy: with them, a Session rather than the fast path.
+    if question is None:
+        fields["probability"] = given
+    else:
+        fields.update(question=question, values=given)
     with app.write() if specs else app.forecasts(write=True) as db:
         forecast = store.add_forecast(db, **fields)  # type: ignore[arg-type]
         if specs:
@@ -95,29 +233,39 @@ def add(
         record["checks"] = specs
     text = (
         f"Added forecast {record['id']}: {record['title']} "
-        f"({format_probability(p)}, due {local_due(due_at.at, app.tz, due_at.zone)})"
+        f"({format_estimate(question, forecast.estimates[0])}, "
+        f"due {local_due(due_at.at, app.tz, due_at.zone)})"
     )
     emit(record, as_json, text + (f" with {plural(len(specs), 'check')}" if specs else ""))
 
 
 @click.command()
 @forecast_argument
-@click.option("-p", "--probability", required=True, help="The new probability: 0.62, 62% or 62.")
+@_forecast_options(
+    "The new probability: 0.62, 62% or 62; on a multiple-choice question one per option: 30,40,30."
+)
 @click.option("--by", help="Forecaster name (default: config 'forecaster' or your login).")
 @click.option("--note", help="Why it changed.")
 @json_option
 @pass_app
 def update(
-    app: App, forecast_id: str, probability: str, by: str | None, note: str | None, as_json: bool
+    app: App,
+    forecast_id: str,
+    probability: str | None,
+    quantiles: str | None,
+    distribution: str | None,
+    by: str | None,
+    note: str | None,
+    as_json: bool,
 ) -> None:
-    """Record a new probability on a forecast.
+    """Record a new forecast on a question: -p, or --quantiles / --distribution.
 
     Anyone may forecast any question: estimates are kept per forecaster.
     """
-    p = parse_probability(probability)
     with app.forecasts(write=True) as db:
         forecast = store.get_forecast(db, forecast_id)
-        estimate = store.add_estimate(db, forecast, app.writer(by), p, note=note)
+        given = _forecast(forecast.question, probability, quantiles, distribution)
+        estimate = store.add_estimate(db, forecast, app.writer(by), given, note=note)
         previous = [
             e
             for e in forecast.estimates
@@ -130,8 +278,11 @@ def update(
         if late:
             click.echo(late, err=True)
         return
-    before = f"{format_probability(previous[-1].probability)} -> " if previous else ""
-    click.echo(f"Forecast {record['id']}: {estimate.forecaster} {before}{format_probability(p)}")
+    q = forecast.question
+    before = f"{format_estimate(q, previous[-1])} -> " if previous else ""
+    click.echo(
+        f"Forecast {record['id']}: {estimate.forecaster} {before}{format_estimate(q, estimate)}"
+    )
     if late:
         click.echo(late)
 
@@ -178,8 +329,9 @@ def list_(
 ) -> None:
     """List forecasts, soonest due first.
 
-    p is your own latest probability (- if you have not forecast it); others shows the other
-    forecasters' latest (one by name, several by their median and count) and the markets'.
+    p is your own latest probability (- if you have not forecast it; the median or the leading
+    option on other question types); others shows the other forecasters' latest (one by name,
+    several by their median and count) and the markets'.
     """
     query = records.ForecastQuery(status=status, tag=tag, by=by, limit=limit or None, search=search)
     now = clock_now()
@@ -201,13 +353,14 @@ def list_(
     for i, r in enumerate(listed):
         f: Any = forecasts[i]
         when = relative(f.due, now, f.status) or (
-            f"{'YES' if f.outcome else 'NO'}" if f.status == "resolved" else f.status
+            format_outcome(f) if f.status == "resolved" else f.status
         )
+        view = records.standing(f, viewer)
         rows.append(
             (
                 r["id"],
-                format_probability(r["probability"]),
-                format_others(records.standing(f, viewer)),
+                format_estimate(f.question, view.mine),
+                format_others(view, f.question),
                 local_due(f.due, app.tz, f.due_zone),
                 when,
                 ",".join(r["tags"]),
@@ -235,8 +388,9 @@ def list_(
 def show(app: App, forecast_id: str, by: str | None, as_json: bool) -> None:
     """Show one forecast with its history.
 
-    Criteria, each forecaster's latest probability (yours, the others', the markets'), every
-    estimate, amendments and the resolution.
+    Criteria, each forecaster's latest probability (yours, the others', the markets'; the
+    quantiles and a sparkline, or the option bars, on other question types), every estimate,
+    amendments and the resolution.
     """
     from predictions.chain import iso
 
@@ -265,11 +419,14 @@ def show(app: App, forecast_id: str, by: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(record)
         return
+    q = f.question
     click.echo(f"#{record['id']}  {record['title']}")
     click.echo(
         f"  status:   {record['status']}"
-        + (f" ({'YES' if record['outcome'] else 'NO'})" if record["status"] == "resolved" else "")
+        + (f" ({format_outcome(f)})" if record["status"] == "resolved" else "")
     )
+    if q is not None:
+        click.echo(f"  question: {question_line(q)}")
     click.echo(f"  due:      {due_text}" + (f" ({when})" if when else ""))
     click.echo(f"  author:   {record['author']}   created {local_time(f.created_at, app.tz)}")
     if record["tags"]:
@@ -278,13 +435,18 @@ def show(app: App, forecast_id: str, by: str | None, as_json: bool) -> None:
         click.echo(f"  source:   {record['source']}")
     click.echo("  criteria: " + record["criteria"].replace("\n", "\n            "))
     click.echo("  latest:")
-    for p, who in _latest_lines(view):
-        click.echo(f"    {format_probability(p):>6}  {who}")
+    for shown, who in _latest_lines(view, q):
+        click.echo(f"    {shown:>6}  {who}")
+    drawn = view.mine or max(f.estimates, key=lambda e: (e.made_at, e.id), default=None)
+    if q is not None and drawn is not None and drawn.values is not None:
+        click.echo(f"  forecast of {drawn.forecaster}:")
+        for line in forecast_picture(q, drawn.values, f.resolution_value):
+            click.echo(f"    {line}")
     click.echo("  estimates:")
-    for e in record["estimates"]:
+    for e in sorted(f.estimates, key=lambda e: (e.made_at, e.id)):
         click.echo(
-            f"    {local_time(e['at'], app.tz)}  {format_probability(e['probability']):>6}"
-            f"  {e['by']}" + (f"  - {e['note']}" if e["note"] else "")
+            f"    {local_time(e.made_at, app.tz)}  {format_estimate(q, e):>6}"
+            f"  {e.forecaster}" + (f"  - {e.note}" if e.note else "")
         )
     if record["amendments"]:
         click.echo("  amendments:")
@@ -312,7 +474,7 @@ def show(app: App, forecast_id: str, by: str | None, as_json: bool) -> None:
     if any(h["kind"] == "reopen" for h in record["history"]):
         click.echo("  history:")
         for h in record["history"]:
-            click.echo(f"    {_history_line(h, app)}")
+            click.echo(f"    {_history_line(h, q, app)}")
     if record["status"] != "open":
         click.echo(
             f"  {record['status']} at {local_time(f.resolved_at, app.tz)}"
@@ -323,14 +485,14 @@ def show(app: App, forecast_id: str, by: str | None, as_json: bool) -> None:
             click.echo(f"  evidence: {record['resolution_evidence']}")
 
 
-def _latest_lines(view: records.Standing) -> list[tuple[float | None, str]]:
+def _latest_lines(view: records.Standing, question: Question | None) -> list[tuple[str, str]]:
     """``show``'s lines of each forecaster's latest: yours, the others' (with their median when
-    there are several), the markets'."""
-    lines = [(view.mine.probability if view.mine else None, f"{view.viewer} (you)")]
-    lines += [(e.probability, f"{e.forecaster} (other)") for e in view.others]
-    if len(view.others) > 1:
-        lines.append((view.median, f"median of {len(view.others)} others"))
-    lines += [(e.probability, f"{e.forecaster} (market)") for e in view.markets]
+    there are several, on a binary question), the markets'."""
+    lines = [(format_estimate(question, view.mine), f"{view.viewer} (you)")]
+    lines += [(format_estimate(question, e), f"{e.forecaster} (other)") for e in view.others]
+    if len(view.others) > 1 and question is None:
+        lines.append((format_probability(view.median), f"median of {len(view.others)} others"))
+    lines += [(format_estimate(question, e), f"{e.forecaster} (market)") for e in view.markets]
     return lines
 
 
@@ -342,10 +504,13 @@ _HISTORY_VERBS = {
 }
 
 
-def _history_line(h: dict[str, Any], app: App) -> str:
-    """One closing or reopening, as ``show`` lists them: "resolved YES by alice at ...: note"."""
+def _history_line(h: dict[str, Any], question: Question | None, app: App) -> str:
+    """One closing or reopening, as ``show`` lists them: "resolved YES by alice at ...: note"
+    (a non-binary question's resolution by its value: "resolved 11", "resolved Moonshot")."""
     verb = _HISTORY_VERBS[h["kind"]]
-    if h["kind"] == "resolve":
+    if h["kind"] == "resolve" and question is not None and h.get("value") is not None:
+        verb += " " + questions.format_value(question, h["value"])
+    elif h["kind"] == "resolve":
         verb += " YES" if h["outcome"] else " NO"
     when = local_time(h["at"], app.tz)
     return f"{verb} by {h['by']} at {when}" + (f": {h['note']}" if h.get("note") else "")
@@ -353,7 +518,7 @@ def _history_line(h: dict[str, Any], app: App) -> str:
 
 @click.command()
 @forecast_argument
-@click.argument("outcome", metavar="yes|no")
+@click.argument("outcome", metavar="OUTCOME")
 @click.option("--note", help="Why: what happened.")
 @click.option("--evidence", help="A URL or citation the resolution rests on.")
 @by_option("resolves")
@@ -368,13 +533,19 @@ def resolve(
     by: str | None,
     as_json: bool,
 ) -> None:
-    """Resolve a forecast YES or NO."""
-    value = parse_outcome(outcome)
+    """Resolve a forecast: yes or no; a number (numeric), a date (date), an option's name or
+    number (multiple choice)."""
     with app.forecasts(write=True) as db:
+        question = store.get_forecast(db, forecast_id).question
+        value: bool | float = (
+            parse_outcome(outcome)
+            if question is None
+            else questions.parse_outcome_value(question, outcome)
+        )
         f = store.resolve(db, forecast_id, value, by=app.writer(by), note=note, evidence=evidence)
         record = records.forecast_record(f, viewer=f.resolved_by)
-    outcome = "YES" if value else "NO"
-    emit(record, as_json, f"Forecast {record['id']} resolved {outcome}: {record['title']}")
+    shown = format_outcome(f)
+    emit(record, as_json, f"Forecast {record['id']} resolved {shown}: {record['title']}")
 
 
 def _correction_options(note_help: str, verb: str) -> Callable[[_F], _F]:

@@ -48,13 +48,14 @@ for args in json.loads(sys.argv[1]):
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, (args, result.output)
     out.append(result.stdout)
-print(json.dumps({"sqlalchemy": "sqlalchemy" in sys.modules, "out": out}))
+print(json.dumps({"sqlalchemy": "sqlalchemy" in sys.modules, "numpy": "numpy" in sys.modules,
+                  "out": out}))
 """
 
 
 def run_in_fresh_process(path: Path, commands: list[list[str]]) -> dict[str, Any]:
     """Run CLI commands on the SQLite file ``path`` in a new interpreter; their outputs, and
-    whether SQLAlchemy was imported on the way."""
+    whether SQLAlchemy and numpy were imported on the way."""
     done = subprocess.run(
         [sys.executable, "-c", _EVERYDAY, json.dumps(commands)],
         env=dict(os.environ, TRACKER_DB=f"sqlite:///{path}"),
