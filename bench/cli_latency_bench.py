@@ -1,10 +1,11 @@
 """Benchmark: wall time of the everyday commands on a ledger of 100,000 forecasts.
 
-Target (issue 12): `tracker add`, `update`, `list`, `show` and `resolve` under 300 ms wall each.
-Builds the ledger once (forecasts, one estimate each, their hash-chained ledger entries) straight
-into a migrated SQLite file, then runs each command as a subprocess several times (interleaved,
-one round of all five after another) and prints the medians; `tracker verify` checks the ledger
-at the end.
+Target (issue 12): `tracker add`, `update`, `list`, `show` and `resolve` under 300 ms wall each;
+(issue 14) the same for `add` and `update` of a numeric forecast (quantiles made into a 201-point
+CDF). Builds the ledger once (forecasts, one estimate each, their hash-chained ledger entries)
+straight into a migrated SQLite file, adds one numeric forecast through the CLI, then runs each
+command as a subprocess several times (interleaved, one round of all of them after another) and
+prints the medians; `tracker verify` checks the ledger at the end.
 
     python bench/cli_latency_bench.py [--forecasts 100000] [--runs 7]
 """
@@ -125,10 +126,18 @@ def main() -> None:
             [tracker, "list"], env=env, check=True, stdout=subprocess.DEVNULL
         )  # warm the page cache
         middle = str(args.forecasts // 2)
+        numeric = str(args.forecasts + 1)  # the forecast the numeric add below registers
+        add_numeric = [tracker, "add", "Benchmark numeric", "--numeric", "0..34", "--quantiles",
+                       "10%=4,50%=8,90%=15", "--due", "+90d", "--criteria", "c"]  # fmt: skip
+        subprocess.run(add_numeric, env=env, check=True, stdout=subprocess.DEVNULL)
         commands = {
             "tracker add": lambda i: [tracker, "add", "Benchmark add", "-p", "0.6", "--due",
                                       "+90d", "--criteria", "c"],
             "tracker update": lambda i: [tracker, "update", middle, "-p", f"0.{10 + i}"],
+            "tracker add --numeric": lambda i: add_numeric,
+            "tracker update (numeric)": lambda i: [tracker, "update", numeric, "--quantiles",
+                                                   f"10%=4,50%=8.{i},90%=15"],
+            "tracker show (numeric)": lambda i: [tracker, "show", numeric],
             "tracker list": lambda i: [tracker, "list"],
             "tracker show": lambda i: [tracker, "show", middle],
             "tracker resolve": lambda i: [tracker, "resolve", str(i + 1), "yes"],
