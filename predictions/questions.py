@@ -39,6 +39,7 @@ from predictions.wording import format_probability
 
 __all__ = [
     "DIGITS",
+    "DISTRIBUTIONS",
     "GRID",
     "KINDS",
     "MIN_BIN_MASS",
@@ -55,6 +56,7 @@ __all__ = [
     "leading",
     "median",
     "parse_date",
+    "parse_distribution",
     "parse_forecast",
     "parse_options",
     "parse_outcome_value",
@@ -291,6 +293,14 @@ _DATE_QUANTILES_EXPECTED = (
 )
 
 
+#: The named distributions a numeric or date forecast may be given as.
+DISTRIBUTIONS = ("normal", "lognormal", "uniform")
+_DISTRIBUTION_EXPECTED = {
+    "numeric": "normal:MEAN,SD, lognormal:MU,SIGMA (the mean and SD of ln x) or uniform",
+    "date": "normal:DATE,SD_DAYS (normal:2028-06,365) or uniform",
+}
+
+
 def parse_forecast(question: Question, text: str) -> tuple[float, ...]:
     """A forecast as typed, ready to store (:func:`rounded`, checked).
 
@@ -307,9 +317,8 @@ def parse_forecast(question: Question, text: str) -> tuple[float, ...]:
     if not question.continuous:
         raise InputError("kind", question.kind, "a numeric, date or choice question")
     expected = _DATE_QUANTILES_EXPECTED if question.kind == "date" else _QUANTILES_EXPECTED
-    name, _, params = str(text).strip().partition(":")
-    if name.strip().lower() in ("normal", "lognormal", "uniform"):
-        return _named(question, name.strip().lower(), params, expected)
+    if str(text).partition(":")[0].strip().lower() in DISTRIBUTIONS:
+        return parse_distribution(question, text)
     points = []
     for term in str(text).split(","):
         p_text, equals, v_text = term.partition("=")
@@ -345,9 +354,17 @@ def _parse_probabilities(question: Question, text: str) -> tuple[float, ...]:
     return values
 
 
-def _named(question: Question, name: str, params: str, expected: str) -> tuple[float, ...]:
-    """The CDF of a named distribution, standardised like any other (:func:`_standardised`)."""
-    shown = f"{name}:{params}" if params else name
+def parse_distribution(question: Question, text: str) -> tuple[float, ...]:
+    """A numeric or date forecast given as a named distribution (:data:`DISTRIBUTIONS`), as
+    :func:`parse_forecast` describes, made into the stored CDF: its CDF at the grid points (on a
+    closed bound conditioned on the range: the mass beyond it is spread over the range), then
+    standardised like any other (:func:`_standardised`)."""
+    shown = str(text).strip()
+    name, _, params = shown.partition(":")
+    name = name.strip().lower()
+    expected = _DISTRIBUTION_EXPECTED.get(question.kind, "a numeric or date question")
+    if name not in DISTRIBUTIONS or not question.continuous:
+        raise InputError("distribution", text, expected)
     args = [arg.strip() for arg in params.split(",")] if params.strip() else []
     if name == "uniform":
         if args:
@@ -370,7 +387,6 @@ def _named(question: Question, name: str, params: str, expected: str) -> tuple[f
     high = 1.0 if question.open_upper else cdf[-1]
     if high - low < 1e-9:
         raise InputError("distribution", shown, "a distribution with some mass inside the range")
-    # A closed bound holds no mass: what lay beyond it is spread over the range (conditioned).
     return _standardised(question, [(c - low) / (high - low) for c in cdf])
 
 

@@ -48,14 +48,8 @@ _DISTRIBUTION_HELP = (
 )
 
 
-def _forecast_options(probability_help: str) -> Callable[[_F], _F]:
-    """What add and update take as the forecast: ``-p`` (a probability, or one per option of a
-    choice question), ``--quantiles`` or ``--distribution`` (numeric and date questions)."""
-    options = (
-        click.option("-p", "--probability", help=probability_help),
-        click.option("--quantiles", metavar="P=VALUE,...", help=_QUANTILES_HELP),
-        click.option("--distribution", metavar="NAME:PARAMS", help=_DISTRIBUTION_HELP),
-    )
+def _stacked(*options: Callable[[Any], Any]) -> Callable[[_F], _F]:
+    """One decorator applying click ``options`` (and arguments) in the order given."""
 
     def decorate(command: _F) -> _F:
         for option in reversed(options):
@@ -63,6 +57,16 @@ def _forecast_options(probability_help: str) -> Callable[[_F], _F]:
         return command
 
     return decorate
+
+
+def _forecast_options(probability_help: str) -> Callable[[_F], _F]:
+    """What add and update take as the forecast: ``-p`` (a probability, or one per option of a
+    choice question), ``--quantiles`` or ``--distribution`` (numeric and date questions)."""
+    return _stacked(
+        click.option("-p", "--probability", help=probability_help),
+        click.option("--quantiles", metavar="P=VALUE,...", help=_QUANTILES_HELP),
+        click.option("--distribution", metavar="NAME:PARAMS", help=_DISTRIBUTION_HELP),
+    )
 
 
 def _forecast(
@@ -91,14 +95,9 @@ def _forecast(
         )
     if question is None:
         return parse_probability(probability)
-    text = probability if question.kind == "choice" else quantiles
     if distribution is not None:
-        name = distribution.partition(":")[0].strip().lower()
-        if name not in ("normal", "lognormal", "uniform"):
-            expected = "normal:MEAN,SD, lognormal:MU,SIGMA (of ln x) or uniform"
-            raise InputError("distribution", distribution, expected)
-        text = distribution
-    return questions.parse_forecast(question, text or "")
+        return questions.parse_distribution(question, distribution)
+    return questions.parse_forecast(question, (quantiles or probability) or "")
 
 
 def _question(
@@ -552,14 +551,7 @@ def _correction_options(note_help: str, verb: str) -> Callable[[_F], _F]:
     """What annul, withdraw and reopen take: the forecast's ID, a ``--note`` saying why (required),
     ``--by`` and ``--json``."""
     note = click.option("--note", required=True, help=note_help)
-    options = (forecast_argument, note, by_option(verb), json_option, pass_app)
-
-    def decorate(command: _F) -> _F:
-        for option in reversed(options):
-            command = option(command)
-        return command
-
-    return decorate
+    return _stacked(forecast_argument, note, by_option(verb), json_option, pass_app)
 
 
 @click.command()

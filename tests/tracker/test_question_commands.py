@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from predictions.db import make_engine, upgrade_schema
 from predictions.questions import GRID
 from tests.conftest import CliInvoke
 
@@ -196,18 +195,9 @@ def test_bad_input_is_one_error_line_naming_the_field_and_changes_nothing(
     assert counts() == before
 
 
-@pytest.fixture
-def sqlite_file(tmp_path: Path) -> Path:
-    path = tmp_path / "fast.db"
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade_schema(engine)
-    engine.dispose()
-    return path
-
-
-def test_question_commands_take_the_fast_path_without_sqlalchemy_or_numpy(
-    sqlite_file: Path,
-) -> None:
+def test_question_commands_take_the_fast_path_without_sqlalchemy_or_numpy(db_url: str) -> None:
+    if not db_url.startswith("sqlite:///"):
+        pytest.skip("the fast path is SQLite's")
     from tests.predictions.test_lite import run_in_fresh_process
 
     commands = [
@@ -223,6 +213,6 @@ def test_question_commands_take_the_fast_path_without_sqlalchemy_or_numpy(
         ["resolve", "2", "2029"],
         ["resolve", "3", "Moonshot"],
     ]
-    result = run_in_fresh_process(sqlite_file, commands)
+    result = run_in_fresh_process(Path(db_url.removeprefix("sqlite:///")), commands)
     assert result["sqlalchemy"] is False and result["numpy"] is False
     assert "Alibaba Qwen 40%" in result["out"][5]
