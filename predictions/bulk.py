@@ -55,6 +55,7 @@ from predictions.chain import (
     close_payload,
     estimate_payload,
     iso,
+    question_json,
     register_payload,
     reopen_payload,
 )
@@ -64,6 +65,7 @@ from predictions.db import executor
 from predictions.errors import ImportProblems, InputError, StateError
 from predictions.formats.records import CorrectionIn, FileMeta, ForecastIn
 from predictions.models import Amendment, Estimate, Forecast, LedgerEntry, Tag
+from predictions.questions import encode
 
 __all__ = ["CheckValidator", "ImportSummary", "import_records"]
 
@@ -105,14 +107,27 @@ class ImportSummary:
 #: The columns each table is written with: its columns in the model's order (the ledger's but its
 #: own row id), the order of the rows' tuples below. A forecast is written as registered (open),
 #: and a closed one then gets its :data:`_CLOSING` columns, as the store does: so an open forecast
-#: binds no NULLs (the sqlite3 module binds a None several times slower than a value).
+#: binds no NULLs (the sqlite3 module binds a None several times slower than a value). So a binary
+#: question's rows leave the other types' columns to their defaults (binary, NULL), and a numeric,
+#: date or choice question's are written by statements of their own (:data:`_TYPED`).
 _COLUMNS: dict[Any, tuple[str, ...]] = {
-    model: tuple(c.name for c in model.__table__.c if not (model is LedgerEntry and c.name == "id"))
+    model: tuple(
+        c.name
+        for c in model.__table__.c
+        if not (model is LedgerEntry and c.name == "id") and c.name != "distribution"
+    )
     for model in (Tag, Estimate, Amendment, LedgerEntry)
 }
 _REGISTERED = ("id", "title", "criteria", "due", "created_at", "author", "source", "ref")
 _CLOSING = ("status", "outcome", "resolved_at", "resolved_by", "resolution_note",
             "resolution_evidence")  # fmt: skip
+#: The rows of numeric, date and choice questions: a registration with its kind and question, an
+#: estimate with its distribution (and no probability), a closing with its resolution value.
+_TYPED = {
+    "registered": (*_REGISTERED, "kind", "question"),
+    "estimate": ("id", "forecast_id", "forecaster", "made_at", "note", "distribution"),
+    "closing": (*_CLOSING, "resolution_value"),
+}
 
 #: One ledger event of a record: seq in the file (or None), time, the time as bound, kind, payload.
 _Event = tuple[int | None, datetime, Any, str, dict[str, Any]]
@@ -130,15 +145,21 @@ class _Rows:
         self.conn = session.connection()
         dialect = self.conn.dialect
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self.sql: dict[Any, str] = {
-            Forecast: f"INSERT INTO forecast ({', '.join(_REGISTERED)}, status) "
-            f"VALUES ({', '.join([mark] * len(_REGISTERED))}, 'open')"
-        }
-        for model, cols in _COLUMNS.items():
-            names, values = ", ".join(cols), ", ".join([mark] * len(cols))
-            self.sql[model] = f"INSERT INTO {model.__tablename__} ({names}) VALUES ({values})"
-        assignments = ", ".join(f"{c} = {mark}" for c in _CLOSING)
-        self.sql[_CLOSING] = f"UPDATE forecast SET {assignments} WHERE id = {mark}"
+        inserts = {
+            Forecast: ("forecast", _REGISTERED),
+            "registered": ("forecast", _TYPED["registered"]),
+            **{model: (model.__tablename__, cols) for model, cols in _COLUMNS.items()},
+            "estimate": ("estimate", _TYPED["estimate"]),
+        }  # parents before children
+        self.sql: dict[Any, str] = {}
+        for key, (table, cols) in inserts.items():
+            opened = ", status" if table == "forecast" else ""
+            names, values = ", ".join(cols) + opened, ", ".join([mark] * len(cols))
+            values += ", 'open'" if opened else ""
+            self.sql[key] = f"INSERT INTO {table} ({names}) VALUES ({values})"
+        for key, cols in ((_CLOSING, _CLOSING), ("closing", _TYPED["closing"])):
+            assignments = ", ".join(f"{c} = {mark}" for c in cols)
+            self.sql[key] = f"UPDATE forecast SET {assignments} WHERE id = {mark}"
         self.rows: dict[Any, list[tuple[Any, ...]]] = {key: [] for key in self.sql}
         columns = Forecast.__table__.c
         # cached: a file repeats its due dates, and an estimate often has its forecast's time
@@ -197,18 +218,19 @@ def _registration(record: ForecastIn, fid: int) -> dict[str, Any]:
         author=record.author,
         source=record.source,
         ref=record.ref,
-        question=None,
+        question=record.question,
     )
     return register_payload(view, tags)
 
 
-def _correction_payload(c: CorrectionIn, fid: int) -> dict[str, Any]:
-    """The ledger payload of an earlier closing or reopening of forecast ``fid``."""
+def _correction_payload(c: CorrectionIn, fid: int, kind: str) -> dict[str, Any]:
+    """The ledger payload of an earlier closing or reopening of forecast ``fid`` (a question of
+    this ``kind``)."""
     if c.kind == "reopen":
         return reopen_payload(fid, c.was or "", c.at, c.by, c.note)
     status = next(s for s, k in CLOSING_KINDS.items() if k == c.kind)
     view = SimpleNamespace(id=fid, status=status, outcome=c.outcome, resolved_at=c.at)
-    view.kind, view.resolution_value = "binary", None
+    view.kind, view.resolution_value = kind, c.value
     view.resolved_by, view.resolution_note, view.resolution_evidence = c.by, c.note, c.evidence
     return close_payload(view)
 
@@ -425,19 +447,27 @@ class _Importer:
         rows, time = self.rows.rows, self.rows.time
         fid = self._take_id(Forecast, r.id)
         created = time(r.created_at)
-        rows[Forecast].append(
-            (fid, r.title, r.criteria, time(r.due), created, r.author, r.source, r.ref)
-        )
+        registered = (fid, r.title, r.criteria, time(r.due), created, r.author, r.source, r.ref)
+        kind = r.kind
+        if kind == "binary":
+            rows[Forecast].append(registered)
+        else:
+            rows["registered"].append((*registered, kind, question_json(r.question)))
         rows[Tag].extend((fid, name) for name in r.tags)
         history: list[_Event] = []
-        estimate = SimpleNamespace(forecast_id=fid, values=None)
+        estimate = SimpleNamespace(forecast_id=fid)
         for e in r.estimates:
             eid = self._take_id(Estimate, e.id)
             made_at = time(e.at)
-            rows[Estimate].append((eid, fid, e.by, e.probability, made_at, e.note, None))
+            if e.values is None:
+                rows[Estimate].append((eid, fid, e.by, e.probability, made_at, e.note))
+            else:
+                blob = encode(e.values)
+                rows["estimate"].append((eid, fid, e.by, made_at, e.note, blob))
             estimate.id, estimate.forecaster, estimate.probability = eid, e.by, e.probability
-            estimate.made_at, estimate.note = e.at, e.note
-            history.append((e.seq, e.at, made_at, "estimate", estimate_payload(estimate)))
+            estimate.made_at, estimate.note, estimate.values = e.at, e.note, e.values
+            payload = estimate_payload(estimate, kind)
+            history.append((e.seq, e.at, made_at, "estimate", payload))
         for a in r.amendments:
             aid = self._take_id(Amendment, a.id)
             made_at = time(a.at)
@@ -446,7 +476,8 @@ class _Importer:
             view.new_value, view.made_at, view.made_by, view.note = a.new, a.at, a.by, a.note
             history.append((a.seq, a.at, made_at, "amend", amend_payload(view)))
         for c in r.corrections:
-            history.append((c.seq, c.at, time(c.at), c.kind, _correction_payload(c, fid)))
+            payload = _correction_payload(c, fid, r.kind)
+            history.append((c.seq, c.at, time(c.at), c.kind, payload))
         # Estimates, amendments and corrections in the order they happened: by ledger seq when
         # the file gives every one, else by time (a stable sort keeps the file's order for ties).
         if all(event[0] is not None for event in history):
@@ -483,7 +514,7 @@ class _Importer:
         at = r.resolved_at or r.created_at
         bound = self.rows.time(at)
         view = SimpleNamespace(id=fid, status=r.status, outcome=r.outcome, resolved_at=at)
-        view.kind, view.resolution_value = "binary", None
+        view.kind, view.resolution_value = r.kind, r.resolution_value
         view.resolved_by, view.resolution_note = r.resolved_by, r.resolution_note
         view.resolution_evidence = r.resolution_evidence
         outcome = self.rows.bool(r.outcome)
@@ -495,7 +526,10 @@ class _Importer:
             r.resolution_note,
             view.resolution_evidence,
         )
-        self.rows.rows[_CLOSING].append((*closing, fid))
+        if r.kind == "binary":
+            self.rows.rows[_CLOSING].append((*closing, fid))
+        else:
+            self.rows.rows["closing"].append((*closing, r.resolution_value, fid))
         kind = CLOSING_KINDS[r.status]
         return (r.resolution_seq, at, bound, kind, close_payload(view))
 

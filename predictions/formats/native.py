@@ -28,13 +28,22 @@ resolution's ``outcome`` and ``evidence``, the status a reopening undid as ``was
 true`` on a check a person stopped (an import keeps it stopped), and a top-level ``[ledger]`` table
 with ``entries`` and ``head``.
 
+A numeric, date or choice question (in any format, exported or written by hand) gives its ``kind``
+and its ``question`` (the spec, as :meth:`predictions.questions.Question.spec` writes it:
+``question = { lower = 0.0, upper = 34.0, open_upper = true }``, ``{ options = [...] }``), its
+estimates ``cdf`` (the 201 values of the grid) or ``probabilities`` (one per option) in place of
+``probability``, and once resolved its ``resolution_value`` in place of ``outcome`` (a resolution
+that a reopening withdrew, its ``value``). A binary record is written as before (but for the
+new, empty columns of a CSV file).
+
 **JSON**: ``{"format": "forecast-tracker", "version": 1, "ledger": {...}, "forecasts": [...]}``,
 one forecast object per line (a bare list of forecast objects is read too). The file is read as a
 stream, so its size is not bounded by memory.
 
 **CSV**: one row per estimate. A row with a ``title`` starts a forecast; the rows after it with an
 empty ``title`` add estimates to it. ``checks``, ``amendments`` and ``corrections`` cells hold JSON
-lists. An export
+lists, as do an estimate's ``cdf`` and ``probabilities`` cells; a ``question`` cell holds the spec as
+a JSON object. An export
 starts with a comment line ``# forecast-tracker 1 ledger entries=N head=HASH``.
 """
 
@@ -48,6 +57,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from itertools import chain
 from operator import itemgetter
+from types import SimpleNamespace
 from typing import IO, Any
 
 from sqlalchemy import select
@@ -73,6 +83,7 @@ from predictions.formats.records import (
     forecast_from_mapping,
 )
 from predictions.models import Amendment, Check, Estimate, Forecast, LedgerEntry, Tag
+from predictions.questions import decode
 
 __all__ = [
     "CSV_COLUMNS",
@@ -95,6 +106,8 @@ _ESTIMATE_COLUMNS = {
     "estimated_at": "at",
     "forecaster": "by",
     "note": "note",
+    "cdf": "cdf",
+    "probabilities": "probabilities",
 }
 CSV_COLUMNS = (*FORECAST_FIELDS, "checks", "amendments", "corrections", *_ESTIMATE_COLUMNS)
 _CSV_HEAD = re.compile(
@@ -392,7 +405,11 @@ def read_csv(fh: IO[str], ctx: ReadContext, meta: FileMeta) -> Iterator[Forecast
         if h not in FORECAST_CELLS and h not in _FAST_ESTIMATE and i != status_at
     ]
     rest_cells = itemgetter(*rest_at) if rest_at else lambda row: ()
-    other_cells = itemgetter(*other_at)  # the title at least
+    # the cells an estimate row may fill besides the fast path's (a non-binary estimate's values)
+    valued_at = [
+        i for i, h in enumerate(header) if h in _ESTIMATE_COLUMNS and h not in _FAST_ESTIMATE
+    ]
+    other_cells = itemgetter(*other_at, *valued_at)  # the title at least
 
     def slow(where: str, group: list[tuple[int, list[str]] | str]) -> ForecastIn:
         """The record read the careful way, from the mapping of the group's cells."""
@@ -472,6 +489,8 @@ def _csv_cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, list | dict):  # a question's spec, an estimate's values
+        return json.dumps(value, ensure_ascii=False)
     return str(value)
 
 
@@ -548,10 +567,15 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
                 event = {"kind": kind, "seq": int(seq), **json.loads(payload)}
                 del event["forecast"]
                 closings.setdefault(fid, []).append(event)
+        kinds = {f.id: f.kind for f in forecasts}
         estimates: dict[int, list[dict[str, Any]]] = {}
-        for e in session.execute(select(e_t).where(window(e_t)).order_by(e_t.c.id)):
+        for row in session.execute(select(e_t).where(window(e_t)).order_by(e_t.c.id)):
+            kind = kinds[row.forecast_id]
+            e: Any = row  # a binary estimate's row as it is (an export may hold millions)
+            if row.distribution is not None:
+                e = SimpleNamespace(**row._asdict(), values=decode(row.distribution))
             estimates.setdefault(e.forecast_id, []).append(
-                {"id": e.id, "seq": seqs.get(("estimate", e.id)), **estimate_fields(e)}
+                {"id": e.id, "seq": seqs.get(("estimate", e.id)), **estimate_fields(e, kind)}
             )
         amendments: dict[int, list[dict[str, Any]]] = {}
         for a in session.execute(select(a_t).where(window(a_t)).order_by(a_t.c.id)):
@@ -574,6 +598,12 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
             # reopenings that withdrew them) are its corrections.
             corrections = closings.get(f.id, [])
             current = corrections.pop() if f.status != "open" and corrections else None
+            typed: dict[
+                str, Any
+            ] = {}  # a numeric, date or choice question's (a binary record is as it was)
+            if f.kind != "binary":
+                spec = json.loads(f.question)
+                typed = {"kind": f.kind, "question": spec, "resolution_value": f.resolution_value}
             yield {
                 "id": f.id,
                 "ref": f.ref,
@@ -587,6 +617,7 @@ def export_records(session: Session) -> Iterator[dict[str, Any]]:
                 "resolution_evidence": f.resolution_evidence,
                 "seq": seqs.get(("register", f.id)),
                 "resolution_seq": current["seq"] if current else None,
+                **typed,
                 "estimates": estimates.get(f.id, []),
                 "amendments": amendments.get(f.id, []),
                 "corrections": corrections,

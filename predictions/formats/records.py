@@ -12,6 +12,8 @@ what was expected), so an import can list every problem of a file before refusin
 from __future__ import annotations
 
 import functools
+import json
+import math
 import re
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +21,19 @@ from datetime import date, datetime
 from typing import Any, TypeGuard, TypeVar
 from zoneinfo import ZoneInfo
 
-from predictions.chain import CLOSING_HISTORY
+from predictions.chain import CLOSING_HISTORY, VALUES_KEY
 from predictions.clock import to_utc_naive
 from predictions.errors import InputError
+from predictions.questions import (
+    KINDS,
+    Question,
+    check_cdf,
+    check_outcome_value,
+    check_probabilities,
+    parse_options,
+    parse_range,
+    rounded,
+)
 from predictions.timetext import local_time
 from predictions.validation import (
     AMENDABLE,
@@ -59,14 +71,16 @@ STATUSES = ("open", "resolved", "annulled", "withdrawn")
 
 @dataclass(slots=True)
 class EstimateIn:
-    """One probability at one time by one forecaster. ``id``/``seq`` come from exports."""
+    """One forecast at one time by one forecaster: a probability (binary question) or ``values``
+    (a CDF on the grid, or one probability per option). ``id``/``seq`` come from exports."""
 
-    probability: float
+    probability: float | None
     by: str
     at: datetime
     note: str | None = None
     id: int | None = None
     seq: int | None = None
+    values: tuple[float, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -87,7 +101,8 @@ class AmendmentIn:
 class CorrectionIn:
     """A closing that a later ``reopen`` withdrew, or that reopening (``kind``, one of
     :data:`~predictions.chain.CLOSING_HISTORY`): the history before a forecast's current state.
-    ``outcome`` and ``evidence`` are a resolution's, ``was`` the status a reopening undid."""
+    ``outcome`` (``value`` on a non-binary question) and ``evidence`` are a resolution's, ``was``
+    the status a reopening undid."""
 
     kind: str
     at: datetime
@@ -97,6 +112,7 @@ class CorrectionIn:
     evidence: str | None = None
     was: str | None = None
     seq: int | None = None
+    value: float | None = None
 
 
 @dataclass(slots=True)
@@ -104,7 +120,8 @@ class ForecastIn:
     """One forecast read from a file: its current state, history and resolver checks.
 
     ``title``, ``criteria`` and ``due`` are the current values; the registration recorded in the
-    ledger carries the values before the first amendment of each field.
+    ledger carries the values before the first amendment of each field. ``question`` is a
+    numeric, date or choice question's spec (None: binary), ``resolution_value`` its resolution.
     """
 
     where: str
@@ -129,7 +146,14 @@ class ForecastIn:
     id: int | None = None
     seq: int | None = None
     resolution_seq: int | None = None
+    question: Question | None = None
+    resolution_value: float | None = None
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        """The question type: ``binary``, or the question's kind."""
+        return "binary" if self.question is None else self.question.kind
 
 
 @dataclass(slots=True)
@@ -300,12 +324,91 @@ def _list_of_tables(value: object, field: str) -> list[Mapping[str, Any]]:
     return value
 
 
+_OPEN_BOUNDS = {(False, False): None, (True, False): "lower", (False, True): "upper"}
+_OPEN_BOUNDS[True, True] = "both"
+_SPEC_KEYS = {
+    "numeric": frozenset(("lower", "upper", "open_lower", "open_upper", "log")),
+    "date": frozenset(("lower", "upper", "open_lower", "open_upper")),
+    "choice": frozenset(("options", "ordered")),
+}
+
+
+def _json_text(value: object) -> object:
+    """A value a CSV cell holds as JSON text, read (any other value as it is)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value  # refused below, as the value it is
+
+
+def _question(kind: object, spec: object) -> Question:
+    """A non-binary question as a file gives it (its ``kind`` and its ``question``, the spec as
+    :meth:`~predictions.questions.Question.spec` writes it), checked by the rules that read a
+    question typed on the command line (:func:`~predictions.questions.parse_range`,
+    :func:`~predictions.questions.parse_options`)."""
+    if kind not in KINDS[1:]:
+        raise InputError("kind", kind, "numeric, date or choice (with its question)")
+    spec = _json_text(spec)
+    known = _SPEC_KEYS[kind]
+    if not isinstance(spec, Mapping) or not known.issuperset(spec):
+        raise InputError("question", spec, f"a {kind} question's spec: " + ", ".join(sorted(known)))
+    flags = [spec.get(name, False) for name in ("open_lower", "open_upper", "log", "ordered")]
+    if not all(isinstance(flag, bool) for flag in flags):
+        raise InputError("question", spec, "true or false for open_lower, open_upper, log, ordered")
+    if kind == "choice":
+        options = spec.get("options")
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise InputError("options", options, "a list of option names")
+        question = parse_options(",".join(options), ordered=flags[3])
+        if list(question.options) != options:  # a name with a comma, or spaces around it
+            raise InputError("options", options, "names without commas or surrounding spaces")
+        return question
+    bounds: list[Any] = [spec.get("lower"), spec.get("upper")]
+    if kind == "numeric" and not all(
+        isinstance(b, int | float) and not isinstance(b, bool) for b in bounds
+    ):
+        raise InputError("range", bounds, "two numbers, lower and upper")
+    if kind == "date" and not all(isinstance(b, str) for b in bounds):
+        raise InputError("range", bounds, "two ISO dates, lower and upper")
+    text = "..".join(repr(float(b)) if kind == "numeric" else str(b) for b in bounds)
+    opened = _OPEN_BOUNDS[bool(flags[0]), bool(flags[1])]
+    return parse_range(kind, text, open_bounds=opened, log=flags[2])
+
+
+def _values(question: Question, value: object) -> tuple[float, ...]:
+    """An estimate's values (a list, or its JSON text in a CSV cell), rounded as stored and
+    checked against the question."""
+    value = _json_text(value)
+    field = VALUES_KEY[question.kind]
+    if not isinstance(value, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    ):
+        raise InputError(field, value, "a list of numbers")
+    values = rounded(value)
+    (check_cdf if question.continuous else check_probabilities)(question, values)
+    return values
+
+
+def _resolution_value(question: Question, value: object) -> float:
+    """A resolution value (a number, or its text in a CSV cell), checked against the question."""
+    try:
+        number = float(value) if isinstance(value, int | float | str) else math.nan
+    except ValueError:
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise InputError("resolution_value", value, "a number")
+    check_outcome_value(question, number)
+    return number
+
+
 #: A forecast's own fields in a record of the tracker's formats, in the order an export writes them
 #: (then come its ``estimates``, ``amendments``, ``corrections`` and ``checks``).
 FORECAST_FIELDS = (
     "id", "ref", "title", "criteria", "due", "created_at", "author", "source", "tags", "status",
     "outcome", "resolved_at", "resolved_by", "resolution_note", "resolution_evidence", "seq",
-    "resolution_seq",
+    "resolution_seq", "kind", "question", "resolution_value",
 )  # fmt: skip
 _KNOWN = frozenset(FORECAST_FIELDS).union(
     (
@@ -372,6 +475,8 @@ def forecast_from_mapping(
     for name in ("id", "seq", "resolution_seq"):
         if get(name) is not None:
             setattr(record, name, r.call(None, _int_or_none, get(name), name))
+    if get("kind") not in (None, "", "binary") or get("question") not in (None, ""):
+        record.question = r.call(None, _question, get("kind"), get("question"))
     _read_estimates(data, record, r, ctx, is_history)
     if get("amendments") is not None or get("amendment") is not None:
         _read_amendments(data, record, r)
@@ -395,23 +500,40 @@ def _read_estimates(
             f"{record.where}: probability: give either probability or estimates, not both"
         )
         return
+    if single not in (None, "") and record.question is not None:
+        record.problems.append(
+            f"{record.where}: probability: a {record.kind} question's forecast is its estimates' "
+            f"{VALUES_KEY[record.kind]}"
+        )
+        return
     if single not in (None, ""):
-        p = r.call(None, parse_probability, single)
+        given = r.call(None, parse_probability, single)
         note = r.call(None, require_text, data.get("note"), "note", optional=True)
-        if p is not None:
-            record.estimates.append(EstimateIn(p, record.author, record.created_at, note))
+        if given is not None:
+            record.estimates.append(EstimateIn(given, record.author, record.created_at, note))
         return
     items: list[Mapping[str, Any]] = r.call([], _list_of_tables, raw, "estimates")
     default_by = record.author or ctx.author
     for i, item in enumerate(items):
         fast = _fast_estimate(item, record.created_at, default_by, history)
-        if fast is not None:
+        if fast is not None and record.question is None:
             record.estimates.append(fast)
             continue
         sub = _Reader(f"{record.where}, estimate {i + 1}", record.problems)
-        value = item.get("probability")
-        reader = _history_probability if history else parse_probability
-        p = sub.call(0.5, reader, value, "probability")
+        p: float | None = None
+        values = None
+        if record.question is None:
+            reader = _history_probability if history else parse_probability
+            p = sub.call(0.5, reader, item.get("probability"), "probability")
+        else:
+            key = VALUES_KEY[record.kind]
+            values = sub.call(None, _values, record.question, item.get(key))
+            if item.get("probability") not in (None, ""):
+                record.problems.append(
+                    f"{sub.where}: probability: a {record.kind} question's estimate gives {key}"
+                )
+        for wrong in sorted((_VALUES_KEYS - {VALUES_KEY.get(record.kind)}) & item.keys()):
+            record.problems.append(f"{sub.where}: {wrong}: not for a {record.kind} question")
         at_raw = item.get("at")
         at = (
             sub.call(record.created_at, parse_time, at_raw, "at")
@@ -428,11 +550,12 @@ def _read_estimates(
         note = sub.call(None, require_text, item.get("note"), "note", optional=True)
         eid = sub.call(None, _int_or_none, item.get("id"), "id")
         seq = sub.call(None, _int_or_none, item.get("seq"), "seq")
-        sub.only(item, _ESTIMATE_KEYS)
-        record.estimates.append(EstimateIn(p, by or "", at, note, eid, seq))
+        sub.only(item, _ESTIMATE_KEYS | _VALUES_KEYS)
+        record.estimates.append(EstimateIn(p, by or "", at, note, eid, seq, values))
 
 
 _ESTIMATE_KEYS = frozenset(("probability", "at", "by", "note", "id", "seq"))
+_VALUES_KEYS = frozenset(VALUES_KEY.values())
 
 
 def _fast_estimate(
@@ -591,7 +714,7 @@ def _read_corrections(data: Mapping[str, Any], record: ForecastIn, r: _Reader) -
         kind = item.get("kind")
         if not sub.one_of(kind, "kind", CLOSING_HISTORY):
             continue
-        sub.only(item, ("kind", "at", "by", "note", "outcome", "evidence", "was", "seq"))
+        sub.only(item, ("kind", "at", "by", "note", "outcome", "evidence", "was", "seq", "value"))
         c = CorrectionIn(
             kind,
             sub.call(record.created_at, parse_time, item.get("at"), "at"),
@@ -599,8 +722,11 @@ def _read_corrections(data: Mapping[str, Any], record: ForecastIn, r: _Reader) -
             sub.call(None, require_text, item.get("note"), "note", optional=True),
             seq=sub.call(None, _int_or_none, item.get("seq"), "seq"),
         )
-        if kind == "resolve":
+        if kind == "resolve" and record.question is not None:
+            c.value = sub.call(None, _resolution_value, record.question, item.get("value"))
+        elif kind == "resolve":
             c.outcome = sub.call(None, parse_outcome, item.get("outcome"))
+        if kind == "resolve":
             evidence = item.get("evidence")
             c.evidence = sub.call(
                 None, require_text, evidence, "evidence", optional=True, multiline=False
@@ -614,19 +740,28 @@ def _read_corrections(data: Mapping[str, Any], record: ForecastIn, r: _Reader) -
 def _read_resolution(
     data: Mapping[str, Any], record: ForecastIn, r: _Reader, history: bool
 ) -> None:
-    status = data.get("status") or ("resolved" if data.get("outcome") not in (None, "") else "open")
+    given = [k for k in ("outcome", "resolution_value") if data.get(k) not in (None, "")]
+    status = data.get("status") or ("resolved" if given else "open")
     if not r.one_of(status, "status", STATUSES):
         return
     record.status = status
     if status == "open":
-        for key in ("outcome", "resolved_at", "resolved_by"):
+        for key in ("outcome", "resolution_value", "resolved_at", "resolved_by"):
             if data.get(key) not in (None, ""):
                 record.problems.append(f"{record.where}: {key}: given for an open forecast")
         return
-    if status == "resolved":
+    # A binary question resolves to an outcome (yes/no), the others to a resolution value.
+    key = "outcome" if record.question is None else "resolution_value"
+    for wrong in given:
+        if status != "resolved":
+            record.problems.append(f"{record.where}: {wrong}: only a resolved forecast has one")
+        elif wrong != key:
+            record.problems.append(f"{record.where}: {wrong}: not for a {record.kind} question")
+    if status == "resolved" and record.question is None:
         record.outcome = r.call(None, parse_outcome, data.get("outcome"))
-    elif data.get("outcome") not in (None, ""):
-        record.problems.append(f"{record.where}: outcome: only a resolved forecast has one")
+    elif status == "resolved" and record.question is not None:
+        value = data.get("resolution_value")
+        record.resolution_value = r.call(None, _resolution_value, record.question, value)
     at_raw = data.get("resolved_at")
     if at_raw not in (None, ""):
         record.resolved_at = r.call(None, parse_time, at_raw, "resolved_at")
