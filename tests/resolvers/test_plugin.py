@@ -1,4 +1,4 @@
-"""A third-party resolver kind, installed the way a package installs one: the README's plugin
+"""A third-party resolver kind, installed the way a package installs one: the plugin guide's (docs/plugins.md)
 example, written to a folder with its ``.dist-info`` entry points, found through
 ``tracker.resolvers`` in this process and in a fresh ``tracker`` process."""
 
@@ -27,14 +27,14 @@ from resolvers.sweep import SweepSettings, sweep
 from tests.resolvers.loopback import Loopback
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+GUIDE = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
 
 
 def _plugin_example() -> tuple[str, dict[str, str]]:
-    section = README.split("## Writing a resolver plugin", 1)[1].split("\n## ", 1)[0]
+    section = GUIDE
     code = re.search(r"```python\n(.*?)```", section, re.S)
     toml = re.search(r"```toml\n(.*?)```", section, re.S)
-    assert code and toml, "the README's plugin section lost its python or toml block"
+    assert code and toml, "docs/plugins.md lost its python or toml block"
     entry_points = tomllib.loads(toml.group(1))["project"]["entry-points"]["tracker.resolvers"]
     return code.group(1), entry_points
 
