@@ -52,6 +52,7 @@ __all__ = [
     "check_probabilities",
     "decode",
     "encode",
+    "format_read",
     "format_value",
     "leading",
     "median",
@@ -612,6 +613,28 @@ def format_value(question: Question, x: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def format_read(question: Question, x: float) -> str:
+    """A value read off a forecast's CDF (a median, a quantile), to the grid's resolution: the
+    grid holds a forecast to one step (a 200th of the range; on a log scale, of its logarithm),
+    so ``8`` typed as a median is shown ``8``, not ``8.007``. Dates as :func:`format_value`."""
+    if question.kind != "numeric" or not math.isfinite(x):
+        return format_value(question, x)
+    span = (
+        math.log(question.upper / question.lower)
+        if question.log
+        else question.upper - question.lower
+    )
+    step = (abs(x) if question.log else 1.0) * span / (GRID - 1)
+    if step <= 0 or not math.isfinite(step):
+        return format_value(question, x)
+    decimals = max(0, -math.floor(math.log10(step)))
+    if decimals > 12 or abs(x) >= 1e15:
+        return format_value(question, x)
+    text = f"{x:.{decimals}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text in ("-0", "") else text
+
+
 def quantile(question: Question, cdf: Sequence[float], p: float) -> float:
     """The value below which the forecast puts probability ``p`` (the inverse of the grid CDF,
     linear between grid points); a bound when ``p`` falls in the mass beyond it."""
@@ -646,7 +669,7 @@ def summary(question: Question, values: Sequence[float]) -> str:
         return f"median < {format_value(question, question.lower)}"
     if values[-1] < 0.5:
         return f"median > {format_value(question, question.upper)}"
-    return f"median {format_value(question, median(question, values))}"
+    return f"median {format_read(question, median(question, values))}"
 
 
 _BLOCKS = "▁▂▃▄▅▆▇█"

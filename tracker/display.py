@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from predictions.errors import InputError, OperationalError
-from predictions.questions import Question, format_value, quantile, sparkline, summary
+from predictions.questions import (
+    Question,
+    format_read,
+    format_value,
+    quantile,
+    sparkline,
+    summary,
+)
 from predictions.wording import duration, format_probability
 
 if TYPE_CHECKING:
@@ -200,7 +207,7 @@ def forecast_picture(
             for i, (name, p) in enumerate(zip(question.options, values, strict=True))
         ]
     shown = "  ".join(
-        f"{p * 100:g}%: {format_value(question, quantile(question, values, p))}"
+        f"{p * 100:g}%: {format_read(question, quantile(question, values, p))}"
         for p in SHOWN_QUANTILES
     )
     low, high = (format_value(question, x) for x in (question.lower, question.upper))
