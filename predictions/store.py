@@ -26,6 +26,7 @@ from predictions.chain import (
     CLOSING_HISTORY,
     CLOSING_KINDS,
     LEDGER,
+    VALUES_KEY,
     Executor,
     SQLiteExecutor,
     amend_payload,
@@ -82,6 +83,8 @@ __all__ = [
     "add_forecast",
     "amend",
     "annul",
+    "checked_resolution",
+    "checked_values",
     "closings",
     "count_forecasts",
     "get_forecast",
@@ -247,13 +250,37 @@ def _checked(
             raise InputError("probability", given, "a probability (the question is binary)")
         name, p, note_ = check_estimate(forecaster, float(given), note)
         return name, p, None, note_
-    if isinstance(given, str | bytes) or not isinstance(given, Sequence):
-        field = "cdf" if question.continuous else "probabilities"
-        raise InputError(field, given, f"the values of a forecast of a {kind} question")
-    values = rounded(given)
-    (check_cdf if question.continuous else check_probabilities)(question, values)
+    values = checked_values(question, given)
     name = require_text(forecaster, "forecaster", multiline=False) or forecaster
     return name, None, values, require_text(note, "note", optional=True)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def checked_values(question: Question, values: object) -> tuple[float, ...]:
+    """An estimate of a numeric, date or choice question as stored: a sequence of numbers,
+    :func:`~predictions.questions.rounded`, then checked against the question (a CDF on the grid,
+    or one probability per option: :func:`~predictions.questions.check_cdf`,
+    :func:`~predictions.questions.check_probabilities`). The store and the file readers call it."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise InputError(VALUES_KEY[question.kind], values, "a list of numbers")
+    if not all(map(_number, values)):
+        raise InputError(VALUES_KEY[question.kind], list(values), "a list of numbers")
+    stored = rounded(values)
+    (check_cdf if question.continuous else check_probabilities)(question, stored)
+    return stored
+
+
+def checked_resolution(question: Question, value: object, field: str = "value") -> float:
+    """A resolution value of a numeric, date or choice question, checked against it
+    (:func:`~predictions.questions.check_outcome_value`): a number (``field`` names it)."""
+    if not _number(value):
+        raise InputError(field, value, f"the outcome of a {question.kind} question (a number)")
+    number = float(value)  # type: ignore[arg-type]
+    check_outcome_value(question, number)
+    return number
 
 
 def _append_estimate(
@@ -413,10 +440,7 @@ def _close(
         raise _closed(forecast, f"already {forecast.status}")
     value = None
     if kind == "resolve" and forecast.question is not None:
-        if not isinstance(outcome, int | float) or isinstance(outcome, bool):
-            raise InputError("value", outcome, f"the outcome of a {forecast.kind} question")
-        value, outcome = float(outcome), None
-        check_outcome_value(forecast.question, value)
+        value, outcome = checked_resolution(forecast.question, outcome), None
     forecast.status = status
     forecast.outcome = None if outcome is None else bool(outcome)
     forecast.resolution_value = value

@@ -12,8 +12,6 @@ what was expected), so an import can list every problem of a file before refusin
 from __future__ import annotations
 
 import functools
-import json
-import math
 import re
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,16 +22,8 @@ from zoneinfo import ZoneInfo
 from predictions.chain import CLOSING_HISTORY, VALUES_KEY
 from predictions.clock import to_utc_naive
 from predictions.errors import InputError
-from predictions.questions import (
-    KINDS,
-    Question,
-    check_cdf,
-    check_outcome_value,
-    check_probabilities,
-    parse_options,
-    parse_range,
-    rounded,
-)
+from predictions.formats.typed import question_in, resolution_value_in, values_in
+from predictions.questions import Question
 from predictions.timetext import local_time
 from predictions.validation import (
     AMENDABLE,
@@ -324,85 +314,6 @@ def _list_of_tables(value: object, field: str) -> list[Mapping[str, Any]]:
     return value
 
 
-_OPEN_BOUNDS = {(False, False): None, (True, False): "lower", (False, True): "upper"}
-_OPEN_BOUNDS[True, True] = "both"
-_SPEC_KEYS = {
-    "numeric": frozenset(("lower", "upper", "open_lower", "open_upper", "log")),
-    "date": frozenset(("lower", "upper", "open_lower", "open_upper")),
-    "choice": frozenset(("options", "ordered")),
-}
-
-
-def _json_text(value: object) -> object:
-    """A value a CSV cell holds as JSON text, read (any other value as it is)."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return value  # refused below, as the value it is
-
-
-def _question(kind: object, spec: object) -> Question:
-    """A non-binary question as a file gives it (its ``kind`` and its ``question``, the spec as
-    :meth:`~predictions.questions.Question.spec` writes it), checked by the rules that read a
-    question typed on the command line (:func:`~predictions.questions.parse_range`,
-    :func:`~predictions.questions.parse_options`)."""
-    if kind not in KINDS[1:]:
-        raise InputError("kind", kind, "numeric, date or choice (with its question)")
-    spec = _json_text(spec)
-    known = _SPEC_KEYS[kind]
-    if not isinstance(spec, Mapping) or not known.issuperset(spec):
-        raise InputError("question", spec, f"a {kind} question's spec: " + ", ".join(sorted(known)))
-    flags = [spec.get(name, False) for name in ("open_lower", "open_upper", "log", "ordered")]
-    if not all(isinstance(flag, bool) for flag in flags):
-        raise InputError("question", spec, "true or false for open_lower, open_upper, log, ordered")
-    if kind == "choice":
-        options = spec.get("options")
-        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
-            raise InputError("options", options, "a list of option names")
-        question = parse_options(",".join(options), ordered=flags[3])
-        if list(question.options) != options:  # a name with a comma, or spaces around it
-            raise InputError("options", options, "names without commas or surrounding spaces")
-        return question
-    bounds: list[Any] = [spec.get("lower"), spec.get("upper")]
-    if kind == "numeric" and not all(
-        isinstance(b, int | float) and not isinstance(b, bool) for b in bounds
-    ):
-        raise InputError("range", bounds, "two numbers, lower and upper")
-    if kind == "date" and not all(isinstance(b, str) for b in bounds):
-        raise InputError("range", bounds, "two ISO dates, lower and upper")
-    text = "..".join(repr(float(b)) if kind == "numeric" else str(b) for b in bounds)
-    opened = _OPEN_BOUNDS[bool(flags[0]), bool(flags[1])]
-    return parse_range(kind, text, open_bounds=opened, log=flags[2])
-
-
-def _values(question: Question, value: object) -> tuple[float, ...]:
-    """An estimate's values (a list, or its JSON text in a CSV cell), rounded as stored and
-    checked against the question."""
-    value = _json_text(value)
-    field = VALUES_KEY[question.kind]
-    if not isinstance(value, list) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in value
-    ):
-        raise InputError(field, value, "a list of numbers")
-    values = rounded(value)
-    (check_cdf if question.continuous else check_probabilities)(question, values)
-    return values
-
-
-def _resolution_value(question: Question, value: object) -> float:
-    """A resolution value (a number, or its text in a CSV cell), checked against the question."""
-    try:
-        number = float(value) if isinstance(value, int | float | str) else math.nan
-    except ValueError:
-        number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number):
-        raise InputError("resolution_value", value, "a number")
-    check_outcome_value(question, number)
-    return number
-
-
 #: A forecast's own fields in a record of the tracker's formats, in the order an export writes them
 #: (then come its ``estimates``, ``amendments``, ``corrections`` and ``checks``).
 FORECAST_FIELDS = (
@@ -411,20 +322,9 @@ FORECAST_FIELDS = (
     "resolution_seq", "kind", "question", "resolution_value",
 )  # fmt: skip
 _KNOWN = frozenset(FORECAST_FIELDS).union(
-    (
-        "by",
-        "probability",
-        "note",
-        "estimates",
-        "amendments",
-        "corrections",
-        "checks",
-        "estimate",
-        "amendment",
-        "correction",
-        "check",
-    )
-)
+    ("by", "probability", "note", "estimates", "amendments", "corrections", "checks", "estimate",
+     "amendment", "correction", "check")
+)  # fmt: skip
 
 
 def forecast_from_mapping(
@@ -476,7 +376,7 @@ def forecast_from_mapping(
         if get(name) is not None:
             setattr(record, name, r.call(None, _int_or_none, get(name), name))
     if get("kind") not in (None, "", "binary") or get("question") not in (None, ""):
-        record.question = r.call(None, _question, get("kind"), get("question"))
+        record.question = r.call(None, question_in, get("kind"), get("question"))
     _read_estimates(data, record, r, ctx, is_history)
     if get("amendments") is not None or get("amendment") is not None:
         _read_amendments(data, record, r)
@@ -527,7 +427,7 @@ def _read_estimates(
             p = sub.call(0.5, reader, item.get("probability"), "probability")
         else:
             key = VALUES_KEY[record.kind]
-            values = sub.call(None, _values, record.question, item.get(key))
+            values = sub.call(None, values_in, record.question, item.get(key))
             if item.get("probability") not in (None, ""):
                 record.problems.append(
                     f"{sub.where}: probability: a {record.kind} question's estimate gives {key}"
@@ -596,18 +496,8 @@ def _fast_estimate(
 
 
 #: The cells :func:`forecast_from_cells` reads, in order (an estimate's: :data:`ESTIMATE_CELLS`).
-FORECAST_CELLS = (
-    "title",
-    "criteria",
-    "due",
-    "created_at",
-    "author",
-    "source",
-    "ref",
-    "tags",
-    "id",
-    "seq",
-)
+FORECAST_CELLS = ("title", "criteria", "due", "created_at", "author", "source", "ref", "tags", "id",
+                  "seq")  # fmt: skip
 ESTIMATE_CELLS = ("probability", "at", "by", "note", "id", "seq")
 
 
@@ -723,7 +613,7 @@ def _read_corrections(data: Mapping[str, Any], record: ForecastIn, r: _Reader) -
             seq=sub.call(None, _int_or_none, item.get("seq"), "seq"),
         )
         if kind == "resolve" and record.question is not None:
-            c.value = sub.call(None, _resolution_value, record.question, item.get("value"))
+            c.value = sub.call(None, resolution_value_in, record.question, item.get("value"))
         elif kind == "resolve":
             c.outcome = sub.call(None, parse_outcome, item.get("outcome"))
         if kind == "resolve":
@@ -761,7 +651,7 @@ def _read_resolution(
         record.outcome = r.call(None, parse_outcome, data.get("outcome"))
     elif status == "resolved" and record.question is not None:
         value = data.get("resolution_value")
-        record.resolution_value = r.call(None, _resolution_value, record.question, value)
+        record.resolution_value = r.call(None, resolution_value_in, record.question, value)
     at_raw = data.get("resolved_at")
     if at_raw not in (None, ""):
         record.resolved_at = r.call(None, parse_time, at_raw, "resolved_at")
