@@ -4,7 +4,6 @@ database in use, and a file with a bad question, forecast or resolution imports 
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,19 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from predictions import chain, ledger, store
-from predictions.bulk import ImportSummary, import_records
 from predictions.db import read_session, write_session
 from predictions.errors import ImportProblems
-from predictions.formats import ReadContext, export, open_records
 from predictions.questions import GRID, Question, rounded
-from resolvers import validate_check
-
-NOW = datetime(2026, 11, 23, 9, 0, 0)
-FORMATS = ("json", "csv", "toml")
+from tests.predictions.test_formats import FORMATS, _empty, _export, _import, _verify
 
 
 def _seconds(at: str) -> float:
@@ -40,38 +33,6 @@ NUMERIC = Question("numeric", lower=0.0, upper=34.0)
 LOG = Question("numeric", lower=1.0, upper=1e6, open_lower=True, open_upper=True, log=True)
 DATE = Question("date", lower=_seconds("2026-01-01"), upper=_seconds("2036-01-01"), open_upper=True)
 CHOICE = Question("choice", options=("DeepSeek", "Alibaba Qwen", "Zhipu ✓", "Other"), ordered=True)
-
-
-def _import(engine: Engine, path: Path, **kwargs: Any) -> ImportSummary:
-    ctx = ReadContext(now=NOW, author="alice")
-    with open_records(path, None, ctx) as (meta, records), write_session(engine) as session:
-        return import_records(
-            session, records, source=path.name, meta=meta, validate_check=validate_check,
-            now=NOW, **kwargs,
-        )  # fmt: skip
-
-
-def _export(engine: Engine, fmt: str) -> str:
-    out = io.StringIO()
-    with read_session(engine) as session:
-        export(session, fmt, out)
-    return out.getvalue()
-
-
-def _verify(engine: Engine) -> ledger.VerifyReport:
-    with read_session(engine) as session:
-        return ledger.verify(session)
-
-
-def _empty(engine: Engine) -> None:
-    tables = ("receipt", "ledger", "proposal", "evidence", "check_spec", "amendment", "estimate",
-              "tag", "forecast")  # fmt: skip
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f"DELETE FROM {table}"))
 
 
 def _add(s: Any, title: str, question: Question | None, made: datetime, **kwargs: Any) -> int:

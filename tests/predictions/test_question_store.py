@@ -106,6 +106,8 @@ def test_each_type_registers_estimates_resolves_and_reads_back(
     with database() as db:
         got = store.get_forecast(db, f.id)
         listed = store.list_forecasts(db, records.ForecastQuery(status="resolved"), now=NOW)
+        query = records.ForecastQuery(status="resolved")
+        latest = store.list_forecasts(db, query, now=NOW, latest_only=True)
     assert (got.kind, got.question, got.status) == (kind, question, "resolved")
     assert (got.outcome, got.resolution_value) == (None, value)
     assert [(e.forecaster, e.probability, e.values) for e in got.estimates] == [
@@ -113,6 +115,10 @@ def test_each_type_registers_estimates_resolves_and_reads_back(
         ("bob", None, second),
     ]
     assert records.forecast_record(listed[0]) == records.forecast_record(got)
+    assert [(e.forecaster, e.values) for e in latest[0].estimates] == [
+        ("alice", first),
+        ("bob", second),
+    ]
     record = records.forecast_record(got, viewer="alice")
     key = chain.VALUES_KEY[kind]
     assert record["kind"] == kind and record["question"] == question.spec()
