@@ -50,8 +50,8 @@ from predictions.clock import to_utc_naive
 from predictions.errors import InputError
 from predictions.records import forecast_where
 from predictions.validation import parse_tag
-from reports import scoring
-from reports.scored import Scored, executor, read_scored
+from reports import question_scores, scoring
+from reports.scored import Scored, executor, read_scored, read_scored_types
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -165,10 +165,8 @@ class _Rows:
     months: list[str] = field(default_factory=list)
 
 
-def _gather(db: Executor, query: ReportQuery) -> tuple[_Rows, list[tuple[str, _Rows]]]:
-    """Every scored estimate, counted by (probability, outcome, forecaster, month, horizon); and
-    the scored rows of each tag."""
-    where, params = forecast_where(
+def _scored_where(query: ReportQuery) -> tuple[str, dict[str, Any]]:
+    return forecast_where(
         status="resolved",
         tag=query.tag,
         by=query.by,
@@ -176,13 +174,29 @@ def _gather(db: Executor, query: ReportQuery) -> tuple[_Rows, list[tuple[str, _R
         since=query.since,
         until=query.until,
     )
-    s = read_scored(db, where, params)
+
+
+def _months(s: Scored) -> tuple[list[str], NDArray[np.int64]]:
+    """The months of resolution (``2025-03``, sorted) and each scored row's among them."""
     month_numbers, month, _ = _distinct(s.resolved_at.astype("datetime64[M]").astype(np.int64))
-    month_values = month_numbers.astype("datetime64[M]")
-    horizon = np.searchsorted(_UPPERS, s.due - s.made_at, side="right")
+    labels = np.datetime_as_string(month_numbers.astype("datetime64[M]"), unit="M").tolist()
+    return [str(m) for m in labels], month
+
+
+def _horizons(s: Scored) -> NDArray[np.int64]:
+    """Each scored row's horizon bucket (:data:`HORIZONS`): from the estimate to the due date."""
+    return np.searchsorted(_UPPERS, s.due - s.made_at, side="right").astype(np.int64)
+
+
+def _gather(db: Executor, query: ReportQuery) -> tuple[_Rows, list[tuple[str, _Rows]]]:
+    """Every scored estimate, counted by (probability, outcome, forecaster, month, horizon); and
+    the scored rows of each tag."""
+    s = read_scored(db, *_scored_where(query))
+    months, month = _months(s)
+    horizon = _horizons(s)
     p_values = np.unique(s.probability)
     p_ix = np.searchsorted(p_values, s.probability)
-    sizes = (p_values.size, 2, max(len(s.names), 1), max(month_values.size, 1), len(HORIZONS))
+    sizes = (p_values.size, 2, max(len(s.names), 1), max(len(months), 1), len(HORIZONS))
     key = np.ravel_multi_index((p_ix, s.outcome.astype(np.int64), s.who, month, horizon), sizes)
     keys, inverse, counts = _distinct(key)
     k_p, k_y, k_who, k_month, k_horizon = np.unravel_index(keys, sizes)
@@ -195,7 +209,7 @@ def _gather(db: Executor, query: ReportQuery) -> tuple[_Rows, list[tuple[str, _R
         month=k_month.astype(np.int64),
         horizon=k_horizon.astype(np.int64),
         names=s.names,
-        months=[str(m) for m in np.datetime_as_string(month_values, unit="M").tolist()],
+        months=months,
     )
     return rows, _tag_rows(db, s)
 
@@ -222,9 +236,9 @@ _ID_LIST = {
 }
 
 
-def _tag_rows(db: Executor, s: Scored) -> list[tuple[str, _Rows]]:
+def _tag_members(db: Executor, s: Scored) -> list[tuple[str, NDArray[np.int64]]]:
     """Per tag, the scored rows of its questions in the order of ``s`` (a question with two tags
-    counts in both)."""
+    counts in both); tags without a scored row are left out."""
     if s.forecast_id.size == 0:
         return []
     lists = db.execute(f"SELECT name, {_ID_LIST[db.dialect]} FROM tag GROUP BY name").fetchall()
@@ -235,13 +249,42 @@ def _tag_rows(db: Executor, s: Scored) -> list[tuple[str, _Rows]]:
         lo = np.searchsorted(s.forecast_id, ids, side="left")
         reps = np.searchsorted(s.forecast_id, ids, side="right") - lo
         mine = np.arange(int(reps.sum())) + np.repeat(lo - (np.cumsum(reps) - reps), reps)
-        if mine.size == 0:
-            continue
+        if mine.size:
+            result.append((name, mine))
+    return result
+
+
+def _tag_rows(db: Executor, s: Scored) -> list[tuple[str, _Rows]]:
+    """Per tag, its scored rows as :class:`_Rows`."""
+    result = []
+    for name, mine in _tag_members(db, s):
         empty = np.zeros(mine.size, dtype=np.int64)
         p, y = s.probability[mine], s.outcome[mine]
         tab = s.time_averaged_brier[mine]
         result.append((name, _Rows(p, y, np.ones(mine.size), tab, empty, empty, empty)))
     return result
+
+
+def _typed(db: Executor, query: ReportQuery, unit: str) -> dict[str, Any]:
+    """The sections of numeric, date and choice questions (:mod:`reports.question_scores`),
+    grouped as the binary report is."""
+    sections = {}
+    for kind, s in read_scored_types(db, *_scored_where(query)).items():
+        every = np.arange(s.forecast_id.size)
+        months, month = _months(s)
+        labels, of_month = _period_labels(months, unit)
+        tags = _tag_members(db, s)
+        tag_codes = np.repeat(np.arange(len(tags)), [mine.size for _, mine in tags])
+        tag_rows = np.concatenate([mine for _, mine in tags]) if tags else every[:0]
+        horizons = [label for label, _ in HORIZONS]
+        groups = {
+            "tag": (tag_codes.astype(np.int64), tag_rows, [name for name, _ in tags]),
+            "forecaster": (s.who, every, s.names),
+            "horizon": (_horizons(s), every, horizons),
+        }
+        periods = (of_month[month], every, labels)
+        sections[kind] = question_scores.section(s, groups, periods, unit, query.group_by)
+    return sections
 
 
 def _counts(db: Executor, query: ReportQuery, now: datetime) -> dict[str, int]:
@@ -366,13 +409,18 @@ def period_index(key: str, unit: str) -> int:
     return year
 
 
+def _period_labels(months: list[str], unit: str) -> tuple[list[str], NDArray[np.int64]]:
+    """The periods (sorted keys) the ``months`` fall in, and each month's period."""
+    keys = [_period_key(m, unit) for m in months]
+    labels = sorted(set(keys))
+    return labels, np.array([labels.index(k) for k in keys], dtype=np.int64)
+
+
 def _over_time(rows: _Rows, unit: str, query: ReportQuery) -> dict[str, Any]:
     """Scores per period of resolution, and a rolling window of the last few periods."""
     if not rows.months:
         return {"unit": unit, "window": _ROLLING[unit], "periods": []}
-    keys = [_period_key(m, unit) for m in rows.months]
-    labels = sorted(set(keys))
-    label_of_month = np.array([labels.index(k) for k in keys], dtype=np.int64)
+    labels, label_of_month = _period_labels(rows.months, unit)
     per_row = label_of_month[rows.month]
     index = np.array([period_index(k, unit) for k in labels])
     window = _ROLLING[unit]
@@ -518,15 +566,16 @@ def build_report(
     own = source if isinstance(source, sqlite3.Connection) and not source.in_transaction else None
     if own is not None:
         own.execute("BEGIN")
+    time_unit = query.group_by if query.group_by in _ROLLING else "quarter"
     try:
         rows, tag_rows = _gather(db, query)
         counts = _counts(db, query, now)
+        types = _typed(db, query, time_unit)
     finally:
         if own is not None:
             own.execute("ROLLBACK")
     counts["scored"] = int(rows.n.sum())
     counts["forecasters"] = len(rows.names)
-    time_unit = query.group_by if query.group_by in _ROLLING else "quarter"
     report: dict[str, Any] = {
         "version": _VERSION,
         "generated_at": now.isoformat(timespec="seconds") + "Z",
@@ -545,6 +594,7 @@ def build_report(
             "finding_min_total": FINDING_MIN_TOTAL,
         },
         "counts": counts,
+        "types": types,
     }
     if counts["scored"] == 0:
         report.update(
@@ -552,7 +602,9 @@ def build_report(
             over_time={"unit": time_unit, "window": _ROLLING[time_unit], "periods": []},
             breakdowns={"tag": [], "forecaster": [], "horizon": []},
             groups=[],
-            findings=["No resolved forecasts to score yet."],
+            findings=[]
+            if any(t["count"] for t in types.values())
+            else ["No resolved forecasts to score yet."],
         )
         return report
     overall = _summary(rows.p, rows.y, rows.n, rows.tab, full=True, query=query)

@@ -98,6 +98,7 @@ __all__ = [
     "pit",
     "pit_histogram",
     "ranked_probability_score",
+    "scaled",
 ]
 
 #: The central intervals whose coverage the report shows.
@@ -108,6 +109,19 @@ PIT_BINS = 10
 BASELINE_TAIL = 0.05
 
 Array = NDArray[np.float64]
+
+
+def scaled(x: ArrayLike, lower: ArrayLike, upper: ArrayLike, log: ArrayLike) -> Array:
+    """The grid coordinate ``u`` of each outcome ``x``: :meth:`predictions.questions.Question.scaled`
+    for many questions at once (``(x - lower) / (upper - lower)``, or ``ln(x / lower) /
+    ln(upper / lower)`` where ``log``; an outcome at or below 0 on a log scale is below the
+    range)."""
+    xa, lo, hi = (np.asarray(a, dtype=np.float64) for a in (x, lower, upper))
+    on_log = np.asarray(log, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(xa / lo) / np.log(hi / lo)
+    logs = np.where(xa > 0, logs, -np.inf)
+    return np.where(on_log, logs, (xa - lo) / (hi - lo))
 
 
 def _grid(cdf: ArrayLike, u: ArrayLike) -> tuple[Array, Array]:

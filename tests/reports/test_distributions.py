@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import brier_score_loss, log_loss
 
+from predictions.questions import Question
 from reports import distributions as d
 from reports import scoring
 
@@ -396,3 +397,25 @@ def test_distributions_choice_scores_are_proper(pair: tuple) -> None:
         honest = score(np.tile(truth, (options, 1)), counts, outcomes) @ truth
         dishonest = score(np.tile(other, (options, 1)), counts, outcomes) @ truth
         assert honest <= dishonest + 1e-12
+
+
+def test_distributions_scaled_is_question_scaled_for_many_questions() -> None:
+    questions = [
+        Question("numeric", lower=-5.0, upper=30.0),
+        Question("numeric", lower=2.0, upper=2000.0, log=True, open_lower=True),
+        Question("date", lower=1.7e9, upper=1.9e9, open_upper=True),
+    ]
+    xs = [12.5, 40.0, 1.95e9]
+    got = d.scaled(
+        xs,
+        [q.lower for q in questions],
+        [q.upper for q in questions],
+        [q.log for q in questions],
+    )
+    expected = [q.scaled(x) for q, x in zip(questions, xs, strict=True)]
+    np.testing.assert_allclose(got, expected, rtol=1e-15)
+    # At or below zero on a log scale: below the range (the log of it is undefined).
+    assert d.scaled([0.0, -3.0], [2.0, 2.0], [20.0, 20.0], [True, True]).tolist() == [
+        -math.inf,
+        -math.inf,
+    ]
