@@ -31,7 +31,7 @@ A complete kind (registered under the entry-point group ``tracker.resolvers``)::
 ``check(forecast, params, http, now)`` receives:
 
 - ``forecast``: a :class:`ForecastInfo` (a frozen snapshot; id, title, criteria, due, created_at,
-  status, outcome), never a database object;
+  status, outcome, and the question's ``kind`` and spec), never a database object;
 - ``params``: the dict :meth:`Resolver.validate` returned at registration (plus ``otherwise`` if
   the spec set it), as stored in the ``check_spec`` row;
 - ``http``: a :class:`resolvers.http.Fetcher` (see its docstring): ``http.get(url, *, params=None,
@@ -43,19 +43,27 @@ A complete kind (registered under the entry-point group ``tracker.resolvers``)::
 
 It returns a :class:`Verdict` or raises :class:`ResolverError` (``temporary`` says whether trying
 again later may help; ``retry_after`` is a hint in seconds).
+
+**Numeric, date and choice questions.** A kind declares the question types it reads in
+``question_kinds`` (binary only by default); the runner refuses a check on any other type. On such
+a question ``yes`` says the source gives the outcome and ``no`` (the ``deadline`` kind) that the
+range end passed without it; either carries the outcome in ``value`` as ``tracker resolve`` reads
+it (:func:`outcome_text`), and the runner resolves or proposes that value.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 from predictions.errors import InputError, ResolverError
+from predictions.questions import GRID, KINDS, Question, parse_outcome_value
 from resolvers.http import Fetched, Fetcher
 
 __all__ = [
@@ -68,9 +76,13 @@ __all__ = [
     "Resolver",
     "ResolverError",
     "Verdict",
+    "beyond",
     "excerpt_around",
     "fold",
     "json_object",
+    "match_options",
+    "outcome_text",
+    "outcome_verdict",
     "refuse_unknown_params",
     "require_url",
 ]
@@ -96,7 +108,9 @@ class Verdict:
       a structured value the spec trusts). Text matches are never final. The runner lets a final
       verdict resolve directly in ``mode = auto`` and lets a final NO count before due + grace;
     - ``probability``: a market's current probability, recorded by the runner as an estimate by a
-      forecaster named after the kind (``"manifold"``), or None.
+      forecaster named after the kind (``"manifold"``), or None;
+    - ``values``: the same for a numeric, date or choice question: the market's CDF on the
+      question's grid, or one probability per option in the question's order.
     """
 
     verdict: str
@@ -105,6 +119,7 @@ class Verdict:
     url: str | None = None
     final: bool = False
     probability: float | None = None
+    values: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -118,11 +133,14 @@ class Verdict:
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"probability must lie in [0, 1], not {p}")
             object.__setattr__(self, "probability", p)
+        if self.values is not None:
+            object.__setattr__(self, "values", tuple(float(v) for v in self.values))
 
 
 @dataclass(frozen=True)
 class ForecastInfo:
-    """The forecast a check is about, as a read-only snapshot (times naive UTC)."""
+    """The forecast a check is about, as a read-only snapshot (times naive UTC); ``question`` is
+    the spec of a numeric, date or choice question (None for binary)."""
 
     id: int
     title: str
@@ -131,6 +149,8 @@ class ForecastInfo:
     created_at: datetime
     status: str = "open"
     outcome: bool | None = None
+    kind: str = "binary"
+    question: Question | None = None
 
 
 class Resolver:
@@ -145,13 +165,23 @@ class Resolver:
     - ``final_verdicts``: the verdicts the kind gives as final whenever it gives them (a
       market's ``yes``, ``no`` and ``annul``; the json kind's ``yes``). A source that answers
       304 is unchanged, so the runner carries its earlier verdict over, final when it is one of
-      these. Empty (the default): a carried-over verdict is never final.
+      these. Empty (the default): a carried-over verdict is never final;
+    - ``question_kinds``: the question types the kind reads (:data:`predictions.questions.KINDS`);
+      binary only unless the kind says more.
     """
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
     default_mode: ClassVar[str] = "propose"
     final_verdicts: ClassVar[frozenset[str]] = frozenset()
+    question_kinds: ClassVar[frozenset[str]] = frozenset({"binary"})
+
+    @classmethod
+    def require_question_kind(cls, kind: str) -> None:
+        """An :class:`InputError` unless the kind reads questions of type ``kind``."""
+        if kind not in cls.question_kinds:
+            reads = " or ".join(k for k in KINDS if k in cls.question_kinds)
+            raise InputError(f"{cls.name} check", f"a {kind} question", f"a {reads} question")
 
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
@@ -203,6 +233,88 @@ def excerpt_around(text: str, start: int, end: int, limit: int = EXCERPT_LIMIT) 
     if len(piece) > limit:
         piece = piece[:limit]
     return ("…" if lo > 0 else "") + piece + ("…" if hi < len(text) else "")
+
+
+def outcome_text(question: Question, x: float) -> str:
+    """An outcome as :func:`predictions.questions.parse_outcome_value` reads it back exactly: the
+    option's name, a date-time in UTC (``2031-03-14T00:00:00Z``), or the number.
+
+        >>> outcome_text(Question("numeric", 0, 34), 11.0)
+        '11'
+    """
+    if question.kind == "choice":
+        return question.options[int(x)]
+    if question.kind == "date":
+        at = datetime.fromtimestamp(x, UTC)
+        return at.strftime("%Y-%m-%dT%H:%M:%S" + (".%f" if at.microsecond else "") + "Z")
+    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+
+
+#: A thousands separator between digits (``1,234``, ``1 234``, ``1'234``), dropped from a number.
+_SEPARATOR = re.compile(r"(?<=\d)[,_'\s\u00a0\u202f](?=\d{3}(?!\d))")
+
+
+def outcome_verdict(
+    question: Question, said: str, *, excerpt: str, url: str | None, final: bool = False
+) -> Verdict:
+    """``yes`` with the outcome a source ``said`` (read as ``tracker resolve`` reads one: a number,
+    thousands separators aside; a date such as ``2028-06-30``; an option's name), or ``none``
+    saying why it is not an outcome of the question (not a number, beyond a closed bound...).
+
+        >>> outcome_verdict(Question("numeric", 0, 5000), "1,234", excerpt="x", url=None).value
+        '1234'
+    """
+    text = _SEPARATOR.sub("", said.strip()) if question.kind == "numeric" else said.strip()
+    try:
+        x = parse_outcome_value(question, text)
+    except InputError as exc:
+        why = (
+            f"{excerpt}: {said.strip()[:100]!r} is not an outcome of this question ({exc.expected})"
+        )
+        return Verdict("none", value=said.strip()[:200], excerpt=why, url=url)
+    return Verdict("yes", value=outcome_text(question, x), excerpt=excerpt, url=url, final=final)
+
+
+def beyond(question: Question, bound: str) -> float:
+    """The outcome a source gives as only "above the upper bound" (``bound = "upper"``) or "below
+    the lower bound": a thousandth of a grid step past it, on the question's scale (whole
+    seconds for a date). Every score reads such an outcome in the tail beyond the bound; the exact
+    place shifts a CRPS by the same amount for every forecaster.
+
+        >>> beyond(Question("numeric", 0, 200, open_upper=True), "upper")
+        200.001
+    """
+    step = 0.001 / (GRID - 1)
+    x = question.unscaled(1 + step if bound == "upper" else -step)
+    if question.kind == "date":
+        return float(math.ceil(x) if bound == "upper" else math.floor(x))
+    return x
+
+
+def match_options(question: Question, names: list[tuple[int, str]], label: str) -> list[int]:
+    """For each option of a choice question, the index (as given) of the source's option of the
+    same name (case and spacing aside: :func:`fold`); a :class:`ResolverError` naming what does not
+    match unless the two lists name the same options."""
+    theirs = {fold(name): index for index, name in names}
+    found = [theirs.get(fold(option)) for option in question.options]
+    ours = {fold(option) for option in question.options}
+    missing = [o for o, i in zip(question.options, found, strict=True) if i is None]
+    extra = [name for _, name in names if fold(name) not in ours]
+    if missing or extra or len(theirs) != len(names):
+        said = "; ".join(
+            part
+            for part in (
+                f"not at the source: {', '.join(missing)}" if missing else "",
+                f"only at the source: {', '.join(extra)}" if extra else "",
+            )
+            if part
+        )
+        raise ResolverError(
+            f"{label}: its options are not this question's ({said or 'a name repeats'}); "
+            "the options must be the same, in any order",
+            temporary=False,
+        )
+    return [i for i in found if i is not None]
 
 
 def require_url(params: dict[str, Any], key: str = "url", *, optional: bool = False) -> str:

@@ -15,6 +15,11 @@ The condition holding gives ``yes`` with ``final = True`` (a structured value: i
 it resolves the forecast directly); not holding gives ``no`` (not final: the runner acts on it only
 at due + grace); a path that is not there gives ``none`` (for ``exists``: ``no``).
 
+On a numeric, date or choice question the value at ``path`` is the outcome (a number, or numeric
+text; a date such as ``"2028-06-30"`` or ``"2028-06-30T12:00:00Z"``; an option's name), given as
+``yes`` with ``final = True``; ``op`` and ``threshold`` do not apply (a check with a threshold is
+refused). A missing path, ``null`` or a value that is not an outcome of the question gives ``none``.
+
 Worked example. Spec ``json:url=https://api.example.org/stats,path=data.clusters,op=>=,threshold=2``
 and the answer ``{"data": {"clusters": 3}}`` give::
 
@@ -32,8 +37,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from predictions.errors import InputError
-from resolvers.base import ForecastInfo, Resolver, Verdict, refuse_unknown_params, require_url
+from predictions.errors import InputError, ResolverError
+from predictions.questions import KINDS
+from resolvers.base import (
+    ForecastInfo,
+    Resolver,
+    Verdict,
+    outcome_verdict,
+    refuse_unknown_params,
+    require_url,
+)
 from resolvers.http import Fetcher
 
 __all__ = ["JsonResolver", "parse_path", "pick"]
@@ -145,6 +158,7 @@ class JsonResolver(Resolver):
     version = "1"
     default_mode = "propose"
     final_verdicts = frozenset({"yes"})
+    question_kinds = frozenset(KINDS)
 
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +195,23 @@ class JsonResolver(Resolver):
         path = params["path"]
         value = pick(document, parse_path(path))
         op = params["op"]
+        if forecast.question is not None:
+            if "threshold" in params:
+                raise ResolverError(
+                    f"a json check on a {forecast.kind} question takes no op or threshold: "
+                    "the value at its path is the outcome",
+                    temporary=False,
+                )
+            if value is _MISSING or value is None or isinstance(value, bool | dict | list):
+                said = "is not in the answer" if value is _MISSING else f"= {_show(value)}"
+                return Verdict("none", excerpt=f"{path} {said}: no outcome", url=answer.url)
+            return outcome_verdict(
+                forecast.question,
+                _show(value),
+                excerpt=f"{path} = {_show(value)}",
+                url=answer.url,
+                final=True,
+            )
         if value is _MISSING:
             excerpt = f"{path} is not in the answer"
             return Verdict("no" if op == "exists" else "none", excerpt=excerpt, url=answer.url)

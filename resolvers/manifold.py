@@ -28,6 +28,20 @@ Every verdict carries the market's current probability (when strictly between 0 
 the runner records as an estimate by the forecaster ``manifold``: a reference to score yourself
 against.
 
+**Choice and numeric questions.** A choice question reads a ``MULTIPLE_CHOICE`` market whose
+answers sum to one (``shouldAnswersSumToOne``); its ``answers[]`` are matched to the question's
+options by ``text`` (case and spacing aside; the two must name the same options), and their
+``probability`` (normalised) is recorded as the estimate of ``manifold`` while the market is open.
+Resolved: ``resolution`` is the winning answer's ``id`` (final ``yes`` with that option),
+``CANCEL`` annuls, and ``CHOOSE_MULTIPLE`` (a split between answers) is no verdict, left to a
+person. A numeric question reads a ``PSEUDO_NUMERIC`` market (``min``, ``max``, ``isLogScale``):
+it trades one number, not a distribution, so no estimate is recorded; resolved ``MKT``, its
+outcome is ``resolutionValue`` when the API gives it, else the value ``resolutionProbability``
+maps to (linear ``min + (max - min) * p``, log ``10 ** (p * log10(max - min + 1)) + min - 1``, as
+Manifold's ``getMappedValue``), to 10 significant digits. Independent-answer multiple choice and
+the bucketed ``MULTI_NUMERIC`` and ``DATE`` markets are refused (their buckets' edges are only
+text), as is a date question.
+
 Worked example. A forecast file with::
 
     [[forecast.check]]
@@ -47,13 +61,23 @@ server).
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from predictions.errors import InputError
-from resolvers.base import ForecastInfo, MarketResolver, ResolverError, Verdict
+from predictions.questions import Question
+from resolvers.base import (
+    ForecastInfo,
+    MarketResolver,
+    ResolverError,
+    Verdict,
+    match_options,
+    outcome_text,
+    outcome_verdict,
+)
 from resolvers.http import Fetcher
 
 __all__ = ["ManifoldResolver"]
@@ -61,13 +85,17 @@ __all__ = ["ManifoldResolver"]
 _ID = re.compile(r"[A-Za-z0-9]{6,40}")
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,199}")
 _HOSTS = ("manifold.markets", "www.manifold.markets")
+#: The market type each type of forecast reads.
+_TYPES = {"binary": "BINARY", "numeric": "PSEUDO_NUMERIC", "choice": "MULTIPLE_CHOICE"}
 
 
 class ManifoldResolver(MarketResolver):
-    """A Manifold BINARY market's resolution (YES/NO final, CANCEL annuls, MKT no verdict)."""
+    """A Manifold market's resolution (final; CANCEL annuls; MKT on a BINARY market, a split
+    multiple choice: no verdict) and its probability or answers' probabilities as an estimate."""
 
     name: ClassVar[str] = "manifold"
     version: ClassVar[str] = "1"
+    question_kinds: ClassVar[frozenset[str]] = frozenset(_TYPES)
     base_url: ClassVar[str] = "https://api.manifold.markets"
     market_params: ClassVar[tuple[str, ...]] = ("id", "slug", "url")
     api_paths: ClassVar[dict[str, str]] = {"id": "/v0/market/{}", "slug": "/v0/slug/{}"}
@@ -95,13 +123,15 @@ class ManifoldResolver(MarketResolver):
         """Fetch the market and read its resolution (see the module docstring)."""
         market, api, label = self.fetch(http, params)
         kind = market.get("outcomeType")
-        if kind != "BINARY":
+        if kind != _TYPES[forecast.kind]:
             raise ResolverError(
-                f"{label} is a {kind or 'market of unknown type'} market; a manifold check needs "
-                "a BINARY (yes/no) market",
+                f"{label} is a {kind or 'market of unknown type'} market; a manifold check on a "
+                f"{forecast.kind} question needs a {_TYPES[forecast.kind]} market",
                 temporary=False,
             )
         url = market.get("url") if isinstance(market.get("url"), str) else api
+        if forecast.question is not None:
+            return _typed(forecast.question, market, label, str(url))
         probability = _probability(market.get("probability"))
         question = str(market.get("question") or "")
 
@@ -140,6 +170,80 @@ class ManifoldResolver(MarketResolver):
             "(expected YES, NO, MKT or CANCEL)",
             temporary=False,
         )
+
+
+def _typed(ours: Question, market: dict[str, Any], label: str, url: str) -> Verdict:
+    """The verdict on a choice (MULTIPLE_CHOICE) or numeric (PSEUDO_NUMERIC) question."""
+    question = str(market.get("question") or "")
+    resolved, resolution = bool(market.get("isResolved")), market.get("resolution")
+    ms = market.get("resolutionTime") if resolved else market.get("closeTime")
+    word = "on" if resolved else "closes"
+    values: tuple[float, ...] | None = None
+    if ours.kind == "choice":
+        if market.get("shouldAnswersSumToOne") is not True:
+            raise ResolverError(
+                f"{label}: its answers resolve independently (shouldAnswersSumToOne false), "
+                "not to one option",
+                temporary=False,
+            )
+        answers = [a for a in market.get("answers") or [] if isinstance(a, dict)]
+        order = match_options(ours, [(i, str(a.get("text"))) for i, a in enumerate(answers)], label)
+        given = [_probability(answers[i].get("probability")) for i in order]
+        if not resolved and all(p is not None for p in given):
+            total = math.fsum(p for p in given if p is not None)
+            values = tuple(p / total for p in given if p is not None)
+        shown = ", ".join(f"{ours.options[k]} {p:.0%}" for k, p in enumerate(values or ()))
+        chosen = next((k for k, i in enumerate(order) if answers[i].get("id") == resolution), None)
+        if resolved and chosen is not None:
+            text = outcome_text(ours, chosen)
+            excerpt = _excerpt(question, f"resolved {text}", None, ms, word)
+            return outcome_verdict(ours, text, excerpt=excerpt, url=url, final=True)
+    else:
+        value, lo, hi = (market.get(k) for k in ("value", "min", "max"))
+        shown = f"market value {value:.6g} ({lo:g}..{hi:g})" if _numbers(value, lo, hi) else ""
+        if resolved and resolution == "MKT":
+            x = _pseudo_value(market)
+            if x is None:
+                raise ResolverError(
+                    f"{label} is resolved MKT without a resolutionProbability", temporary=False
+                )
+            text = outcome_text(ours, x)
+            excerpt = _excerpt(question, f"resolved {text}", None, ms, word)
+            return outcome_verdict(ours, text, excerpt=excerpt, url=url, final=True)
+    if not resolved:
+        excerpt = _excerpt(question, f"open; {shown}" if shown else "open", None, ms, word)
+        return Verdict("none", value="open", excerpt=excerpt, url=url, values=values)
+    if resolution == "CANCEL":
+        excerpt = _excerpt(question, "cancelled (N/A)", None, ms, word)
+        return Verdict("annul", value="CANCEL", excerpt=excerpt, url=url, final=True)
+    if resolution in ("CHOOSE_MULTIPLE", "MKT"):
+        split = f"resolved {resolution} (split between answers, not one option)"
+        excerpt = _excerpt(question, split, None, ms, word)
+        return Verdict("none", value=str(resolution), excerpt=excerpt, url=url)
+    raise ResolverError(
+        f"{label} is resolved with an unrecognised resolution {resolution!r}", temporary=False
+    )
+
+
+def _pseudo_value(market: dict[str, Any]) -> float | None:
+    """A resolved PSEUDO_NUMERIC market's value: ``resolutionValue``, else ``resolutionProbability``
+    mapped back with ``min``, ``max`` and ``isLogScale`` (to 10 significant digits)."""
+    value: Any = market.get("resolutionValue")
+    if _numbers(value):
+        return float(value)
+    p, lo, hi = (market.get(k) for k in ("resolutionProbability", "min", "max"))
+    if not _numbers(p, lo, hi):
+        return None
+    p, lo, hi = float(p), float(lo), float(hi)  # type: ignore[arg-type]
+    if market.get("isLogScale"):
+        x = 10 ** (p * math.log10(hi - lo + 1)) + lo - 1
+    else:
+        x = lo + (hi - lo) * p
+    return float(f"{x:.10g}")
+
+
+def _numbers(*values: Any) -> bool:
+    return all(isinstance(x, int | float) and not isinstance(x, bool) for x in values)
 
 
 def _slug_from_url(value: str) -> str:

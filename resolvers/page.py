@@ -25,6 +25,11 @@ and a page containing ``<p>关于人工智能失\\n控风险的国家标准</p>`
             url="https://www.sac.gov.cn/news")
 
 which the runner records as evidence and turns into a pending YES proposal for ``tracker review``.
+
+On a numeric, date or choice question the ``regex`` needs a capture group: its text at the first
+match is the outcome (a number, thousands separators aside; a date such as ``2028-06-30``; an
+option's name), proposed for review. ``regex='([0-9,]+) provinces'`` on a page saying "hubs in
+12 provinces" proposes 12.
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from predictions.questions import KINDS
 from resolvers.base import ForecastInfo, ResolverError, Verdict, excerpt_around
 from resolvers.http import Fetched, Fetcher
-from resolvers.text import TextResolver, find_matches, html_to_text, normalize
+from resolvers.text import TextResolver, find_matches, html_to_text, normalize, outcome_at
 
 __all__ = ["PageResolver", "page_text"]
 
@@ -57,6 +63,7 @@ class PageResolver(TextResolver):
 
     name = "page"
     version = "1"
+    question_kinds = frozenset(KINDS)
 
     def check(
         self, forecast: ForecastInfo, params: dict[str, Any], http: Fetcher, now: datetime
@@ -67,6 +74,8 @@ class PageResolver(TextResolver):
         found = find_matches(text, params)
         if found is None:
             return Verdict("none", url=page.url)
+        if forecast.question is not None:
+            return outcome_at(forecast.question, text, params, kind=self.name, url=page.url)
         return Verdict(
             "yes",
             value="; ".join(dict.fromkeys(m.term for m in found)),

@@ -127,10 +127,11 @@ def reload() -> None:
         _all_loaded = False
 
 
-def validate_check(raw: dict[str, Any]) -> dict[str, Any]:
+def validate_check(raw: dict[str, Any], *, question_kind: str | None = None) -> dict[str, Any]:
     """Validate one spec and return ``{"kind", "params", "mode"}``, ready to store.
 
-    ``raw`` holds ``kind``, optionally ``mode`` (``propose`` | ``auto``; default: the kind's
+    Given the forecast's ``question_kind`` (binary, numeric, date or choice), a kind that does not
+    read that type of question is refused (``Resolver.question_kinds``). ``raw`` holds ``kind``, optionally ``mode`` (``propose`` | ``auto``; default: the kind's
     ``default_mode``) and ``otherwise`` (``none`` | ``no``: at due + grace with no verdict, propose
     NO), and the kind's params either inline (as in a TOML ``[[forecast.check]]`` table) or under
     ``params``. Raises :class:`InputError` naming the field: unknown kind, missing URL, bad regex,
@@ -144,6 +145,8 @@ def validate_check(raw: dict[str, Any]) -> dict[str, Any]:
         raise InputError("check kind", kind, "the name of a resolver kind (e.g. page, json, feed)")
     kind = kind.strip()
     cls = get_kind(kind)
+    if question_kind is not None:
+        cls.require_question_kind(question_kind)
     mode = rest.pop("mode", None)
     if mode is None:
         mode = cls.default_mode

@@ -4,7 +4,8 @@ A proposal is made by the runner (:mod:`resolvers.sweep`): ``kind = "resolve"`` 
 NO, or annul) or ``kind = "disagreement"`` (a resolved forecast whose source now says otherwise).
 
 - :func:`confirm` applies a resolve proposal through :func:`predictions.store.resolve` / ``annul``
-  (resolved by the person confirming, with the evidence URL), and marks the forecast's other
+  (resolved by the person confirming, with the evidence URL; a numeric, date or choice question to
+  the outcome its evidence carries, :func:`resolvers.rules.outcome_of`), and marks the forecast's other
   pending resolve proposals ``superseded``. Confirming a disagreement *acknowledges* it: the
   resolution stays as it is (the tracker never flips one; amend or annotate by hand).
 - :func:`dispute` marks a proposal ``disputed`` with a note; the runner does not propose the same
@@ -21,18 +22,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from predictions import chain, receipts, store
+from predictions.chain import loaded_question
 from predictions.checks import evidence_record, supersede
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, StateError
 from predictions.models import Evidence, Forecast, Proposal
 from predictions.validation import require_text
+from resolvers.rules import outcome_of, said
 
 __all__ = ["confirm", "dispute", "review"]
 
 
 def review(session: Session) -> list[dict[str, Any]]:
     """Pending proposals, oldest first, each with its forecast and evidence (JSON-ready); not those
-    of a forecast withdrawn as entered by mistake."""
+    of a forecast withdrawn as entered by mistake. ``said`` is what the proposal says as people
+    read it: ``YES``, ``NO``, ``ANNUL``, or the outcome of a numeric, date or choice question."""
     rows = session.execute(
         select(Proposal, Forecast, Evidence)
         .join(Forecast, Forecast.id == Proposal.forecast_id)
@@ -45,6 +49,7 @@ def review(session: Session) -> list[dict[str, Any]]:
             "proposal": p.id,
             "kind": p.kind,
             "verdict": p.verdict,
+            "said": _said(f, p.verdict, e),
             "created_at": chain.iso(p.created_at),
             "forecast": {
                 "id": f.id,
@@ -52,11 +57,19 @@ def review(session: Session) -> list[dict[str, Any]]:
                 "due": chain.iso(f.due),
                 "status": f.status,
                 "outcome": f.outcome,
+                "kind": f.kind,
+                "resolution_value": f.resolution_value,
             },
             "evidence": evidence_record(e) if e is not None else None,
         }
         for p, f, e in rows
     ]
+
+
+def _said(forecast: Forecast, verdict: str, evidence: Evidence | None) -> str:
+    question = loaded_question(forecast.kind, forecast.question)
+    value, _ = outcome_of(question, verdict, evidence.value if evidence else None)
+    return said(question, verdict, value)
 
 
 def _pick(session: Session, forecast_id: int | str, proposal_id: int | None) -> Proposal:
@@ -108,7 +121,7 @@ def confirm(
             store.resolve(
                 session,
                 proposal.forecast_id,
-                proposal.verdict == "yes",
+                _outcome(session, proposal, evidence),
                 by=by,
                 note=text,
                 evidence=evidence.url if evidence else None,
@@ -125,6 +138,22 @@ def confirm(
     decision = receipts.decision_payload(proposal.id, proposal.status, now, by, note)
     receipts.append_many(session, [*moot, ("decide", decision, proposal.forecast_id, now)])
     return proposal
+
+
+def _outcome(session: Session, proposal: Proposal, evidence: Evidence | None) -> bool | float:
+    """What confirming a YES / NO proposal resolves to: YES or NO, or the outcome of a numeric,
+    date or choice question that its evidence carries."""
+    forecast = session.get(Forecast, proposal.forecast_id)
+    question = None if forecast is None else loaded_question(forecast.kind, forecast.question)
+    if question is None:
+        return proposal.verdict == "yes"
+    value, why = outcome_of(question, proposal.verdict, evidence.value if evidence else None)
+    if value is None:
+        raise StateError(
+            f"proposal {proposal.id} gives no outcome this {question.kind} question can take "
+            f"({why or 'its evidence is gone'}); resolve it with tracker resolve"
+        )
+    return value
 
 
 def dispute(

@@ -17,6 +17,13 @@ an estimate by a forecaster named after the kind, when it changed.
 A resolved or annulled forecast whose source now disagrees gets a ``disagreement`` proposal,
 shown in ``tracker review``; nothing is flipped.
 
+A numeric, date or choice question follows the same rules; its ``yes`` / ``no`` carry the outcome
+(the evidence's ``value``, read by :func:`predictions.questions.parse_outcome_value` as ``tracker
+resolve`` reads it), which a resolution stores and a confirmed proposal applies. A verdict without a
+readable outcome does nothing; a resolved question disagrees with a source giving another outcome
+(when final, or found: never from a deadline's absence of evidence). A market's ``values`` (its
+CDF or option probabilities) are recorded as its estimate, as a binary market's probability is.
+
 :func:`decide` is the rules as a pure function; :func:`apply` carries a decision out in the
 sweep's recording transaction, whose reads and pending writes a :class:`Batch` holds.
 """
@@ -32,11 +39,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from predictions import receipts, store
+from predictions.chain import loaded_question
 from predictions.checks import supersede
+from predictions.errors import InputError
 from predictions.models import Check, Estimate, Evidence, Forecast, Proposal
+from predictions.questions import Question, decode, format_value, parse_outcome_value, rounded
+from predictions.questions import summary as forecast_summary
 from resolvers.base import Verdict
 
-__all__ = ["Batch", "Decision", "apply", "decide", "load"]
+__all__ = ["Batch", "Decision", "apply", "decide", "load", "missing_outcome", "outcome_of", "said"]
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,11 @@ def decide(
     due: datetime,
     now: datetime,
     grace: timedelta,
+    value: float | None = None,
+    resolved_value: float | None = None,
 ) -> Decision:
-    """Apply the "by date X" rules (see the module docstring) to one verdict.
+    """Apply the "by date X" rules (see the module docstring) to one verdict; ``value`` is the
+    outcome it carries and ``resolved_value`` the stored one (numeric, date and choice questions).
 
     >>> from datetime import datetime as d, timedelta as t
     >>> decide(verdict="no", final=False, mode="auto", otherwise=None, status="open",
@@ -83,7 +97,11 @@ def decide(
             return Decision("annul" if mode == "auto" and final else "propose", "annul")
         return Decision("", verdict)
     # Resolved or annulled: flag a source that now disagrees; absence of evidence never does.
-    if status == "resolved":
+    if status == "resolved" and resolved_value is not None:
+        found = final or verdict == "yes"
+        if value is not None and value != resolved_value and verdict in ("yes", "no") and found:
+            return Decision("disagree", verdict)
+    elif status == "resolved":
         if outcome and verdict == "no" and (final or past_grace):
             return Decision("disagree", "no")
         if outcome is False and verdict == "yes":
@@ -140,6 +158,39 @@ def load(
     )
 
 
+def outcome_of(
+    question: Question | None, verdict: str, text: str | None
+) -> tuple[float | None, str]:
+    """The outcome a ``yes`` / ``no`` on a numeric, date or choice question carries (its evidence
+    ``value``, read as ``tracker resolve`` reads it), or None and why not; None for binary."""
+    if question is None or verdict not in ("yes", "no"):
+        return None, ""
+    if text is None:
+        return None, f"no outcome given for a {question.kind} question"
+    try:
+        return parse_outcome_value(question, text), ""
+    except InputError as exc:
+        return None, f"the outcome {text!r} does not fit the question: {exc}"
+
+
+def missing_outcome(
+    question: Question | None, value: float | None, decision: Decision, unread: str
+) -> str:
+    """Why a decision on a numeric, date or choice question cannot be carried out: it resolves,
+    proposes or disagrees only with an outcome (``unread`` from :func:`outcome_of`); ``""`` when
+    it can."""
+    if question is None or value is not None or not decision.action or decision.verdict == "annul":
+        return ""
+    return unread or f"no outcome given for a {question.kind} question"
+
+
+def said(question: Question | None, verdict: str, value: float | None) -> str:
+    """A verdict as messages show it: ``YES``, ``NO``, ``ANNUL``, or the outcome it carries."""
+    if question is None or value is None or verdict not in ("yes", "no"):
+        return verdict.upper()
+    return format_value(question, value)
+
+
 def _propose(
     batch: Batch,
     check: Check,
@@ -148,6 +199,7 @@ def _propose(
     kind: str,
     verdict: str,
     now: datetime,
+    shown: str,
 ) -> str:
     """Add a pending proposal unless one like it is pending, or a person disputed the same
     verdict on this same body."""
@@ -171,26 +223,47 @@ def _propose(
     )
     batch.pending[key] = None
     if kind == "disagreement":
-        was = "YES" if forecast.outcome else "NO" if forecast.status == "resolved" else "annulled"
-        return f"disagreement: resolved {was}, source says {verdict.upper()}"
-    return f"proposed {verdict.upper()}"
+        question = loaded_question(forecast.kind, forecast.question)
+        was = said(question, "yes", forecast.resolution_value) if question else None
+        if was is None or forecast.status != "resolved":
+            was = (
+                "YES" if forecast.outcome else "NO" if forecast.status == "resolved" else "annulled"
+            )
+        return f"disagreement: resolved {was}, source says {shown}"
+    return f"proposed {shown}"
 
 
 def _record_estimate(
-    session: Session, forecast: Forecast, kind: str, p: float, url: str | None, now: datetime
+    session: Session,
+    forecast: Forecast,
+    kind: str,
+    given: float | tuple[float, ...],
+    url: str | None,
+    now: datetime,
 ) -> bool:
-    if forecast.status != "open" or not 0.0 < p < 1.0:
+    """Record a market's probability (or, on a numeric, date or choice question, its values) as
+    the estimate of the forecaster ``kind``, unless the forecast is closed or it did not change."""
+    if forecast.status != "open" or (isinstance(given, float) and not 0.0 < given < 1.0):
         return False
-    last = session.scalar(
-        select(Estimate.probability)
-        .where(Estimate.forecast_id == forecast.id, Estimate.forecaster == kind)
-        .order_by(Estimate.made_at.desc(), Estimate.id.desc())
-        .limit(1)
+
+    def last(column: Any) -> Any:
+        latest = (Estimate.made_at.desc(), Estimate.id.desc())
+        mine = (Estimate.forecast_id == forecast.id, Estimate.forecaster == kind)
+        return session.scalar(select(column).where(*mine).order_by(*latest).limit(1))
+
+    if isinstance(given, float):
+        p = last(Estimate.probability)
+        if p is not None and abs(p - given) < 1e-9:
+            return False
+    else:
+        blob = last(Estimate.distribution)
+        if blob is not None and decode(blob) == rounded(given):
+            return False
+    what = "probability" if isinstance(given, float) else "forecast"
+    note = f"market {what} from {url}" if url else None
+    store.add_estimate(
+        session, forecast.id, kind, given, note=note or f"market {what}", made_at=now
     )
-    if last is not None and abs(last - p) < 1e-9:
-        return False
-    note = f"market probability from {url}" if url else "market probability"
-    store.add_estimate(session, forecast.id, kind, p, note=note, made_at=now)
     return True
 
 
@@ -216,11 +289,23 @@ def apply(
     """
     actions: list[str] = []
     url = (verdict.url if verdict else None) or evidence["url"]
-    p = verdict.probability if verdict is not None else None
-    if p is not None:
-        with session.begin_nested():
-            if _record_estimate(session, forecast, check.kind, p, url, now):
-                actions.append(f"estimate {p:.3f} by {check.kind}")
+    question = loaded_question(forecast.kind, forecast.question)
+    given: float | tuple[float, ...] | None = None
+    if verdict is not None:
+        given = verdict.probability if question is None else verdict.values
+    if given is not None:
+        try:
+            with session.begin_nested():
+                if _record_estimate(session, forecast, check.kind, given, url, now):
+                    shown = (
+                        forecast_summary(question, given)
+                        if question is not None and isinstance(given, tuple)
+                        else f"{given:.3f}"
+                    )
+                    actions.append(f"estimate {shown} by {check.kind}")
+        except InputError as exc:  # a market's forecast the question cannot hold
+            actions.append(f"(estimate not recorded: {exc})")
+    value, unread = outcome_of(question, evidence["verdict"], evidence["value"])
     decision = decide(
         verdict=evidence["verdict"],
         final=final,
@@ -231,16 +316,25 @@ def apply(
         due=forecast.due,
         now=now,
         grace=grace,
+        value=value,
+        resolved_value=forecast.resolution_value,
     )
+    missing = missing_outcome(question, value, decision, unread)
+    if missing:
+        actions.append(f"({missing})")
+        return "; ".join(actions)
+    shown = said(question, decision.verdict, value)
     by = f"resolver:{check.kind}"
     summary = (evidence["value"] or evidence["excerpt"] or "")[:200]
     note = _CONTROL.sub(" ", f"{check.kind} check {check.id}: {summary}").strip()
     if decision.action in ("resolve", "annul"):
         with session.begin_nested():
             if decision.action == "resolve":
-                yes = decision.verdict == "yes"
-                store.resolve(session, forecast.id, yes, by=by, note=note, evidence=url, at=now)
-                actions.append(f"resolved {decision.verdict.upper()}")
+                outcome: bool | float = decision.verdict == "yes"
+                if value is not None:  # a numeric, date or choice question's outcome
+                    outcome = value
+                store.resolve(session, forecast.id, outcome, by=by, note=note, evidence=url, at=now)
+                actions.append(f"resolved {shown}")
             else:
                 store.annul(session, forecast.id, by=by, note=note, at=now)
                 actions.append("annulled")
@@ -256,7 +350,9 @@ def apply(
             del batch.pending[key]
     elif decision.action in ("propose", "disagree"):
         kind = "resolve" if decision.action == "propose" else "disagreement"
-        actions.append(_propose(batch, check, forecast, evidence, kind, decision.verdict, now))
+        actions.append(
+            _propose(batch, check, forecast, evidence, kind, decision.verdict, now, shown)
+        )
     elif decision.why:
         actions.append(f"({decision.why})")
     return "; ".join(actions)

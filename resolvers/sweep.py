@@ -40,6 +40,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from predictions import chain, leases, receipts, store
+from predictions.chain import loaded_question
 from predictions.clock import now as clock_now
 from predictions.db import read_session, write_session
 from predictions.errors import InputError, StateError
@@ -48,7 +49,7 @@ from predictions.wording import duration
 from resolvers.base import ForecastInfo, Resolver, ResolverError, Verdict
 from resolvers.http import FetchRecord, HttpClient, HttpSettings, Unchanged
 from resolvers.registry import get_kind
-from resolvers.rules import Batch, apply, decide, load
+from resolvers.rules import Batch, apply, decide, load, missing_outcome, outcome_of, said
 
 __all__ = [
     "CheckOutcome",
@@ -231,6 +232,7 @@ def _run(job: _Job, client: HttpClient, conditional: bool = True) -> _Result:
         fetcher = client.fetcher(**validators)
         try:
             cls = get_kind(job.kind)
+            cls.require_question_kind(job.forecast.kind)
             resolver = _instances.get(cls) or _instances.setdefault(cls, cls())
             verdict = resolver.check(job.forecast, job.params, fetcher, result.checked_at)
             if not isinstance(verdict, Verdict):
@@ -245,7 +247,7 @@ def _run(job: _Job, client: HttpClient, conditional: bool = True) -> _Result:
         result.error = str(exc) or type(exc).__name__
         result.temporary = exc.temporary
         result.retry_after = exc.retry_after
-    except InputError as exc:  # the kind is gone or broken since the spec was stored
+    except InputError as exc:  # the kind is gone or broken, or does not read this question type
         result.error = str(exc)
         result.temporary = False
     except Exception as exc:  # a kind's bug is this check's error, not the sweep's
@@ -258,12 +260,15 @@ def _job_query() -> Any:
     c, f = _CHECK.c, _FORECAST.c
     return select(
         c.id, c.kind, c.params, c.mode, c.etag, c.last_modified,
-        f.id, f.title, f.criteria, f.due, f.created_at, f.status, f.outcome,
+        f.id, f.title, f.criteria, f.due, f.created_at, f.status, f.outcome, f.kind, f.question,
     ).join_from(_CHECK, _FORECAST, f.id == c.forecast_id)  # fmt: skip
 
 
 def _job(row: Sequence[Any]) -> _Job:
-    return _Job(row[0], row[1], dict(row[2] or {}), row[3], row[4], row[5], ForecastInfo(*row[6:]))
+    fid, title, criteria, due, created_at, status, outcome, kind, spec = row[6:15]
+    question = loaded_question(kind, spec)
+    forecast = ForecastInfo(fid, title, criteria, due, created_at, status, outcome, kind, question)
+    return _Job(row[0], row[1], dict(row[2] or {}), row[3], row[4], row[5], forecast)
 
 
 def _claim(
@@ -611,6 +616,7 @@ def _dry_outcome(r: _Result, s: SweepSettings) -> CheckOutcome:
     action = ""
     if r.error is None and verdict is not None:
         f = job.forecast
+        value, unread = outcome_of(f.question, verdict.verdict, verdict.value)
         decision = decide(
             verdict=verdict.verdict,
             final=verdict.final,
@@ -621,11 +627,16 @@ def _dry_outcome(r: _Result, s: SweepSettings) -> CheckOutcome:
             due=f.due,
             now=r.checked_at,
             grace=s.grace,
+            value=value,
         )
+        shown = said(f.question, decision.verdict, value)
         action = {
-            "resolve": f"would resolve {decision.verdict.upper()}",
+            "resolve": f"would resolve {shown}",
             "annul": "would annul",
-            "propose": f"would propose {decision.verdict.upper()}",
-            "disagree": f"would flag a disagreement ({decision.verdict.upper()})",
+            "propose": f"would propose {shown}",
+            "disagree": f"would flag a disagreement ({shown})",
         }.get(decision.action, f"({decision.why})" if decision.why else "")
+        missing = missing_outcome(f.question, value, decision, unread)
+        if missing:
+            action = f"({missing})"
     return _outcome(r, _evidence_row(r, {}), action)

@@ -1,5 +1,7 @@
-"""Text helpers shared by the text-matching kinds (``page``, ``feed``): HTML to text, and term
-matching folded for case, width and whitespace, so CJK text matches too.
+"""Text helpers shared by the text-matching kinds (``page``, ``feed``, ``wikipedia``): HTML to
+text, term matching folded for case, width and whitespace, so CJK text matches too, and the
+outcome of a numeric, date or choice question read from the ``regex``'s capture group
+(:func:`outcome_at`).
 
     >>> text = normalize(html_to_text("<p>国家标准：人工智能<br>失\\n控风险</p><script>x()</script>"))
     >>> text
@@ -16,17 +18,28 @@ from dataclasses import dataclass
 from html import unescape
 from typing import Any
 
-from predictions.errors import InputError
-from resolvers.base import Resolver, refuse_unknown_params, require_url
+from predictions.errors import InputError, ResolverError
+from predictions.questions import Question
+from resolvers.base import (
+    EXCERPT_LIMIT,
+    Resolver,
+    Verdict,
+    excerpt_around,
+    outcome_verdict,
+    refuse_unknown_params,
+    require_url,
+)
 
 __all__ = [
     "TermMatch",
     "TextResolver",
+    "capture",
     "find_matches",
     "parse_text_params",
     "html_to_text",
     "match_terms",
     "normalize",
+    "outcome_at",
     "parse_how",
     "parse_regex",
     "parse_terms",
@@ -155,6 +168,44 @@ def find_matches(text: str, params: dict[str, Any]) -> list[TermMatch] | None:
             return None
         found.append(hit)
     return sorted(found, key=lambda m: m.start) if found else None
+
+
+def capture(text: str, params: dict[str, Any], kind: str) -> TermMatch | None:
+    """Where the ``regex`` first matches ``text``: the text of its group named ``value``, else of
+    its first group (None if that group took no part). A :class:`ResolverError` (permanent) unless
+    the params hold a regex with a group: a numeric, date or choice question needs one."""
+    pattern = params.get("regex")
+    compiled = re.compile(pattern, re.IGNORECASE | re.DOTALL) if pattern else None
+    if compiled is None or not compiled.groups:
+        raise ResolverError(
+            f"a {kind} check on a numeric, date or choice question needs a regex whose capture "
+            "group holds the outcome, e.g. regex='([0-9,]+) provinces'",
+            temporary=False,
+        )
+    m = compiled.search(text)
+    group = "value" if "value" in compiled.groupindex else 1
+    if m is None or m.group(group) is None:
+        return None
+    return TermMatch(m.group(group), m.start(group), m.end(group))
+
+
+def outcome_at(
+    question: Question,
+    text: str,
+    params: dict[str, Any],
+    *,
+    kind: str,
+    url: str | None,
+    prefix: str = "",
+) -> Verdict:
+    """A text kind's verdict on a numeric, date or choice question whose terms matched: ``yes``
+    with the outcome the regex's group holds (:func:`resolvers.base.outcome_verdict`: a number, a
+    date, an option's name), or ``none``. Never final: a person confirms a text match."""
+    hit = capture(text, params, kind)
+    if hit is None:
+        return Verdict("none", excerpt=prefix + "the regex matched no outcome", url=url)
+    around = excerpt_around(text, hit.start, hit.end, EXCERPT_LIMIT - len(prefix))
+    return outcome_verdict(question, hit.term, excerpt=prefix + around, url=url)
 
 
 def parse_terms(value: Any, field: str = "contains") -> list[str]:

@@ -23,6 +23,10 @@ Verdicts (never final: a page saying something is evidence for a person to confi
 - an API error payload (HTTP 200 with ``{"error": {"code", "info"}}``) is a temporary error for
   ``ratelimited``, ``maxlag``, ``readonly`` and internal errors, permanent for anything else.
 
+On a numeric, date or choice question the ``regex`` needs a capture group: when the terms match,
+the group's text is the outcome (as for ``page``: :func:`resolvers.text.outcome_at`), the value of
+the ``yes`` verdict; the revision stays in the excerpt's prefix.
+
 The receipt's URL is the permanent link to the revision read (``index.php?title=...&oldid=...``).
 
 Worked example::
@@ -49,6 +53,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
 from predictions.errors import InputError
+from predictions.questions import KINDS
 from resolvers.base import (
     EXCERPT_LIMIT,
     ForecastInfo,
@@ -64,6 +69,7 @@ from resolvers.text import (
     find_matches,
     match_terms,
     normalize,
+    outcome_at,
     parse_how,
     parse_regex,
     parse_terms,
@@ -91,6 +97,7 @@ class WikipediaResolver(Resolver):
 
     name: ClassVar[str] = "wikipedia"
     version: ClassVar[str] = "1"
+    question_kinds: ClassVar[frozenset[str]] = frozenset(KINDS)
 
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +192,10 @@ class WikipediaResolver(Resolver):
         text = normalize(_plain(content))
         matches = find_matches(text, params)
         room = EXCERPT_LIMIT - len(prefix)
+        if matches is not None and forecast.question is not None:
+            return outcome_at(
+                forecast.question, text, params, kind=self.name, url=url, prefix=prefix
+            )
         if matches is not None:
             return Verdict(
                 "yes",
