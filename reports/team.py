@@ -25,7 +25,9 @@ Definitions (``p`` the scored probability, ``y`` the outcome 0 or 1):
   the geometric mean of odds", EA Forum; V. A. Satopaa et al. (2014), "Combining multiple
   probability predictions using a simple logit model", Int. J. Forecasting 30(2), 344-356.
 - Each aggregate is scored as its own forecaster on the questions with at least one person:
-  Brier, count and relative Brier as above.
+  Brier, count and relative Brier as above. The team median's relative Brier is 0 by
+  construction (for a given outcome the Brier score is monotone in ``p``, so the median forecast
+  has the median Brier): a check, not news.
 - **Ranking**: people with at least ``min_count`` scored questions (:data:`MIN_COUNT` by default)
   and a relative Brier, by relative Brier, lowest first; equal scores share a rank (1, 2, 2, 4).
   The others are listed unranked with their counts.
