@@ -27,6 +27,7 @@ from predictions.checks import evidence_record, supersede
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, StateError
 from predictions.models import Evidence, Forecast, Proposal
+from predictions.questions import format_value
 from predictions.validation import require_text
 from resolvers.rules import outcome_of, said
 
@@ -36,7 +37,8 @@ __all__ = ["confirm", "dispute", "review"]
 def review(session: Session) -> list[dict[str, Any]]:
     """Pending proposals, oldest first, each with its forecast and evidence (JSON-ready); not those
     of a forecast withdrawn as entered by mistake. ``said`` is what the proposal says as people
-    read it: ``YES``, ``NO``, ``ANNUL``, or the outcome of a numeric, date or choice question."""
+    read it: ``YES``, ``NO``, ``ANNUL``, or the outcome of a numeric, date or choice question; a
+    resolved numeric, date or choice forecast's ``resolution`` is its outcome, read the same way."""
     rows = session.execute(
         select(Proposal, Forecast, Evidence)
         .join(Forecast, Forecast.id == Proposal.forecast_id)
@@ -58,7 +60,7 @@ def review(session: Session) -> list[dict[str, Any]]:
                 "status": f.status,
                 "outcome": f.outcome,
                 "kind": f.kind,
-                "resolution_value": f.resolution_value,
+                "resolution": _resolution(f),
             },
             "evidence": evidence_record(e) if e is not None else None,
         }
@@ -70,6 +72,12 @@ def _said(forecast: Forecast, verdict: str, evidence: Evidence | None) -> str:
     question = loaded_question(forecast.kind, forecast.question)
     value, _ = outcome_of(question, verdict, evidence.value if evidence else None)
     return said(question, verdict, value)
+
+
+def _resolution(forecast: Forecast) -> str | None:
+    question = loaded_question(forecast.kind, forecast.question)
+    value = forecast.resolution_value
+    return None if question is None or value is None else format_value(question, value)
 
 
 def _pick(session: Session, forecast_id: int | str, proposal_id: int | None) -> Proposal:

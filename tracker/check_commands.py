@@ -276,10 +276,13 @@ def review(app: App, as_json: bool) -> None:
     for item in items:
         f, e = item["forecast"], item["evidence"] or {}
         what = (
-            f"{item['verdict'].upper()}"
+            item["said"]
             if item["kind"] == "resolve"
-            else f"DISAGREEMENT: source says {item['verdict'].upper()}, forecast is "
-            + ("YES" if f["outcome"] else "NO" if f["status"] == "resolved" else f["status"])
+            else f"DISAGREEMENT: source says {item['said']}, forecast is "
+            + (
+                f["resolution"]
+                or ("YES" if f["outcome"] else "NO" if f["status"] == "resolved" else f["status"])
+            )
         )
         click.echo(f"#{f['id']}  {f['title']}")
         click.echo(f"  proposal {item['proposal']}: {what}  (from {e.get('kind', '?')})")

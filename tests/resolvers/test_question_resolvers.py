@@ -33,6 +33,7 @@ from resolvers.metaculus import TOKEN_ENV
 from resolvers.registry import validate_check
 from resolvers.review import confirm, review
 from resolvers.sweep import SweepReport, SweepSettings, check_forecast, sweep
+from tests.conftest import CliInvoke
 from tests.resolvers.loopback import Loopback
 from tests.resolvers.recorded_sources import RecordedSource, fixture, serve
 
@@ -457,7 +458,7 @@ def test_json_on_a_numeric_question_takes_no_threshold(engine: Engine) -> None:
     assert "takes no op or threshold" in (error.error or "")
 
 
-def test_page_regex_group_is_read_as_a_number_and_confirmed(engine: Engine) -> None:
+def test_page_regex_group_is_read_as_a_number_and_confirmed(engine: Engine, cli: CliInvoke) -> None:
     page = (
         "<html><body><p>National AI computing hubs now operate in 1,234 counties.</p></body></html>"
     )
@@ -473,11 +474,15 @@ def test_page_regex_group_is_read_as_a_number_and_confirmed(engine: Engine) -> N
         spec["url"] = web.url + "/news"
         with freeze_time(T0):
             fid = _add(engine, question, "10%=100,50%=1000,90%=3000", spec)
+            [dry] = check_forecast(engine, fid, dry_run=True, settings=SETTINGS).outcomes
             report = _run(engine)
+            shown = cli("review").output
             with write_session(engine) as session:
                 confirm(session, fid, by="alice")
 
+    assert (dry.action, dry.value) == ("would propose 1234", "1234")
     assert [o.action for o in report.outcomes] == ["proposed 1234"]
+    assert "proposal 1: 1234  (from page)" in shown
     assert _read(engine, fid).resolution_value == 1234.0
 
 
@@ -555,7 +560,9 @@ def test_a_numeric_question_without_an_outcome_is_never_proposed(engine: Engine)
         assert proposals_of(session, fid) == []
 
 
-def test_a_source_giving_another_outcome_flags_a_disagreement(engine: Engine) -> None:
+def test_a_source_giving_another_outcome_flags_a_disagreement(
+    engine: Engine, cli: CliInvoke
+) -> None:
     with Loopback() as web:
         web.route("/stats", b'{"hubs": 12}', content_type="application/json")
         with freeze_time(T0):
@@ -568,3 +575,4 @@ def test_a_source_giving_another_outcome_flags_a_disagreement(engine: Engine) ->
     assert [o.action for o in report.outcomes] == ["disagreement: resolved 10, source says 12"]
     [item] = review_items(engine)
     assert (item["kind"], item["said"]) == ("disagreement", "12")
+    assert "DISAGREEMENT: source says 12, forecast is 10" in cli("review").output
