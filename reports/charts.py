@@ -45,13 +45,25 @@ _PER_YEAR = {"month": 12, "quarter": 4, "year": 1}
 
 def html_charts(report: dict[str, Any]) -> dict[str, Any]:
     """Everything the HTML template draws: ``reliability`` (one drawing), ``over_time`` and
-    ``groups`` (a dict of drawings by name each, or None when there is nothing to draw)."""
+    ``groups`` (a dict of drawings by name each, or None when there is nothing to draw); per
+    question type with scored forecasts (``types``), the ``pit`` histogram and the interval
+    ``coverage`` of numeric and date questions, the option ``reliability`` of choice ones."""
     over_time = report.get("over_time", {})
     periods = [p for p in over_time.get("periods", []) if p.get("count")]
     group_by = report.get("filters", {}).get("group_by")
     groups = report.get("groups", []) if group_by not in _PER_YEAR else []
+    types: dict[str, dict[str, Any]] = {}
+    for kind, section in report.get("types", {}).items():
+        if not section.get("count"):
+            continue
+        overall = section["overall"]
+        if kind == "choice":
+            types[kind] = {"reliability": _reliability(overall)}
+        else:
+            types[kind] = {"pit": _pit(overall), "coverage": _coverage(overall)}
     return {
-        "reliability": _reliability(report),
+        "types": types,
+        "reliability": _reliability(report.get("overall", {})),
         "over_time": {d.name: _time_chart(periods, over_time, d) for d in _DRAWINGS}
         if periods
         else None,
@@ -103,10 +115,10 @@ def _highest(rows: list[dict[str, Any]], *extra: str) -> float:
 # --- reliability diagram ---------------------------------------------------------------------
 
 
-def _reliability(report: dict[str, Any]) -> dict[str, Any] | None:
+def _reliability(overall: dict[str, Any]) -> dict[str, Any] | None:
     """Points at (mean forecast, observed frequency) sized by count, Wilson bars, the CORP step
-    curve, the diagonal; the counts in rows under the axis, staggered where two would touch."""
-    overall = report.get("overall", {})
+    curve (where the summary has one), the diagonal; the counts in rows under the axis,
+    staggered where two would touch."""
     if not overall.get("count"):
         return None
     font, left, top, side = 11.0, 54.0, 12.0, 260.0
@@ -146,7 +158,7 @@ def _reliability(report: dict[str, Any]) -> dict[str, Any] | None:
     for p in points:
         p["label_y"] = _r(count_y + p["row"] * 1.3 * font)
     axis_y = count_y + len(rows_end) * 1.3 * font + 0.4 * font
-    curve = overall["corp_curve"]
+    curve = overall.get("corp_curve", [])
     steps = []
     for i, point in enumerate(curve):
         x1 = curve[i + 1]["forecast"] if i + 1 < len(curve) else point["forecast"]
@@ -368,4 +380,95 @@ def _group_chart(groups: list[dict[str, Any]], group_by: str, d: _Drawing) -> di
         "cap": _r(0.35 * f),
         "shown": len(shown),
         "total": len(groups),
+    }
+
+
+# --- numeric and date questions: PIT histogram, interval coverage ----------------------------
+
+#: The small drawings (PIT, coverage): as wide as the reliability diagram, their text as large.
+_SMALL_WIDTH, _SMALL_FONT = 332.0, 11.0
+
+
+def _pit(overall: dict[str, Any]) -> dict[str, Any]:
+    """The PIT histogram: a bar per tenth of [0, 1] as tall as its count, and the dashed line of
+    a flat histogram (every tenth holding a tenth of the forecasts)."""
+    counts = overall["pit_histogram"]
+    f, width = _SMALL_FONT, _SMALL_WIDTH
+    total, most = sum(counts), max(counts)
+    top = max(most, math.ceil(total / len(counts)))
+    x0 = _width(str(top), f) + 0.8 * f
+    x1 = width - f
+    y1, y0 = 2.0 * f, 2.0 * f + 160.0
+    slot = (x1 - x0) / len(counts)
+
+    def y(v: float) -> float:
+        return _r(y0 - v / top * (y0 - y1))
+
+    bars = [
+        {
+            "count": c,
+            "low": i / len(counts),
+            "high": (i + 1) / len(counts),
+            "x": _r(x0 + i * slot + 0.1 * slot),
+            "w": _r(0.8 * slot),
+            "y": y(c),
+            "h": _r(y0 - y(c)),
+        }
+        for i, c in enumerate(counts)
+    ]
+    ticks = [{"v": v / 10, "x": _r(x0 + v / 10 * (x1 - x0))} for v in range(0, 11, 2)]
+    return {
+        "width": width,
+        "height": _r(y0 + 3.6 * f),
+        "font": f,
+        "x0": _r(x0),
+        "x1": _r(x1),
+        "y0": _r(y0),
+        "y1": _r(y1),
+        "flat": y(total / len(counts)),
+        "top": top,
+        "bars": bars,
+        "ticks": ticks,
+        "tick_y": _r(y0 + 1.7 * f),
+        "axis_y": _r(y0 + 3.1 * f),
+    }
+
+
+def _coverage(overall: dict[str, Any]) -> dict[str, Any]:
+    """Each central interval's coverage on a 0-100% axis: a point at the share of outcomes it
+    held, its Wilson 95% bar, and a mark at the level it should hold."""
+    f, width = _SMALL_FONT, _SMALL_WIDTH
+    x0 = _width("90%", f) + 0.8 * f
+    x1 = width - _width("100%", f) / 2 - 0.5 * f
+    row_h, y1 = 2.4 * f, 1.2 * f
+    y0 = y1 + row_h * len(overall["intervals"])
+
+    def x(v: float) -> float:
+        return _r(x0 + v * (x1 - x0))
+
+    rows = [
+        {
+            "i": i,
+            "label": f"{round(100 * t['level'])}%",
+            "cy": _r(y1 + (i + 0.5) * row_h),
+            "cx": x(t["share"]),
+            "low": x(t["ci_low"]),
+            "high": x(t["ci_high"]),
+            "level_x": x(t["level"]),
+        }
+        for i, t in enumerate(overall["intervals"])
+    ]
+    return {
+        "width": width,
+        "height": _r(y0 + 3.0 * f),
+        "font": f,
+        "x0": _r(x0),
+        "x1": _r(x1),
+        "y0": _r(y0),
+        "y1": _r(y1),
+        "rows": rows,
+        "half": _r(0.35 * row_h),
+        "ticks": [{"v": v / 4, "x": x(v / 4)} for v in range(5)],
+        "tick_y": _r(y0 + 1.3 * f),
+        "axis_y": _r(y0 + 2.7 * f),
     }

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from predictions.questions import sparkline
 from predictions.timetext import local_time
 from predictions.wording import plural
 
@@ -25,6 +26,8 @@ __all__ = ["FORMATS", "render"]
 FORMATS = ("text", "json", "md", "html")
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~])")
+#: How the reports name the question types with sections of their own.
+_TYPE_NAMES = {"numeric": "Numeric", "date": "Date", "choice": "Multiple-choice"}
 
 
 @functools.cache
@@ -45,6 +48,7 @@ def _environment(autoescape: bool) -> Any:
     env.filters["signed"] = _signed
     env.filters["local_time"] = local_time
     env.filters["plural"] = plural
+    env.filters["bars"] = sparkline
     return env
 
 
@@ -98,7 +102,9 @@ def render(
         name: (typed or {}).get(name) or (filters[name] and local_time(filters[name], tz))
         for name in ("since", "until")
     }
+    typed = {kind: t for kind, t in report.get("types", {}).items() if t.get("count")}
     context = {"r": report, "title": title, "charts": None, "tz": tz, "shown": shown}
+    context.update(typed=typed, type_names=_TYPE_NAMES)
     if fmt == "text":
         return _environment(False).get_template("report.txt").render(context)
     if fmt == "md":
