@@ -97,14 +97,14 @@ def decide(
             return Decision("annul" if mode == "auto" and final else "propose", "annul")
         return Decision("", verdict)
     # Resolved or annulled: flag a source that now disagrees; absence of evidence never does.
-    if status == "resolved" and resolved_value is not None:
-        found = final or verdict == "yes"
-        if value is not None and value != resolved_value and verdict in ("yes", "no") and found:
-            return Decision("disagree", verdict)
-    elif status == "resolved":
-        if outcome and verdict == "no" and (final or past_grace):
+    if status == "resolved":
+        if resolved_value is not None:  # a numeric, date or choice question: another outcome
+            found = final or verdict == "yes"
+            if verdict in ("yes", "no") and value not in (None, resolved_value) and found:
+                return Decision("disagree", verdict)
+        elif outcome and verdict == "no" and (final or past_grace):
             return Decision("disagree", "no")
-        if outcome is False and verdict == "yes":
+        elif outcome is False and verdict == "yes":
             return Decision("disagree", "yes")
         if verdict == "annul" and final:
             return Decision("disagree", "annul")

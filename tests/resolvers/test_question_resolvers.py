@@ -32,6 +32,7 @@ from resolvers.http import HttpSettings
 from resolvers.metaculus import TOKEN_ENV
 from resolvers.registry import validate_check
 from resolvers.review import confirm, review
+from resolvers.rules import decide
 from resolvers.sweep import SweepReport, SweepSettings, check_forecast, sweep
 from tests.conftest import CliInvoke
 from tests.resolvers.loopback import Loopback
@@ -576,3 +577,24 @@ def test_a_source_giving_another_outcome_flags_a_disagreement(
     [item] = review_items(engine)
     assert (item["kind"], item["said"]) == ("disagreement", "12")
     assert "DISAGREEMENT: source says 12, forecast is 10" in cli("review").output
+
+
+@pytest.mark.parametrize(
+    ("verdict", "final", "value", "action"),
+    [
+        ("yes", True, 12.0, "disagree"),  # a market resolved otherwise
+        ("yes", False, 12.0, "disagree"),  # a page found another outcome
+        ("yes", True, 10.0, ""),  # the same outcome
+        ("no", False, 12.0, ""),  # a deadline's absence of evidence never disagrees
+        ("annul", True, None, "disagree"),
+    ],
+)
+def test_rules_a_resolved_question_disagrees_only_with_another_outcome_found(
+    verdict: str, final: bool, value: float | None, action: str
+) -> None:
+    decision = decide(
+        verdict=verdict, final=final, mode="auto", otherwise=None, status="resolved",
+        outcome=None, due=T0, now=T0 + timedelta(days=30), grace=timedelta(days=7),
+        value=value, resolved_value=10.0,
+    )  # fmt: skip
+    assert decision.action == action
