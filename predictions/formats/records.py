@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from predictions.chain import CLOSING_HISTORY, VALUES_KEY
 from predictions.clock import to_utc_naive
 from predictions.errors import InputError
-from predictions.formats.typed import question_in, resolution_value_in, values_in
+from predictions.formats.typed import question_in, resolution_value_in, values_in, values_typed
 from predictions.questions import Question
 from predictions.timetext import local_time
 from predictions.validation import (
@@ -322,8 +322,8 @@ FORECAST_FIELDS = (
     "resolution_seq", "kind", "question", "resolution_value",
 )  # fmt: skip
 _KNOWN = frozenset(FORECAST_FIELDS).union(
-    ("by", "probability", "note", "estimates", "amendments", "corrections", "checks", "estimate",
-     "amendment", "correction", "check")
+    ("by", "probability", "forecast", "note", "estimates", "amendments", "corrections", "checks",
+     "estimate", "amendment", "correction", "check")
 )  # fmt: skip
 
 
@@ -402,9 +402,22 @@ def _read_estimates(
         return
     if single not in (None, "") and record.question is not None:
         record.problems.append(
-            f"{record.where}: probability: a {record.kind} question's forecast is its estimates' "
-            f"{VALUES_KEY[record.kind]}"
+            f"{record.where}: probability: a {record.kind} question's forecast is given as "
+            f"forecast (quantiles, a distribution or option probabilities, as typed) or its "
+            f"estimates' {VALUES_KEY[record.kind]}"
         )
+        return
+    typed = data.get("forecast")
+    if typed not in (None, ""):
+        if record.question is None or raw not in (None, "", []):
+            problem = "a numeric, date or choice question's forecast as typed, without estimates"
+            record.problems.append(f"{record.where}: forecast: {problem}")
+            return
+        values = r.call(None, values_typed, record.question, typed)
+        note = r.call(None, require_text, data.get("note"), "note", optional=True)
+        if values is not None:
+            at = record.created_at
+            record.estimates.append(EstimateIn(None, record.author, at, note, values=values))
         return
     if single not in (None, ""):
         given = r.call(None, parse_probability, single)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Any
 
 from predictions.errors import InputError
-from predictions.questions import KINDS, Question, parse_options, parse_range
+from predictions.questions import KINDS, Question, parse_forecast, parse_options, parse_range
 from predictions.store import checked_resolution, checked_values
 
-__all__ = ["question_in", "resolution_value_in", "values_in"]
+__all__ = ["question_in", "resolution_value_in", "values_in", "values_typed"]
 
 _OPEN_BOUNDS = {(False, False): None, (True, False): "lower", (False, True): "upper"}
 _OPEN_BOUNDS[True, True] = "both"
@@ -65,11 +66,21 @@ def question_in(kind: object, spec: object) -> Question:
         isinstance(b, int | float) and not isinstance(b, bool) for b in bounds
     ):
         raise InputError("range", bounds, "two numbers, lower and upper")
+    if kind == "date":  # a TOML date (2030-12-31 unquoted) as its ISO text
+        bounds = [b.isoformat() if isinstance(b, date | datetime) else b for b in bounds]
     if kind == "date" and not all(isinstance(b, str) for b in bounds):
         raise InputError("range", bounds, "two ISO dates, lower and upper")
     text = "..".join(repr(float(b)) if kind == "numeric" else str(b) for b in bounds)
     opened = _OPEN_BOUNDS[bool(flags[0]), bool(flags[1])]
     return parse_range(kind, text, open_bounds=opened, log=flags[2])
+
+
+def values_typed(question: Question, text: object) -> tuple[float, ...]:
+    """A hand-written file's ``forecast``: quantiles, a named distribution or the options'
+    probabilities as the command line takes them (:func:`~predictions.questions.parse_forecast`)."""
+    if not isinstance(text, str):
+        raise InputError("forecast", text, "text as typed: 10%=4,50%=8,90%=15, normal:8,3 or 35,65")
+    return parse_forecast(question, text)
 
 
 def values_in(question: Question, value: object) -> tuple[float, ...]:

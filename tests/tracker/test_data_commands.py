@@ -34,7 +34,7 @@ def test_data_export_import_export_is_byte_identical_across_databases(
     first = tmp_path / f"first.{fmt}"
     result = cli("export", "--format", fmt, "-o", str(first))
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("Exported 14 forecasts to")
+    assert result.stdout.startswith("Exported 17 forecasts to")
     target = {"TRACKER_DB": f"sqlite:///{tmp_path / 'restored.db'}"}
 
     restored = cli("import", str(first), env=target)
@@ -49,8 +49,8 @@ def test_data_export_import_export_is_byte_identical_across_databases(
 def test_data_import_examples_then_verify_and_list(cli: CliInvoke) -> None:
     result = cli("import", str(EXAMPLES / "china-ai-forecasts.toml"))
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("Imported 12 forecasts (12 estimates, 0 resolved")
-    assert "12 checks" in result.stdout
+    assert result.stdout.startswith("Imported 15 forecasts (15 estimates, 0 resolved")
+    assert "13 checks" in result.stdout
     pb = cli("import", str(EXAMPLES / "predictionbook-excerpt.json"), "--json")
     summary = json.loads(pb.stdout)
     assert (summary["format"], summary["forecasts"], summary["resolved"]) == (
@@ -62,7 +62,7 @@ def test_data_import_examples_then_verify_and_list(cli: CliInvoke) -> None:
     assert verified.exit_code == 0
     assert verified.stdout.startswith("OK: ")
     listed = json.loads(cli("list", "--tag", "ai-safety", "--json").stdout)
-    assert len(listed) == 3
+    assert len(listed) == 4
 
 
 def test_data_import_refuses_a_bad_file_whole(
@@ -103,7 +103,7 @@ def test_data_reimport_is_refused_or_skipped(cli: CliInvoke) -> None:
     again = cli("import", path)
     assert again.exit_code == 2
     assert again.stderr.splitlines() == [
-        f"Error: {path}: 12 of its forecasts are already in this database, nothing imported "
+        f"Error: {path}: 15 of its forecasts are already in this database, nothing imported "
         "(--skip-existing skips them): forecast 1 (line 18) is ref "
         "'example:china-ai/provincial-ai-clusters-2030'; forecast 2 (line 34) is ref "
         "'example:china-ai/loss-of-control-standard-2027'; forecast 3 (line 52) is ref "
@@ -113,7 +113,7 @@ def test_data_reimport_is_refused_or_skipped(cli: CliInvoke) -> None:
     assert skipped.exit_code == 0
     assert (json.loads(skipped.stdout)["forecasts"], json.loads(skipped.stdout)["skipped"]) == (
         0,
-        12,
+        15,
     )
 
 
