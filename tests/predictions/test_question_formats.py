@@ -308,3 +308,76 @@ def _ledger(session: Any) -> list[Any]:
     from predictions.models import LedgerEntry
 
     return list(session.query(LedgerEntry).order_by(LedgerEntry.seq))
+
+
+def test_hand_written_forecast_as_typed_on_the_command_line(
+    engine: Engine, tmp_path: Path, counts: Callable[[], dict[str, int]]
+) -> None:
+    """``forecast = "..."`` gives a typed question's first estimate as the CLI reads it
+    (quantiles, a named distribution, option probabilities); a TOML date bounds a date question."""
+    path = tmp_path / "typed.toml"
+    path.write_text(
+        """
+[[forecast]]
+title = "Provinces"
+criteria = "Count them."
+due = 2030-12-31
+kind = "numeric"
+question = { lower = 0, upper = 34 }
+forecast = "10%=3,50%=8,90%=15"
+
+[[forecast]]
+title = "Standard"
+criteria = "When."
+due = 2032-12-31
+kind = "date"
+question = { lower = 2026-01-01, upper = 2032-12-31, open_upper = true }
+forecast = "normal:2028-06,365"
+
+[[forecast]]
+title = "Lab"
+criteria = "Which."
+due = 2027-12-31
+kind = "choice"
+question = { options = ["DeepSeek", "Qwen", "Other"] }
+forecast = "50,30,20"
+""",
+        "utf-8",
+    )
+    _import(engine, path)
+    with read_session(engine) as s:
+        numeric, date, choice = (store.get_forecast(s, i) for i in (1, 2, 3))
+    from predictions.questions import median, parse_forecast
+
+    assert numeric.question is not None and numeric.estimates[0].values is not None
+    assert numeric.estimates[0].values == parse_forecast(numeric.question, "10%=3,50%=8,90%=15")
+    assert round(median(numeric.question, numeric.estimates[0].values)) == 8
+    assert date.question is not None and date.question.open_upper
+    assert choice.estimates[0].values == (0.5, 0.3, 0.2)
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        """
+[[forecast]]
+title = "Binary with a typed forecast"
+criteria = "x"
+due = 2030-12-31
+forecast = "10%=3,50%=8,90%=15"
+
+[[forecast]]
+title = "Quantiles out of order"
+criteria = "x"
+due = 2030-12-31
+kind = "numeric"
+question = { lower = 0, upper = 34 }
+forecast = "10%=9,50%=8,90%=15"
+""",
+        "utf-8",
+    )
+    before = counts()
+    with pytest.raises(ImportProblems) as caught:
+        _import(engine, bad)
+    problems = caught.value.problems
+    assert any("forecast: a numeric, date or choice question's forecast" in p for p in problems)
+    assert any("quantiles" in p for p in problems)
+    assert counts() == before
