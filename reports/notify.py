@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
+from statistics import fmean
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,15 +47,18 @@ from sqlalchemy import and_, func, literal, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from predictions.chain import loaded_question
 from predictions.clock import now as clock_now
 from predictions.db import write_session
 from predictions.models import Estimate, Evidence, Forecast, Outbox, Proposal
+from predictions.questions import format_value, summary
 from predictions.records import is_market
 from predictions.timetext import local_due, local_time
 from predictions.wording import duration, format_probability
 from reports import outbox
 from reports.mail import Rendered, make_message
-from reports.scored import executor, read_scored
+from reports.question_scores import HEADLINES, headlines
+from reports.scored import executor, read_scored, read_scored_types
 from reports.scoring import brier_score
 
 __all__ = [
@@ -106,10 +110,10 @@ class NotifySettings:
 
 @dataclass(frozen=True)
 class EstimateFacts:
-    """One estimate: who, what probability, when."""
+    """One estimate: who, what probability (None on a numeric, date or choice question), when."""
 
     forecaster: str
-    probability: float
+    probability: float | None
     made_at: datetime
 
 
@@ -155,6 +159,10 @@ class ForecastFacts:
     resolution_note: str | None
     resolution_evidence: str | None
     due_zone: str | None = None
+    kind: str = "binary"
+    #: a numeric, date or choice question's spec (JSON) and resolution value (None for binary)
+    question: str | None = None
+    resolution_value: float | None = None
     estimates: tuple[EstimateFacts, ...] = ()
     evidence: EvidenceFacts | None = None
     proposals: tuple[ProposalFacts, ...] = ()
@@ -162,6 +170,8 @@ class ForecastFacts:
     receipt: EvidenceFacts | None = None
     #: each forecaster's scored estimate, by the one rule of :mod:`reports.scored`
     scored: tuple[EstimateFacts, ...] = ()
+    #: per forecaster, a numeric, date or choice scored estimate's values and headline score
+    typed: Mapping[str, tuple[tuple[float, ...], float]] = field(default_factory=dict)
 
     @cached_property
     def forecasters(self) -> set[str]:
@@ -239,6 +249,7 @@ def load_facts(session: Session) -> list[ForecastFacts]:
         strict=True,
     ):
         scored.setdefault(fid, []).append(EstimateFacts(found.names[who], probability, made_at))
+    typed = headlines(read_scored_types(executor(session)))
     latest_ids = select(func.max(Evidence.id)).group_by(Evidence.forecast_id)
     evidence = {
         e.forecast_id: e
@@ -290,10 +301,14 @@ def load_facts(session: Session) -> list[ForecastFacts]:
         Forecast.resolution_note,
         Forecast.resolution_evidence,
         Forecast.due_zone,
+        Forecast.kind,
+        Forecast.question,
+        Forecast.resolution_value,
     )
     return [
         ForecastFacts(
             *row,
+            typed=typed.get(row[0], {}),
             estimates=tuple(estimates.get(row[0], ())),
             evidence=_evidence(evidence.get(row[0])),
             proposals=tuple(proposals.get(row[0], ())),
@@ -434,17 +449,26 @@ def _open_view(
 
 
 def _scored(f: ForecastFacts, forecaster: str) -> tuple[float, bool] | None:
-    """The (probability, outcome) pair a resolved forecast scores for ``forecaster``."""
-    mine = [e for e in f.scored if e.forecaster == forecaster]
-    return (mine[0].probability, f.outcome) if mine and f.outcome is not None else None
+    """The (probability, outcome) pair a resolved binary forecast scores for ``forecaster``."""
+    mine = [e.probability for e in f.scored if e.forecaster == forecaster]
+    if not mine or mine[0] is None or f.outcome is None:
+        return None
+    return mine[0], f.outcome
 
 
 def _resolved_view(f: ForecastFacts, names: Sequence[str], tz: ZoneInfo) -> dict[str, Any]:
     """A resolution with the evidence it was decided on: what the person cited, or the check the
     resolver decided on (a later check's error or "not due until" is not shown)."""
     assert f.resolved_at is not None
-    said = []
+    said: list[dict[str, Any]] = []
+    question = loaded_question(f.kind, f.question)
     for name in (n for n in names if n in f.forecasters):
+        if question is not None:  # what they said (summary), its score (the type's own)
+            got = f.typed.get(name)
+            shown = (summary(question, got[0]), f"{got[1]:.3f}") if got else ("-", "")
+            kind = {"score_name": HEADLINES[f.kind]}
+            said.append({"who": name, "probability": shown[0], "brier": shown[1]} | kind)
+            continue
         pair = _scored(f, name)
         said.append(
             {
@@ -453,10 +477,13 @@ def _resolved_view(f: ForecastFacts, names: Sequence[str], tz: ZoneInfo) -> dict
                 "brier": f"{(pair[0] - (1.0 if pair[1] else 0.0)) ** 2:.3f}" if pair else "",
             }
         )
+    outcome = "YES" if f.outcome else "NO"
+    if question is not None and f.resolution_value is not None:
+        outcome = format_value(question, f.resolution_value)
     return {
         "id": f.id,
         "title": f.title,
-        "outcome": "annulled" if f.status == "annulled" else ("YES" if f.outcome else "NO"),
+        "outcome": "annulled" if f.status == "annulled" else outcome,
         "resolved_at": local_time(f.resolved_at, tz),
         "resolved_by": f.resolved_by or "",
         "by_resolver": (f.resolved_by or "").startswith("resolver:"),
@@ -469,16 +496,24 @@ def _resolved_view(f: ForecastFacts, names: Sequence[str], tz: ZoneInfo) -> dict
 
 
 def _calibration(facts: Iterable[ForecastFacts], forecaster: str, now: datetime) -> dict[str, Any]:
-    """``forecaster``'s Brier score over the last :data:`CALIBRATION_WINDOW` and all time."""
+    """``forecaster``'s Brier score over the last :data:`CALIBRATION_WINDOW` and all time; and
+    per numeric, date or choice type, its mean :data:`~reports.question_scores.HEADLINES` score
+    (each type its own, never averaged with another)."""
     recent: list[tuple[float, bool]] = []
     overall: list[tuple[float, bool]] = []
+    typed: dict[str, list[tuple[float, bool]]] = {}  # (score, within the window) per type
     for f in facts:
-        pair = _scored(f, forecaster)
-        if pair is None or f.resolved_at is None or f.resolved_at > now:
+        if f.resolved_at is None or f.resolved_at > now:
             continue
-        overall.append(pair)
-        if f.resolved_at >= now - CALIBRATION_WINDOW:
-            recent.append(pair)
+        lately = f.resolved_at >= now - CALIBRATION_WINDOW
+        if (got := f.typed.get(forecaster)) is not None:
+            typed.setdefault(f.kind, []).append((got[1], lately))
+        if (pair := _scored(f, forecaster)) is not None:
+            overall.append(pair)
+            recent.extend([pair] if lately else [])
+
+    def mean(scores: list[float]) -> dict[str, Any]:
+        return {"value": f"{fmean(scores):.3f}" if scores else "-", "count": len(scores)}
 
     def show(pairs: list[tuple[float, bool]]) -> dict[str, Any]:
         if not pairs:
@@ -491,6 +526,11 @@ def _calibration(facts: Iterable[ForecastFacts], forecaster: str, now: datetime)
         "recent": show(recent),
         "all_time": show(overall),
         "window_days": CALIBRATION_WINDOW.days,
+        "types": [
+            {"kind": k, "score": HEADLINES[k], "all_time": mean([s for s, _ in rows])}
+            | {"recent": mean([s for s, lately in rows if lately])}
+            for k, rows in sorted(typed.items())
+        ],
     }
 
 

@@ -25,7 +25,10 @@ from numpy.typing import NDArray
 from reports import distributions, scoring
 from reports.scored import Scored
 
-__all__ = ["Groups", "per_forecast", "section"]
+__all__ = ["HEADLINES", "Groups", "headline", "headlines", "per_forecast", "section"]
+
+#: Each type's headline score (a loss), as a snapshot such as the daily email shows it.
+HEADLINES = {"numeric": "CRPS", "date": "CRPS", "choice": "Brier"}
 
 #: Per group, the rows it holds and a label for each code: ``(codes, rows, labels)``; ``rows``
 #: indexes the scored forecasts (a tag's groups overlap: a question may have two tags).
@@ -66,6 +69,27 @@ def per_forecast(s: Scored) -> dict[str, NDArray[Any]]:
     if s.kind == "date":
         scores["crps_days"] = scores["crps"] * (spec["upper"] - spec["lower"]) / _DAY
     return scores
+
+
+def headline(s: Scored) -> NDArray[np.float64]:
+    """Each scored forecast's :data:`HEADLINES` score: the CRPS (range = 1) of a numeric or
+    date forecast, the multi-class Brier score of a choice one."""
+    return per_forecast(s)[HEADLINES[s.kind].lower()]
+
+
+def headlines(
+    scored: dict[str, Scored],
+) -> dict[int, dict[str, tuple[tuple[float, ...], float]]]:
+    """Per question and forecaster, the scored estimate's values and :func:`headline` score, of
+    the numeric, date and choice questions ``scored`` (from
+    :func:`reports.scored.read_scored_types`): a snapshot such as the daily email shows."""
+    found: dict[int, dict[str, tuple[tuple[float, ...], float]]] = {}
+    for s in scored.values():
+        if s.forecast_id.size:
+            rows = (s.forecast_id.tolist(), s.who.tolist(), s.values, s.options.tolist())
+            for fid, who, values, n, score in zip(*rows, headline(s).tolist(), strict=True):
+                found.setdefault(fid, {})[s.names[who]] = (tuple(values[:n].tolist()), score)
+    return found
 
 
 def _level(level: float) -> str:

@@ -326,3 +326,44 @@ def test_question_report_html_charts_are_readable(
         x = (point["dot"]["left"] + point["dot"]["right"]) / 2
         left, right = area["left"], area["right"]
         assert x == pytest.approx(left + interval["share"] * (right - left), abs=0.75)
+
+
+def test_question_report_daily_email_snapshot_covers_every_type(engine: Engine) -> None:
+    from zoneinfo import ZoneInfo
+
+    from reports.mail import make_message
+    from reports.notify import LastReport, daily_context, load_facts
+
+    _ledger(engine)
+    with read_session(engine) as session:
+        facts = load_facts(session)
+    now = _at(91)
+    ctx = daily_context(
+        ["alice"],
+        facts,
+        now=now,
+        today=now.date(),
+        tz=ZoneInfo("UTC"),
+        last=LastReport(T0.date(), T0),  # (every resolution since is new)
+        overdue_interval_days=1,
+    )
+    assert ctx is not None
+    resolved = {r["title"]: r for r in ctx["resolved"]}
+    numeric = resolved["numeric"]
+    assert numeric["outcome"] == "11"
+    [said] = numeric["said"]
+    e = _expected_numeric()
+    crps = distributions.crps(e["cdf"], e["u"])
+    assert said["score_name"] == "CRPS" and said["brier"] == f"{crps[0]:.3f}"
+    assert said["probability"].startswith("median ")
+    assert resolved["named"]["outcome"] == "Qwen"
+    assert resolved["named"]["said"][0]["probability"] == "DeepSeek 40%"
+    assert resolved["binary"]["outcome"] == "YES"
+    [calibration] = ctx["calibration"]
+    assert calibration["all_time"] == {"brier": "0.090", "count": 1}  # binary alone
+    types = {t["kind"]: t for t in calibration["types"]}
+    assert types["numeric"]["score"] == "CRPS"
+    assert types["numeric"]["all_time"] == {"value": f"{crps[[0, 2]].mean():.3f}", "count": 2}
+    assert types["choice"]["score"] == "Brier" and types["choice"]["all_time"]["count"] == 2
+    text = make_message("daily", ctx).text
+    assert "numeric questions: CRPS" in text and "(CRPS " in text
