@@ -69,9 +69,10 @@ from predictions.questions import encode
 
 __all__ = ["CheckValidator", "ImportSummary", "import_records"]
 
-#: Validates one resolver check as written in a file; returns ``{"kind", "params", "mode"}`` or
-#: raises :class:`InputError`. The tracker passes ``resolvers.validate_check``.
-CheckValidator = Callable[[dict[str, Any]], dict[str, Any]]
+#: Validates one resolver check as written in a file, for a question of the given kind (binary,
+#: numeric, date, choice); returns ``{"kind", "params", "mode"}`` or raises :class:`InputError`.
+#: The tracker passes ``resolvers.validate_check``.
+CheckValidator = Callable[..., dict[str, Any]]
 
 #: Records read between two writes.
 _BATCH = 2000
@@ -427,7 +428,7 @@ class _Importer:
                 self.problems.append(f"{where}: stopped: got {stopped!r}, expected true or false")
                 continue
             try:
-                spec = self.validate_check(raw)
+                spec = self.validate_check(raw, question_kind=r.kind)
             except InputError as exc:
                 self.problems.append(f"{where}: {exc}")
                 continue

@@ -184,9 +184,9 @@ def _attach(
         raise InputError(
             "--add", specs[0], "no --dry-run with it (a dry run records nothing, not even a check)"
         )
-    valid = [validate_check(parse_check(spec)) for spec in specs]
     with app.write() as session:
         forecast = store.get_forecast(session, forecast_id)
+        valid = [validate_check(parse_check(s), question_kind=forecast.kind) for s in specs]
         ids = [c.id for c in add_checks(session, forecast.id, valid)]  # (flushed: ids known)
     if not as_json:
         for cid, spec in zip(ids, valid, strict=True):
@@ -301,14 +301,21 @@ def _decide(
     by: str | None,
     note: str | None,
 ) -> dict[str, Any]:
-    """Confirm or dispute (``decide``) a pending proposal; its record."""
+    """Confirm or dispute (``decide``) a pending proposal; its record, with ``resolution``: what
+    the forecast now resolves to (``YES``, a number, a date, an option), once resolved."""
+    from predictions import store
     from predictions.checks import proposal_record
+    from tracker.display import format_outcome
 
     with app.write() as session:
         by = app.writer(by)
-        return proposal_record(
+        record = proposal_record(
             decide(session, forecast_id, by=by, note=note, proposal_id=proposal_id)
         )
+        forecast = store.get_forecast(session, record["forecast"])
+        if forecast.status == "resolved":
+            record["resolution"] = format_outcome(forecast)
+        return record
 
 
 @click.command()
@@ -341,7 +348,7 @@ def confirm(
         click.echo(f"Forecast {record['forecast']} annulled (proposal {record['id']}).")
     else:
         click.echo(
-            f"Forecast {record['forecast']} resolved {record['verdict'].upper()} "
+            f"Forecast {record['forecast']} resolved {record['resolution']} "
             f"(proposal {record['id']})."
         )
 

@@ -26,16 +26,16 @@ class _DryRun(Exception):
     """Raised inside the write transaction to roll a dry run back."""
 
 
-def _check_validator() -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+def _check_validator() -> Callable[..., dict[str, Any]] | None:
     """``resolvers.validate_check`` when the resolvers package is installed, imported when a
     record first carries a check (most files carry none, and the import is not cheap)."""
     if importlib.util.find_spec("resolvers") is None:
         return None
 
-    def validate(raw: dict[str, Any]) -> dict[str, Any]:
+    def validate(raw: dict[str, Any], *, question_kind: str | None = None) -> dict[str, Any]:
         from resolvers import validate_check
 
-        return validate_check(raw)
+        return validate_check(raw, question_kind=question_kind)
 
     return validate
 

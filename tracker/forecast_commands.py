@@ -205,7 +205,8 @@ def add(
     if checks:
         from resolvers import parse_check, validate_check
 
-        specs = [validate_check(parse_check(spec)) for spec in checks]
+        kind = question.kind if question is not None else "binary"
+        specs = [validate_check(parse_check(spec), question_kind=kind) for spec in checks]
     fields = dict(
         title=title,
         criteria=criteria,

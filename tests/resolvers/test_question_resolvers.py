@@ -478,12 +478,12 @@ def test_page_regex_group_is_read_as_a_number_and_confirmed(engine: Engine, cli:
             [dry] = check_forecast(engine, fid, dry_run=True, settings=SETTINGS).outcomes
             report = _run(engine)
             shown = cli("review").output
-            with write_session(engine) as session:
-                confirm(session, fid, by="alice")
+            confirmed = cli("confirm", str(fid), "--by", "alice")
 
     assert (dry.action, dry.value) == ("would propose 1234", "1234")
     assert [o.action for o in report.outcomes] == ["proposed 1234"]
     assert "proposal 1: 1234  (from page)" in shown
+    assert confirmed.stdout == f"Forecast {fid} resolved 1234 (proposal 1).\n", confirmed.output
     assert _read(engine, fid).resolution_value == 1234.0
 
 

@@ -216,3 +216,25 @@ def test_question_commands_take_the_fast_path_without_sqlalchemy_or_numpy(db_url
     result = run_in_fresh_process(Path(db_url.removeprefix("sqlite:///")), commands)
     assert result["sqlalchemy"] is False and result["numpy"] is False
     assert "Alibaba Qwen 40%" in result["out"][5]
+
+
+def test_a_check_that_cannot_read_the_question_type_is_refused_at_add(
+    cli: CliInvoke, tmp_path: Path
+) -> None:
+    """A feed check only says yes or no: on a numeric question it is refused when the forecast is
+    registered (by ``add`` and by ``import``), not later by the sweep; nothing is written."""
+    refused = cli("add", *NUMERIC, "--check", "feed:url=https://example.org/feed.xml,contains=hub")
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("Error: ") and "feed" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+    path = tmp_path / "typed.toml"
+    path.write_text(
+        '[[forecast]]\ntitle = "Provinces"\ncriteria = "Count."\ndue = 2030-12-31\n'
+        'kind = "numeric"\nquestion = { lower = 0, upper = 34 }\n'
+        'forecast = "10%=4,50%=8,90%=15"\n\n[[forecast.check]]\nkind = "feed"\n'
+        'url = "https://example.org/feed.xml"\ncontains = "hub"\n',
+        "utf-8",
+    )
+    imported = cli("import", str(path))
+    assert imported.exit_code == 2 and "check 1" in imported.stderr
+    assert _json(cli, "list", "--status", "all") == []
