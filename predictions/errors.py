@@ -7,6 +7,9 @@ The CLI turns each into an exit code and one ``Error: ...`` line; no traceback r
     │   ├── NotFoundError        an id that does not exist (exit 2)
     │   ├── StateError           an action the forecast's state forbids, e.g. resolving twice (exit 2)
     │   └── ImportProblems       a file that imports nothing, with every problem listed (exit 2)
+    ├── AuthError                not signed in, or a wrong name, password or token (HTTP 401, exit 1)
+    │   ├── ThrottledError       too many failed sign-ins: try again later (HTTP 429, exit 1)
+    │   └── ForbiddenError       signed in, but the role or ownership does not allow it (HTTP 403)
     ├── OperationalError         the world failed: database, network, disk, SMTP (exit 1)
     │   ├── SchemaError          the database is missing or not at the current schema (exit 1)
     │   ├── ChainError           the ledger does not verify; names the first bad entry (exit 1)
@@ -22,8 +25,10 @@ tracker raises on purpose has one home and one base. ``resolvers`` and ``reports
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "ChainError",
     "DeliveryError",
+    "ForbiddenError",
     "ImportProblems",
     "InputError",
     "NotFoundError",
@@ -31,6 +36,7 @@ __all__ = [
     "ResolverError",
     "SchemaError",
     "StateError",
+    "ThrottledError",
     "TrackerError",
     "Unchanged",
 ]
@@ -86,6 +92,24 @@ class ImportProblems(InputError):
         self.field = source
         self.value = None
         self.expected = ""
+
+
+class AuthError(TrackerError):
+    """Not signed in, or a name, password, session or token that does not sign anyone in."""
+
+    exit_code = 1
+
+
+class ThrottledError(AuthError):
+    """Too many failed sign-ins for a name or an address; ``retry_after``: seconds to wait."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ForbiddenError(AuthError):
+    """Signed in, but the user's role (or not owning the forecast) does not allow the action."""
 
 
 class OperationalError(TrackerError):

@@ -31,6 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from predictions.clock import to_utc_naive
 
 __all__ = [
+    "Account",
     "Amendment",
     "Base",
     "Check",
@@ -43,6 +44,9 @@ __all__ = [
     "Receipt",
     "Tag",
     "UTCDateTime",
+    "ApiToken",
+    "LoginAttempt",
+    "WebSession",
 ]
 
 _NAMING = {
@@ -300,3 +304,66 @@ class Receipt(_ChainEntry, Base):
     """
 
     __tablename__ = "receipt"
+
+
+class Account(Base):
+    """A user of the service (:mod:`predictions.accounts`): ``name`` is the forecaster name the
+    ledger records on everything they do. (Not called ``user``: a reserved word in PostgreSQL.)"""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A personal API token: only the sha256 of the secret is kept; ``prefix`` names it in lists."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser: ``id`` is the sha256 of the cookie's value (the value is never kept)."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime]
+
+
+class LoginAttempt(Base):
+    """One try at signing in, kept a day for throttling (:data:`predictions.accounts.THROTTLE`)."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        Index("ix_login_attempt_name", "name", "at"),
+        Index("ix_login_attempt_address", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)

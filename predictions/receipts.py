@@ -11,7 +11,9 @@ as the ledger), with one entry per append-only fact, written in the same transac
 - ``propose``: a proposal made by the runner; ``decide``: its decision (confirmed, disputed,
   acknowledged, superseded) with who, when and the note;
 - ``queue``: a message queued (dedupe key, kind, recipients, Message-ID, sha256 of the subject
-  and bodies); ``sent`` / ``failed``: its outcome.
+  and bodies); ``sent`` / ``failed``: its outcome;
+- ``account``, ``token``, ``revoke``: the service's users and API tokens
+  (:class:`predictions.accounts.AccountsReplay`).
 
 Scheduling state (``next_check_at``, ``failures``, validators, claims, outbox attempts and retry
 times) changes all the time and is not chained. :func:`verify` walks the chain and compares the
@@ -35,6 +37,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from predictions.accounts import AccountsReplay
 from predictions.chain import (
     GENESIS,
     RECEIPTS,
@@ -323,9 +326,10 @@ _MESSAGE = ("dedupe_key", "kind", "recipients", "message_id", "created_at", "con
 def verify(session: Session) -> tuple[int, str, ReceiptProblem | None]:
     """Walk the receipts chain, then compare the tables; returns (entries, head, problem)."""
     x = executor(session)
-    state = _State()
+    state, accounts = _State(), AccountsReplay()
+    replayers = {kind: partial(f, state) for kind, f in _REPLAYERS.items()}
     try:
-        top = RECEIPTS.replay(x, {kind: partial(f, state) for kind, f in _REPLAYERS.items()})
+        top = RECEIPTS.replay(x, {**replayers, **accounts.replayers()})
     except ChainBroken as broken:
         return 0, GENESIS, ReceiptProblem(broken.seq, broken.problem)
     problem = (
@@ -341,6 +345,7 @@ def verify(session: Session) -> tuple[int, str, ReceiptProblem | None]:
             ": content is ",
             ": its subject or body differs from its receipt",
         )
+        or accounts.problem(x)
     )
     if problem is not None:
         return top.seq, top.hash, ReceiptProblem(None, problem)

@@ -5,4 +5,4 @@ A test keeps it equal to the head of ``predictions/migrations``.
 
 __all__ = ["SCHEMA_REVISION"]
 
-SCHEMA_REVISION = "0004_question_types"
+SCHEMA_REVISION = "0005_accounts"

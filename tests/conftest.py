@@ -43,6 +43,10 @@ _TABLES = (
     "tag",
     "forecast",
     "outbox",
+    "login_attempt",
+    "web_session",
+    "api_token",
+    "account",
 )
 
 
