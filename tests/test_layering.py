@@ -12,7 +12,8 @@ ALLOWED = {
     "predictions": {"predictions"},
     "resolvers": {"resolvers", "predictions"},
     "reports": {"reports", "predictions"},
-    "tracker": {"tracker", "resolvers", "reports", "predictions"},
+    "service": {"service", "resolvers", "reports", "predictions"},
+    "tracker": {"tracker", "service", "resolvers", "reports", "predictions"},
 }
 
 
@@ -77,3 +78,21 @@ def test_layering_no_import_cycle_between_modules() -> None:
     for start in sorted(graph):
         walk(start, [start])
     assert not cycles, [" -> ".join(c) for c in cycles]
+
+
+def test_layering_tracker_loads_the_service_only_in_tracker_serve() -> None:
+    """The CLI's everyday commands never pay for FastAPI: ``tracker`` imports ``service`` only
+    inside a function (``tracker serve``), never at the top of a module."""
+    offenders = []
+    for path in sorted((ROOT / "tracker").rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(name.split(".")[0] == "service" for name in names):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders, offenders

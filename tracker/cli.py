@@ -65,6 +65,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "tracker.data_commands": ("import", "export"),
     "tracker.demo_commands": ("demo",),
     "tracker.admin_commands": ("verify", "db", "config"),
+    "tracker.user_commands": ("user", "token"),
+    "tracker.serve_commands": ("serve",),
 }
 
 
@@ -258,6 +260,8 @@ SECTIONS = {
     "tracker.mail_commands": "Email and the daemon",
     "tracker.demo_commands": "Getting started",
     "tracker.admin_commands": "Administration",
+    "tracker.user_commands": "The service",
+    "tracker.serve_commands": "The service",
 }
 
 

@@ -181,6 +181,16 @@ def _networks(name: str, value: Any) -> str:
     return ", ".join(parse_networks(value, name))
 
 
+def _http_url(name: str, value: Any) -> str:
+    text = str(value).strip().rstrip("/")
+    scheme, sep, rest = text.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or any(c.isspace() for c in text):
+        raise InputError(
+            name, value, "an http:// or https:// URL such as https://forecasts.example.org"
+        )
+    return text
+
+
 def _database(name: str, value: Any) -> str:
     scheme, sep, rest = str(value).strip().partition("://")
     if not (sep and rest and scheme.split("+")[0] in ("sqlite", "postgresql")):
@@ -225,6 +235,12 @@ KEYS: dict[str, Key] = {
         7, "days between reminders of one overdue forecast", _whole(1)
     ),
     "notify.interval_minutes": Key(15, "how often the daemon looks for mail to send", _whole(1)),
+    "server.base_url": Key(
+        None,
+        "the service's public URL: emails link to its pages; https makes its cookies Secure",
+        _http_url,
+    ),
+    "server.url": Key(None, "the service the CLI talks to (tracker login sets it)", _http_url),
     "resolvers.grace_days": Key(7, "days after due before a NO is proposed", _whole(0)),
     "resolvers.allow_private": Key(False, "allow checks of private/loopback addresses", _flag),
     "resolvers.allowed_networks": Key(

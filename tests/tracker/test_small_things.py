@@ -47,7 +47,7 @@ def test_demo_runs_from_any_folder_of_an_installed_tracker(tmp_path: Path) -> No
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for folder in ("tracker", "predictions", "resolvers", "reports", "examples"):
+    for folder in ("tracker", "predictions", "resolvers", "reports", "service", "examples"):
         shutil.copytree(
             ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
@@ -58,6 +58,8 @@ def test_demo_runs_from_any_folder_of_an_installed_tracker(tmp_path: Path) -> No
     )  # fmt: skip
     assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-2000:]
     assert (site / "tracker" / "examples" / "china-ai-forecasts.toml").is_file()
+    assert (site / "service" / "templates" / "base.html").is_file()
+    assert (site / "service" / "static" / "tracker.css").is_file()
     empty = tmp_path / "elsewhere"
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "TRACKER_DB"}
