@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Form, Query, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -18,30 +18,13 @@ from predictions import accounts
 from predictions.accounts import token_record, user_record
 from predictions.errors import AuthError, ThrottledError
 from service import auth
+from service.api import Limit, Offset, page
 from service.auth import CurrentUser
 from service.render import render
 from service.routes import route
 
-__all__ = [
-    "NewToken",
-    "NewUser",
-    "UserChange",
-    "page",
-]
+__all__ = ["NewToken", "NewUser", "UserChange"]
 
-
-def page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
-    """One page of a list: ``{"items", "total", "limit", "offset"}``."""
-    return {
-        "items": items[offset : offset + limit],
-        "total": len(items),
-        "limit": limit,
-        "offset": offset,
-    }
-
-
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 
 # --- signing in and out (pages) ----------------------------------------------------------------
 
