@@ -15,6 +15,10 @@ Rules (they make a score honest):
   covers the last 12 months, 4 quarters or 3 years. Horizon is the time from the scored estimate
   to the due date, to the microsecond.
 
+Numeric, date and choice questions are scored apart, each type with its own scores (never
+averaged with the Brier score), in the report's ``types`` (:mod:`reports.question_scores`): the
+same rule, filters, periods and breakdowns; the binary questions have the rest of the report.
+
 The scored rows are counted by (probability, outcome, forecaster, month, horizon) with numpy, and
 each summary is computed over the distinct (probability, outcome) counts of its rows: there is no
 Python loop per forecast.
@@ -50,7 +54,7 @@ from predictions.clock import to_utc_naive
 from predictions.errors import InputError
 from predictions.records import forecast_where
 from predictions.validation import parse_tag
-from reports import question_scores, scoring
+from reports import distributions, question_scores, scoring
 from reports.scored import Scored, executor, read_scored, read_scored_types
 
 if TYPE_CHECKING:
@@ -592,6 +596,8 @@ def build_report(
             "bootstrap": {"resamples": query.bootstrap_resamples, "seed": query.bootstrap_seed},
             "finding_min_count": FINDING_MIN_COUNT,
             "finding_min_total": FINDING_MIN_TOTAL,
+            "coverage_levels": list(distributions.LEVELS),
+            "pit_bins": distributions.PIT_BINS,
         },
         "counts": counts,
         "types": types,

@@ -48,7 +48,9 @@ def report(
     group_by: str,
     title: str,
 ) -> None:
-    """Score resolved forecasts: Brier, log and spherical scores, calibration, breakdowns."""
+    """Score resolved forecasts: Brier, log and spherical scores, calibration, breakdowns; numeric
+    and date questions by CRPS, log score, interval coverage and PIT, choice questions by
+    multi-class Brier, log score and RPS (each type apart)."""
     from reports.build import ReportQuery, build_report, parse_since, parse_until
     from reports.render import render
 
