@@ -22,20 +22,13 @@ names an existing file.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sqlite3
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from precompile import compile_project
-from report_bench import FORECASTERS, TAGS, _stamps, run
+from report_bench import FORECASTERS, TAGS, _stamps, measure, prepare, verdict
 
 from predictions.db import make_engine, upgrade_schema
 from predictions.questions import DIGITS, GRID, Question
@@ -185,54 +178,14 @@ def build(path: Path, n: int, k: int, seed: int = 14) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--forecasts", type=int, default=100_000)
-    parser.add_argument("--estimates", type=int, default=1, help="estimates per forecast")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--db", type=Path, help="SQLite file to build (or reuse, if it exists)")
-    parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    compile_project()
-    if args.build_only:
-        build(args.db, args.forecasts, args.estimates)
+    prepared = prepare(__file__, 1, build, REFERENCE)
+    if prepared is None:
         return 0
-
-    folder = Path(tempfile.mkdtemp(prefix="question-report-bench-"))
-    path = args.db or folder / "ledger.db"
-    if not path.exists():
-        t = time.perf_counter()
-        subprocess.run(
-            [sys.executable, __file__, "--build-only", "--db", str(path)]
-            + ["--forecasts", str(args.forecasts), "--estimates", str(args.estimates)],
-            check=True,
-        )
-        print(f"built {args.forecasts:,} forecasts in {time.perf_counter() - t:.1f} s: {path}")
-    env = dict(os.environ, TRACKER_DB=f"sqlite:///{path}", NO_COLOR="1")
-    env["TRACKER_CONFIG"] = str(folder / "config.toml")
-    commands = {
-        "reference": [sys.executable, "-c", REFERENCE, str(path)],
-        "json": [sys.executable, "-m", "tracker", "report", "--format", "json"],
-    }
-    outputs = {name: run(cmd, env)[3] for name, cmd in commands.items()}  # warm the page cache
-    results: dict[str, list[tuple[float, float, float, str]]] = {name: [] for name in commands}
-    for _ in range(args.runs):
-        for name, cmd in commands.items():  # interleaved, so load changes hit all alike
-            results[name].append(run(cmd, env))
-    wall = {name: statistics.median(r[0] for r in rs) for name, rs in results.items()}
-    cpu = {name: statistics.median(r[2] for r in rs) for name, rs in results.items()}
-    ratio = wall["json"] / wall["reference"]
+    args, path, commands, env = prepared
     [(rows,)] = sqlite3.connect(path).execute("SELECT COUNT(*) FROM estimate").fetchall()
-    print(
-        f"{args.forecasts:,} resolved numeric forecasts, {rows:,} estimates of {GRID} points;"
-        f" medians of {args.runs} runs, load average {os.getloadavg()[0]:.2f}:"
-    )
-    for name in commands:
-        runs = ", ".join(f"{r[0]:.2f}" for r in results[name])
-        rss = max(r[1] for r in results[name])
-        print(
-            f"  {name:9} {wall[name]:6.2f} s  (runs {runs})  CPU {cpu[name]:.2f} s  peak RSS {rss:.0f} MB"
-        )
-    print(f"  CPU-time ratio json/reference: {cpu['json'] / cpu['reference']:.2f}x")
+    heading = f"{args.forecasts:,} resolved numeric forecasts, {rows:,} estimates of {GRID} points"
+    outputs, wall = measure(commands, env, args.runs, heading)
+    ratio = wall["json"] / wall["reference"]
     reference = json.loads(outputs["reference"])
     numeric = json.loads(outputs["json"])["types"]["numeric"]["overall"]
     checks = [
@@ -246,9 +199,7 @@ def main() -> int:
         (f"json {wall['json']:.2f} s, under {TARGET_S} s", wall["json"] < TARGET_S),
         (f"json within {TARGET_RATIO}x of the reference ({ratio:.2f}x)", ratio <= TARGET_RATIO),
     ]
-    for label, ok in checks:
-        print(f"  {'PASS' if ok else 'FAIL'}  {label}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return verdict(checks)
 
 
 if __name__ == "__main__":

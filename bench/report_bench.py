@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -159,10 +160,16 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
     return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime, text
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def prepare(
+    script: str, estimates: int, build: Callable[[Path, int, int], None], reference: str
+) -> tuple[argparse.Namespace, Path, dict[str, list[str]], dict[str, str]] | None:
+    """A report benchmark's (``script``'s) options (``--estimates`` per forecast by default), its SQLite file
+    (``--db``, or built by ``script --build-only`` in a process of its own when absent; None once
+    ``--build-only`` has built it), the commands it times (the ``reference`` script and
+    ``tracker report --format json``) and their environment."""
+    parser = argparse.ArgumentParser(description=f"{Path(script).stem}: see its docstring")
     parser.add_argument("--forecasts", type=int, default=100_000)
-    parser.add_argument("--estimates", type=int, default=3, help="estimates per forecast")
+    parser.add_argument("--estimates", type=int, default=estimates, help="estimates per forecast")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--db", type=Path, help="SQLite file to build (or reuse, if it exists)")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
@@ -170,14 +177,13 @@ def main() -> int:
     compile_project()
     if args.build_only:
         build(args.db, args.forecasts, args.estimates)
-        return 0
-
+        return None
     folder = Path(tempfile.mkdtemp(prefix="report-bench-"))
     path = args.db or folder / "ledger.db"
     if not path.exists():
         t = time.perf_counter()
         subprocess.run(
-            [sys.executable, __file__, "--build-only", "--db", str(path)]
+            [sys.executable, script, "--build-only", "--db", str(path)]
             + ["--forecasts", str(args.forecasts), "--estimates", str(args.estimates)],
             check=True,
         )
@@ -185,31 +191,46 @@ def main() -> int:
     env = dict(os.environ, TRACKER_DB=f"sqlite:///{path}", NO_COLOR="1")
     env["TRACKER_CONFIG"] = str(folder / "config.toml")
     commands = {
-        "reference": [sys.executable, "-c", REFERENCE, str(path)],
+        "reference": [sys.executable, "-c", reference, str(path)],
         "json": [sys.executable, "-m", "tracker", "report", "--format", "json"],
     }
-    outputs = {name: run(cmd, env)[3] for name, cmd in commands.items()}  # warm the page cache
+    return args, path, commands, env
+
+
+def measure(
+    commands: dict[str, list[str]], env: dict[str, str], runs: int, heading: str
+) -> tuple[dict[str, str], dict[str, float]]:
+    """Each command once (warming the page cache; its output is returned), then ``runs`` times,
+    interleaved so load changes hit all alike; prints ``heading`` and each command's median wall
+    and CPU time and peak RSS, and returns the outputs and the median wall times."""
+    outputs = {name: run(cmd, env)[3] for name, cmd in commands.items()}
     results: dict[str, list[tuple[float, float, float, str]]] = {name: [] for name in commands}
-    for _ in range(args.runs):
-        for name, cmd in commands.items():  # interleaved, so load changes hit all alike
+    for _ in range(runs):
+        for name, cmd in commands.items():
             results[name].append(run(cmd, env))
     wall = {name: statistics.median(r[0] for r in rs) for name, rs in results.items()}
     cpu = {name: statistics.median(r[2] for r in rs) for name, rs in results.items()}
-    ratio = wall["json"] / wall["reference"]
-    load = os.getloadavg()[0]
-    [(rows,)] = sqlite3.connect(path).execute("SELECT COUNT(*) FROM estimate").fetchall()
-    print(
-        f"{args.forecasts:,} resolved forecasts, {rows:,} estimates; medians of {args.runs} runs,"
-        f" load average {load:.2f}:"
-    )
+    print(f"{heading}; medians of {runs} runs, load average {os.getloadavg()[0]:.2f}:")
     for name in commands:
-        runs = ", ".join(f"{r[0]:.2f}" for r in results[name])
+        times = ", ".join(f"{r[0]:.2f}" for r in results[name])
         rss = max(r[1] for r in results[name])
         print(
-            f"  {name:9} {wall[name]:6.2f} s  (runs {runs})  CPU {cpu[name]:.2f} s  peak RSS {rss:.0f} MB"
+            f"  {name:9} {wall[name]:6.2f} s  (runs {times})  CPU {cpu[name]:.2f} s  peak RSS {rss:.0f} MB"
         )
     # On a shared machine CPU time says more than wall time; printed beside it, not a target.
     print(f"  CPU-time ratio json/reference: {cpu['json'] / cpu['reference']:.2f}x")
+    return outputs, wall
+
+
+def main() -> int:
+    prepared = prepare(__file__, 3, build, REFERENCE)
+    if prepared is None:
+        return 0
+    args, path, commands, env = prepared
+    [(rows,)] = sqlite3.connect(path).execute("SELECT COUNT(*) FROM estimate").fetchall()
+    heading = f"{args.forecasts:,} resolved forecasts, {rows:,} estimates"
+    outputs, wall = measure(commands, env, args.runs, heading)
+    ratio = wall["json"] / wall["reference"]
     reference = json.loads(outputs["reference"])
     overall = json.loads(outputs["json"])["overall"]
     target_s = next((s for most, s in TARGETS_S if args.forecasts <= most), None)
@@ -229,6 +250,11 @@ def main() -> int:
         checks.append((label, ratio <= TARGET_RATIO))
     else:
         print(f"  json/reference: {ratio:.2f}x (a target up to {RATIO_UP_TO:,} forecasts)")
+    return verdict(checks)
+
+
+def verdict(checks: list[tuple[str, bool]]) -> int:
+    """Print each check PASS or FAIL; the exit status (1 if any failed)."""
     for label, ok in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {label}")
     return 0 if all(ok for _, ok in checks) else 1
