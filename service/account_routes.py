@@ -15,8 +15,8 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from predictions import accounts
-from predictions.accounts import token_record, user_record
-from predictions.errors import AuthError, ThrottledError
+from predictions.accounts import UserRow, token_record, user_record
+from predictions.errors import AuthError, InputError, ThrottledError
 from service import auth
 from service.api import Limit, Offset, page
 from service.auth import CurrentUser
@@ -65,7 +65,7 @@ def login(
     auth.check_login_csrf(request, csrf_token)
     target = auth.safe_next(next)
     try:
-        cookie = _sign_in(request, name, password)
+        cookie = _new_session(request, _authenticate(request, name, password))
     except ThrottledError as exc:
         response = _login_form(request, target, name=name, error=str(exc), status=429)
         response.headers["retry-after"] = str(exc.retry_after)
@@ -77,26 +77,29 @@ def login(
     return response
 
 
-def _sign_in(request: Request, name: str, password: str) -> str:
-    """The new session's cookie for ``name``; the attempt is recorded (committed) either way."""
-    store = request.app.state.store
+def _authenticate(request: Request, name: str, password: str) -> UserRow:
+    """The user ``name`` and ``password`` sign in; the attempt is recorded (committed) either
+    way (:func:`predictions.accounts.authenticate`)."""
     failure: AuthError | None = None
-    with store.write() as session:
+    with request.app.state.store.write() as session:
         try:
-            user = accounts.authenticate(
+            return accounts.authenticate(
                 session, name, password, address=auth.client_address(request)
             )
         except ThrottledError:
             raise
         except AuthError as exc:
             failure = exc
-        else:
-            old = request.cookies.get(auth.SESSION_COOKIE)
-            if old:
-                accounts.end_session(session, old)
-            cookie, _ = accounts.start_session(session, user)
-    if failure is not None:
-        raise failure
+    raise failure
+
+
+def _new_session(request: Request, user: UserRow) -> str:
+    """A new session for ``user`` (this browser's old one ends: no fixation); its cookie."""
+    with request.app.state.store.write() as session:
+        old = request.cookies.get(auth.SESSION_COOKIE)
+        if old:
+            accounts.end_session(session, old)
+        cookie, _ = accounts.start_session(session, user)
     return cookie
 
 
@@ -119,6 +122,37 @@ def logout_everywhere(request: Request, user: CurrentUser) -> Response:
         accounts.end_sessions(session, user.id)
     response = RedirectResponse("/login", status_code=303)
     auth.end_cookie(request, response)
+    return response
+
+
+@route("GET", "/settings/password")
+def password_page(request: Request, user: CurrentUser) -> Response:
+    """The form to change one's password."""
+    return render(request, "password.html", error=None, changed=False)
+
+
+@route("POST", "/settings/password")
+def change_password(
+    request: Request,
+    user: CurrentUser,
+    current: Annotated[str, Form()] = "",
+    new: Annotated[str, Form()] = "",
+) -> Response:
+    """Change one's password (the current one is checked, throttled as a sign-in): every other
+    session ends, this browser gets a new one."""
+    try:
+        _authenticate(request, user.name, current)
+        with request.app.state.store.write() as session:
+            accounts.set_password(session, user.name, new, by=user.name)  # ends every session
+            cookie, web = accounts.start_session(session, user)
+    except (AuthError, InputError) as exc:
+        status = 429 if isinstance(exc, ThrottledError) else 422
+        if type(exc) is AuthError:
+            status, exc = 403, AuthError("the current password is wrong")
+        return render(request, "password.html", status_code=status, error=str(exc), changed=False)
+    request.state.principal = auth.Principal(user, web)
+    response = render(request, "password.html", error=None, changed=True)
+    auth.set_session_cookie(request, response, cookie)
     return response
 
 
@@ -167,21 +201,9 @@ class NewToken(BaseModel):
 def create_token(request: Request, body: NewToken) -> dict[str, Any]:
     """A new API token for the user the name and password sign in (throttled as the login
     form is). The secret is in ``token``, shown this once."""
-    store = request.app.state.store
-    failure: AuthError | None = None
-    with store.write() as session:
-        try:
-            user = accounts.authenticate(
-                session, body.name, body.password, address=auth.client_address(request)
-            )
-        except ThrottledError:
-            raise
-        except AuthError as exc:
-            failure = exc
-        else:
-            token, secret = accounts.create_token(session, user.name, body.label, by=user.name)
-    if failure is not None:
-        raise failure
+    user = _authenticate(request, body.name, body.password)
+    with request.app.state.store.write() as session:
+        token, secret = accounts.create_token(session, user.name, body.label, by=user.name)
     return {**token_record(token), "token": secret}
 
 

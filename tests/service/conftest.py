@@ -24,3 +24,11 @@ def client(app: FastAPI) -> Iterator[TestClient]:
     """A browser-like client (keeps cookies; follows no redirect unless asked)."""
     with TestClient(app, follow_redirects=False) as c:
         yield c
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port free on loopback just now."""
+    from tests.service.support import free_port as pick
+
+    return pick()

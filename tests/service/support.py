@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from service.routes import table
 
-__all__ = ["add_user", "csrf_of", "live_server", "route_rows", "sign_in", "wait_for"]
+__all__ = ["add_user", "csrf_of", "free_port", "live_server", "route_rows", "sign_in", "wait_for"]
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
@@ -67,13 +67,27 @@ def sign_in(client: Any, name: str, password: str, next: str = "/settings/tokens
     )
 
 
-@contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with a real uvicorn on a free loopback port in a thread; yields its URL."""
+def free_port() -> int:
+    """A TCP port free on loopback just now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def live_server(app: FastAPI, *, proxy_headers: bool = False) -> Iterator[str]:
+    """Serve ``app`` with a real uvicorn on a free loopback port in a thread; yields its URL.
+    ``proxy_headers``: trust X-Forwarded-* from loopback (as ``tracker serve`` does)."""
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips="127.0.0.1",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

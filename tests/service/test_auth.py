@@ -186,3 +186,25 @@ def test_auth_tokens_page_shows_a_new_token_once(app: FastAPI, client: TestClien
     assert (
         client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
     )
+
+
+def test_auth_password_change_checks_the_current_one_and_ends_other_sessions(
+    app: FastAPI, client: TestClient
+) -> None:
+    password = add_user(app, "mei")
+    with TestClient(app, follow_redirects=False) as phone:
+        sign_in(phone, "mei", password)
+        sign_in(client, "mei", password)
+        token = csrf_of(client.get("/settings/password").text)
+        form = {"csrf_token": token, "current": "not it at all", "new": "a brand new secret"}
+        wrong = client.post("/settings/password", data=form)
+        assert wrong.status_code == 403 and "the current password is wrong" in wrong.text
+        short = client.post("/settings/password", data={**form, "current": password, "new": "x"})
+        assert short.status_code == 422 and "at least 10 characters" in short.text
+        assert phone.get("/api/v1/me").status_code == 200  # nothing changed yet
+        changed = client.post("/settings/password", data={**form, "current": password})
+        assert changed.status_code == 200 and "Your password is changed" in changed.text
+        assert phone.get("/api/v1/me").status_code == 401
+    assert client.get("/api/v1/me").json()["name"] == "mei"  # this browser's new session
+    assert sign_in(client, "mei", password).status_code == 401
+    assert sign_in(client, "mei", "a brand new secret").status_code == 303

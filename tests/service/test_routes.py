@@ -29,6 +29,8 @@ def test_routes_table_declares_the_account_routes() -> None:
         ("POST", "/login", None, False),
         ("POST", "/logout", "viewer", False),
         ("POST", "/logout-everywhere", "viewer", False),
+        ("GET", "/settings/password", "viewer", False),
+        ("POST", "/settings/password", "viewer", False),
         ("GET", "/settings/tokens", "viewer", False),
         ("POST", "/settings/tokens", "viewer", False),
         ("POST", "/settings/tokens/{token_id}/revoke", "viewer", True),
