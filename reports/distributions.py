@@ -26,8 +26,8 @@ log score (loss)    ``-ln((G - 1) pmf[b])``: minus the log density at   Good (19
 baseline score      ``50 ln(pmf[b] / base[b])`` (Metaculus; gain)       Metaculus, see below
 PIT                 ``F(y)``; within a point mass the middle of its     Dawid (1984); Czado,
                     jump                                                Gneiting & Held (2009)
-coverage            ``y`` in the central interval ``[q(a), q(1 - a)]``,  Gneiting & Raftery (2007),
-                    ``a = (1 - level) / 2``                             section 6.2
+coverage            ``y`` in the central interval ``[q(a), q(1 - a)]``  Gneiting & Raftery (2007),
+                    with ``a = (1 - level) / 2``                        section 6.2
 ==================  ==================================================  ==========================
 
 The CRPS here is in the scaled coordinate (the range has length 1); the caller multiplies it by
@@ -41,17 +41,17 @@ row; the store allows 30), and ``k``, the index of the option that happened (0-b
 Padding with zeros is what makes one matrix serve questions with different numbers of options:
 a zero column adds nothing to the Brier score and is left out of the RPS and the calibration.
 
-=================  ===================================================  ==========================
-score              formula (per forecast, ``K`` options)                reference
-=================  ===================================================  ==========================
-Brier (loss)       ``sum_i (p_i - o_i)^2``, 0..2                        Brier (1950)
-log score (loss)   ``-ln max(p_k, 0.001)`` (natural log; the clamp of   Good (1952)
-                   :data:`reports.scoring.CLAMP`)
-RPS (loss)         ``sum_{j<K-1} (P_j - O_j)^2 / (K - 1)``, ``P``, ``O``  Epstein (1969);
-                   the cumulative forecast and outcome, 0..1            Murphy (1971)
-calibration        every option's probability as a binary forecast of   Kull et al. (2019),
-                   that option (:func:`reports.scoring.calibration_table`) "classwise calibration"
-=================  ===================================================  ==========================
+===============  =======================================================  ======================
+score            formula (per forecast, ``K`` options)                    reference
+===============  =======================================================  ======================
+Brier (loss)     ``sum_i (p_i - o_i)^2``, 0..2                            Brier (1950)
+log score        ``-ln max(p_k, 0.001)`` (natural log; the clamp of       Good (1952)
+(loss)           :data:`reports.scoring.CLAMP`)
+RPS (loss)       ``sum_{j<K-1} (P_j - O_j)^2 / (K - 1)``; ``P``, ``O``    Epstein (1969);
+                 the cumulative forecast and outcome; 0..1                Murphy (1971)
+calibration      every option's probability as a binary forecast of       Kull et al. (2019),
+                 that option (:func:`reports.scoring.calibration_table`)  classwise calibration
+===============  =======================================================  ======================
 
 The multi-class Brier score is Brier's own (1950) convention: the sum over the options. A binary
 question written as two options (NO, YES) scores ``(p - y)^2 + ((1 - p) - (1 - y))^2 =
