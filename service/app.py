@@ -55,6 +55,7 @@ __all__ = [
     "ROUTE_MODULES",
     "SECURITY_HEADERS",
     "STATUS",
+    "SecurityHeaders",
     "Settings",
     "Store",
     "app_from_env",

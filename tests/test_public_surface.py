@@ -11,7 +11,7 @@ import click
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("tracker", "predictions", "resolvers", "reports")
+PACKAGES = ("tracker", "predictions", "resolvers", "reports", "service")
 
 
 def _module_names() -> list[str]:
@@ -27,7 +27,8 @@ def _module_names() -> list[str]:
 
 def _defined_public(module_name: str) -> set[str]:
     """Classes and functions defined at the top of the module's source with a public name (a
-    command module's click commands are its ``COMMANDS``, which ``tracker.cli`` registers)."""
+    command module's click commands are its ``COMMANDS``, which ``tracker.cli`` registers; a
+    route's endpoint is in the route table, :mod:`service.routes`)."""
     module = importlib.import_module(module_name)
     assert module.__file__ is not None
     tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
@@ -37,7 +38,15 @@ def _defined_public(module_name: str) -> set[str]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
         and not node.name.startswith("_")
         and not isinstance(getattr(module, node.name, None), click.Command)
+        and not _is_endpoint(getattr(module, node.name, None))
     }
+
+
+def _is_endpoint(obj: object) -> bool:
+    """A route's endpoint: the service's route table lists it (as ``COMMANDS`` lists commands)."""
+    from service.routes import rules
+
+    return any(rule.endpoint is obj for rule in rules())
 
 
 @pytest.mark.parametrize("module_name", _module_names())
