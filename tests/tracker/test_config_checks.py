@@ -42,6 +42,13 @@ CASES: dict[str, tuple[str, str, str, str]] = {
     "notify.frequency": ("weekly", "weekly", "monthly", "daily, weekly"),
     "notify.overdue_interval_days": ("3", "3", "0", "a whole number >= 1"),
     "notify.interval_minutes": ("5", "5", "-1", "a whole number >= 1"),
+    "server.base_url": (
+        "https://forecasts.example.org/",
+        "https://forecasts.example.org",
+        "ftp://x",
+        "http:// or https:// URL",
+    ),
+    "server.url": ("http://127.0.0.1:8080", "http://127.0.0.1:8080", "localhost", "https://"),
     "resolvers.grace_days": ("0", "0", "-2", "a whole number >= 0"),
     "resolvers.allow_private": ("yes", "True", "perhaps", "true or false"),
     "resolvers.allowed_networks": (
