@@ -69,8 +69,10 @@ __all__ = [
     "SessionRow",
     "add_user",
     "allows",
+    "SignIn",
     "authenticate",
     "check_owner",
+    "check_sign_in",
     "create_token",
     "disable_user",
     "enable_user",
@@ -82,6 +84,7 @@ __all__ = [
     "new_password",
     "owner_of",
     "parse_role",
+    "record_sign_in",
     "revoke_token",
     "note_use",
     "session_user",
@@ -412,13 +415,23 @@ def _locked_until(x: Executor, column: str, value: str, at: datetime) -> datetim
     return None
 
 
-def authenticate(db: Database, name: str, password: str, *, address: str) -> UserRow:
-    """The user that ``name`` and ``password`` sign in, recording the attempt.
+@dataclass(frozen=True)
+class SignIn:
+    """A checked sign-in attempt, to record (:func:`record_sign_in`): ``user`` when it succeeds;
+    ``rehash``: the password hashed anew when the stored hash's parameters are out of date."""
 
-    :class:`ThrottledError` while the name or the address is locked (:data:`THROTTLE`; the
-    attempt is not counted), :class:`AuthError` for a wrong name or password or a disabled user
-    (one message for all three). Commit the transaction either way: a failure must be recorded.
-    """
+    name: str
+    address: str
+    at: datetime
+    user: UserRow | None
+    rehash: str | None = None
+
+
+def check_sign_in(db: Database, name: str, password: str, *, address: str) -> SignIn:
+    """Check a sign-in without writing (the slow argon2 verification runs here, so a caller can
+    hold no write lock meanwhile); :class:`ThrottledError` while the name or the address is
+    locked (:data:`THROTTLE`; such an attempt is not counted). A wrong name takes as long as a
+    wrong password."""
     x = _x(db)
     at = clock_now()
     name, address = str(name).strip()[:200], str(address)[:64]
@@ -430,25 +443,47 @@ def authenticate(db: Database, name: str, password: str, *, address: str) -> Use
                 f"too many failed sign-ins; try again in {(wait + 59) // 60} minutes", wait
             )
     row = x.execute(
-        "SELECT id, password_hash, disabled_at FROM account WHERE name = :n", {"n": name}
+        "SELECT id, name, email, role, created_at, disabled_at, password_hash FROM account "
+        "WHERE name = :n",
+        {"n": name},
     ).fetchone()
-    ok = row is not None and _verify(row[1], password) and row[2] is None
     if row is None:
         _verify(_dummy_hash(), password)
+        return SignIn(name, address, at, None)
+    stored = str(row[6])
+    user = _user(row)
+    if not _verify(stored, password) or not user.active:
+        return SignIn(name, address, at, None)
+    rehash = _hasher().hash(password) if _hasher().check_needs_rehash(stored) else None
+    return SignIn(name, address, at, user, rehash)
+
+
+def record_sign_in(db: Database, attempt: SignIn) -> UserRow:
+    """Record a checked attempt (and a rehashed password); returns the user, or raises
+    :class:`AuthError` (one message for a wrong name, a wrong password and a disabled user).
+    Commit the transaction either way: a failure must be recorded."""
+    x = _x(db)
+    at, ok = attempt.at, attempt.user is not None
     x.execute(
         "INSERT INTO login_attempt (name, address, at, ok) VALUES (:n, :a, :at, :ok)",
-        {"n": name, "a": address, "at": at, "ok": ok},
+        {"n": attempt.name, "a": attempt.address, "at": at, "ok": ok},
     )
     x.execute("DELETE FROM login_attempt WHERE at < :old", {"old": at - timedelta(days=1)})
-    if not ok:
+    if attempt.user is None:
         raise AuthError("wrong name or password")
-    if _hasher().check_needs_rehash(row[1]):
+    if attempt.rehash is not None:
         x.execute(
             "UPDATE account SET password_hash = :h WHERE id = :id",
-            {"h": _hasher().hash(password), "id": row[0]},
+            {"h": attempt.rehash, "id": attempt.user.id},
         )
-        _record(x, row[0], "rehash", name, at)
-    return get_user(db, name)
+        _record(x, attempt.user.id, "rehash", attempt.name, at)
+    return attempt.user
+
+
+def authenticate(db: Database, name: str, password: str, *, address: str) -> UserRow:
+    """:func:`check_sign_in` then :func:`record_sign_in` in one transaction (commit it even
+    when :class:`AuthError` is raised)."""
+    return record_sign_in(db, check_sign_in(db, name, password, address=address))
 
 
 def _verify(password_hash: str, password: str) -> bool:

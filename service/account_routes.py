@@ -78,16 +78,18 @@ def login(
 
 
 def _authenticate(request: Request, name: str, password: str) -> UserRow:
-    """The user ``name`` and ``password`` sign in; the attempt is recorded (committed) either
-    way (:func:`predictions.accounts.authenticate`)."""
+    """The user ``name`` and ``password`` sign in. The password is checked in a read
+    transaction (argon2 takes a while: no write lock is held meanwhile), then the attempt is
+    recorded and committed either way (:func:`predictions.accounts.record_sign_in`)."""
+    store = request.app.state.store
+    with store.read() as session:
+        attempt = accounts.check_sign_in(
+            session, name, password, address=auth.client_address(request)
+        )
     failure: AuthError | None = None
-    with request.app.state.store.write() as session:
+    with store.write() as session:
         try:
-            return accounts.authenticate(
-                session, name, password, address=auth.client_address(request)
-            )
-        except ThrottledError:
-            raise
+            return accounts.record_sign_in(session, attempt)
         except AuthError as exc:
             failure = exc
     raise failure
