@@ -17,9 +17,10 @@ import click
 from predictions import questions, records, store
 from predictions.clock import now as clock_now
 from predictions.errors import InputError
+from predictions.inputs import read_forecast, read_outcome, read_question
 from predictions.questions import Question
 from predictions.timetext import local_due, local_time
-from predictions.validation import parse_outcome, parse_probability, read_due, require_text
+from predictions.validation import read_due, require_text
 from predictions.wording import format_probability, plural
 from tracker.cli import App, by_option, forecast_argument, json_option, limit_option, pass_app
 from tracker.display import (
@@ -67,66 +68,6 @@ def _forecast_options(probability_help: str) -> Callable[[_F], _F]:
         click.option("--quantiles", metavar="P=VALUE,...", help=_QUANTILES_HELP),
         click.option("--distribution", metavar="NAME:PARAMS", help=_DISTRIBUTION_HELP),
     )
-
-
-def _forecast(
-    question: Question | None,
-    probability: str | None,
-    quantiles: str | None,
-    distribution: str | None,
-) -> float | tuple[float, ...]:
-    """The forecast typed for ``question`` (None: binary), parsed: a probability for a binary
-    question, option probabilities (``-p``) for a choice question, a CDF from ``--quantiles`` or
-    ``--distribution`` for a numeric or date one. Exactly the form the question takes."""
-    kind = "binary" if question is None else question.kind
-    continuous = question is not None and question.continuous
-    given = {"-p": probability, "--quantiles": quantiles, "--distribution": distribution}
-    named = [name for name, value in given.items() if value is not None]
-    wanted = ["--quantiles", "--distribution"] if continuous else ["-p"]
-    if len(named) != 1 or named[0] not in wanted:
-        field = {"-p": "probability", "--quantiles": "quantiles", "--distribution": "distribution"}
-        shown = " and ".join(named) if named else None
-        raise InputError(
-            field[named[0]] if len(named) == 1 else field[wanted[0]],
-            shown,
-            " or ".join(wanted)
-            + (" (one of them)" if continuous else "")
-            + f" for a {kind} question",
-        )
-    if question is None:
-        return parse_probability(probability)
-    if distribution is not None:
-        return questions.parse_distribution(question, distribution)
-    return questions.parse_forecast(question, (quantiles or probability) or "")
-
-
-def _question(
-    numeric: str | None,
-    date: str | None,
-    options: str | None,
-    open_bounds: str | None,
-    log: bool,
-    ordered: bool,
-) -> Question | None:
-    """The question ``add`` registers: binary (None) unless ``--numeric``, ``--date`` or
-    ``--options`` says otherwise (one of them); ``--open`` and ``--log`` go with a range,
-    ``--ordered`` with options."""
-    given = {"--numeric": numeric, "--date": date, "--options": options}
-    named = [name for name, value in given.items() if value is not None]
-    if len(named) > 1:
-        raise InputError("question", " and ".join(named), "one of --numeric, --date, --options")
-    if (open_bounds or log) and not (numeric or date):
-        option = "--open" if open_bounds else "--log"
-        raise InputError(option[2:], option, "a range given with --numeric or --date")
-    if ordered and not options:
-        raise InputError("ordered", "--ordered", "options given with --options")
-    if options is not None:
-        return questions.parse_options(options, ordered=ordered)
-    if numeric is not None:
-        return questions.parse_range("numeric", numeric, open_bounds=open_bounds, log=log)
-    if date is not None:
-        return questions.parse_range("date", date, open_bounds=open_bounds, log=log)
-    return None
 
 
 @click.command()
@@ -197,8 +138,8 @@ def add(
     A yes/no question by default (-p 70%); --numeric LO..HI or --date FIRST..LAST with
     --quantiles or --distribution; --options with one probability per option (-p 35,30,35).
     """
-    question = _question(numeric, date, options, open_bounds, log, ordered)
-    given = _forecast(question, probability, quantiles, distribution)
+    question = read_question(numeric, date, options, open_bounds, log, ordered)
+    given = read_forecast(question, probability, quantiles, distribution)
     now = clock_now()
     due_at = read_due(due, now=now, tz=app.tz)
     specs = []
@@ -264,7 +205,7 @@ def update(
     """
     with app.forecasts(write=True) as db:
         forecast = store.get_forecast(db, forecast_id)
-        given = _forecast(forecast.question, probability, quantiles, distribution)
+        given = read_forecast(forecast.question, probability, quantiles, distribution)
         estimate = store.add_estimate(db, forecast, app.writer(by), given, note=note)
         previous = [
             e
@@ -537,11 +478,7 @@ def resolve(
     number (multiple choice)."""
     with app.forecasts(write=True) as db:
         question = store.get_forecast(db, forecast_id).question
-        value: bool | float = (
-            parse_outcome(outcome)
-            if question is None
-            else questions.parse_outcome_value(question, outcome)
-        )
+        value = read_outcome(question, outcome)
         f = store.resolve(db, forecast_id, value, by=app.writer(by), note=note, evidence=evidence)
         record = records.forecast_record(f, viewer=f.resolved_by)
     shown = format_outcome(f)
