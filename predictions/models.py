@@ -84,6 +84,8 @@ class Forecast(Base):
     """A claim about the future. Title, criteria and due are fixed; changes are amendments."""
 
     __tablename__ = "forecast"
+    # the report reads each type's resolved questions apart (reports.scored)
+    __table_args__ = (Index("ix_forecast_status_kind", "status", "kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(Text)

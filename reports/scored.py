@@ -60,9 +60,10 @@ _READ = (
     "SELECT e.forecast_id, e.forecaster, {value}, e.made_at, {outcome}, f.due, f.resolved_at"
     " FROM estimate e JOIN forecast f ON f.id = e.forecast_id WHERE " + _CANDIDATES
 )
+_TYPED = "f.kind IN (" + ", ".join(f"'{kind}'" for kind in KINDS[1:]) + ")"
 _COLUMNS = {
     "binary": {"value": "e.probability", "outcome": "f.outcome", "kind": "f.kind = 'binary'"},
-    "other": {"value": "e.id", "outcome": "f.resolution_value", "kind": "f.kind <> 'binary'"},
+    "other": {"value": "e.id", "outcome": "f.resolution_value", "kind": _TYPED},
 }
 
 

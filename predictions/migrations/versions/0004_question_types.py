@@ -8,7 +8,8 @@ Create Date: 2026-12-07 01:00:00
 binary), ``forecast.question`` (the spec of a non-binary question, as JSON) and
 ``forecast.resolution_value`` (a non-binary question's resolution). ``estimate.probability``
 becomes nullable (a non-binary estimate has none) and ``estimate.distribution`` holds a non-binary
-estimate's values (:func:`predictions.questions.encode`).
+estimate's values (:func:`predictions.questions.encode`). ``ix_forecast_status_kind`` lets the
+report read each type's resolved questions apart.
 
 On SQLite only ``estimate`` is copied (to drop its NOT NULL); ``forecast`` gains its columns in
 place, so its children (tags, estimates, amendments, checks) are never cascaded away.
@@ -32,6 +33,8 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("question", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("resolution_value", sa.Float(), nullable=True))
+    # the report reads each type's resolved questions apart (reports.scored)
+    op.create_index("ix_forecast_status_kind", "forecast", ["status", "kind"], unique=False)
     with op.batch_alter_table("estimate", schema=None) as batch_op:
         batch_op.alter_column("probability", existing_type=sa.Float(), nullable=True)
         batch_op.add_column(sa.Column("distribution", sa.LargeBinary(), nullable=True))
@@ -46,6 +49,7 @@ def downgrade() -> None:
     with op.batch_alter_table("estimate", schema=None) as batch_op:
         batch_op.drop_column("distribution")
         batch_op.alter_column("probability", existing_type=sa.Float(), nullable=False)
+    op.drop_index("ix_forecast_status_kind", table_name="forecast")
     # Not a copy of the table (batch mode's way on SQLite): dropping the old forecast table would
     # delete its tags, estimates and amendments (ON DELETE CASCADE). SQLite drops a column itself.
     with op.batch_alter_table("forecast", schema=None, recreate="never") as batch_op:
