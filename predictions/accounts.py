@@ -17,7 +17,7 @@ changes the forecasts they own; ``admin`` may do everything, users included.
 
 Creating a user, changing their role, email, password or state, and creating or revoking a token
 append a receipts-chain entry (kinds ``account``, ``token``, ``revoke``; see
-:class:`AccountsReplay`) in the same transaction, so ``tracker verify`` catches a row edited
+:mod:`predictions.account_chain`) in the same transaction, so ``tracker verify`` catches a row edited
 behind the tracker's back. Sessions, throttling and ``last_used_at`` are operational state and are
 not chained.
 
@@ -28,16 +28,20 @@ connection) and runs in the caller's transaction; bad input raises
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from predictions.chain import RECEIPTS, Executor, SQLiteExecutor, first_difference, iso, loaded
+from predictions.account_chain import (
+    account_state,
+    revoke_payload,
+    sha256_hex,
+    token_payload,
+)
+from predictions.chain import RECEIPTS, Executor, SQLiteExecutor, iso, loaded
 from predictions.clock import now as clock_now
 from predictions.errors import (
     AuthError,
@@ -62,7 +66,6 @@ __all__ = [
     "ROLES",
     "SESSION_LIFETIME",
     "THROTTLE",
-    "AccountsReplay",
     "Throttle",
     "TokenRow",
     "UserRow",
@@ -181,10 +184,6 @@ def _x(db: Database) -> Executor:
     return executor(db)
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _hasher() -> Any:
     from argon2 import PasswordHasher  # argon2id, the library's recommended parameters
 
@@ -299,20 +298,8 @@ def _record(x: Executor, user_id: int, change: str, by: str, at: datetime) -> No
         "WHERE id = :id",
         {"id": user_id},
     ).fetchone()
-    payload = {"id": user_id, "change": change, "by": by, **_account_state(row)}
+    payload = {"id": user_id, "change": change, "by": by, **account_state(row)}
     RECEIPTS.append(x, "account", payload, forecast_id=None, at=at)
-
-
-def _account_state(row: Any) -> dict[str, Any]:
-    name, email, role, password_hash, created_at, disabled_at = row
-    return {
-        "name": name,
-        "email": email,
-        "role": role,
-        "password": _sha256(password_hash),
-        "created_at": iso(loaded(created_at)),
-        "disabled_at": iso(loaded(disabled_at)),
-    }
 
 
 def add_user(
@@ -518,7 +505,7 @@ def start_session(db: Database, user: UserRow) -> tuple[str, SessionRow]:
     x.execute("DELETE FROM web_session WHERE expires_at < :at", {"at": at})
     cookie = secrets.token_urlsafe(32)
     row = SessionRow(
-        _sha256(cookie), user.id, secrets.token_urlsafe(32), at, at + SESSION_LIFETIME, at
+        sha256_hex(cookie), user.id, secrets.token_urlsafe(32), at, at + SESSION_LIFETIME, at
     )
     x.execute(
         "INSERT INTO web_session (id, account_id, csrf_token, created_at, expires_at, "
@@ -531,7 +518,7 @@ def start_session(db: Database, user: UserRow) -> tuple[str, SessionRow]:
 def session_user(db: Database, cookie: str) -> tuple[UserRow, SessionRow] | None:
     """The active user and session a cookie's value names, or None (unknown, expired, or the
     user disabled)."""
-    row = _x(db).execute(f"{_SESSION} WHERE s.id = :id", {"id": _sha256(cookie)}).fetchone()
+    row = _x(db).execute(f"{_SESSION} WHERE s.id = :id", {"id": sha256_hex(cookie)}).fetchone()
     if row is None:
         return None
     session = SessionRow(row[0], row[1], row[2], *(loaded(v) for v in row[3:6]))  # type: ignore[arg-type]
@@ -565,7 +552,7 @@ def note_use(
 
 def end_session(db: Database, cookie: str) -> None:
     """Sign one browser out (nothing happens for an unknown cookie)."""
-    _x(db).execute("DELETE FROM web_session WHERE id = :id", {"id": _sha256(cookie)})
+    _x(db).execute("DELETE FROM web_session WHERE id = :id", {"id": sha256_hex(cookie)})
 
 
 def end_sessions(db: Database, user_id: int) -> int:
@@ -601,7 +588,7 @@ def create_token(db: Database, user: str, name: str, *, by: str) -> tuple[TokenR
         raise InputError("token name", label, "at most 100 characters")
     secret = _TOKEN_PREFIX + secrets.token_urlsafe(32)
     at = clock_now()
-    digest = _sha256(secret)
+    digest = sha256_hex(secret)
     x.execute(
         "INSERT INTO api_token (account_id, name, token_hash, prefix, created_at) "
         "VALUES (:a, :n, :h, :p, :at)",
@@ -609,15 +596,7 @@ def create_token(db: Database, user: str, name: str, *, by: str) -> tuple[TokenR
     )
     row = x.execute(f"{_TOKEN} WHERE t.token_hash = :h", {"h": digest}).fetchone()
     token = _token(row)
-    payload = {
-        "id": token.id,
-        "account": owner.id,
-        "name": label,
-        "prefix": token.prefix,
-        "hash": digest,
-        "created_at": iso(at),
-        "by": by,
-    }
+    payload = token_payload(token.id, owner.id, label, token.prefix, digest, at, by)
     RECEIPTS.append(x, "token", payload, forecast_id=None, at=at)
     return token, secret
 
@@ -642,7 +621,7 @@ def revoke_token(db: Database, token_id: int, *, by: str, user: str | None = Non
         raise StateError(f"token {token_id} is revoked already")
     at = clock_now()
     x.execute("UPDATE api_token SET revoked_at = :at WHERE id = :id", {"at": at, "id": token_id})
-    RECEIPTS.append(x, "revoke", {"id": token_id, "at": iso(at), "by": by}, forecast_id=None, at=at)
+    RECEIPTS.append(x, "revoke", revoke_payload(token_id, at, by), forecast_id=None, at=at)
     return _token(x.execute(f"{_TOKEN} WHERE t.id = :id", {"id": token_id}).fetchone())
 
 
@@ -652,7 +631,7 @@ def token_user(db: Database, secret: str) -> tuple[UserRow, TokenRow] | None:
     if not secret.startswith(_TOKEN_PREFIX):
         return None
     x = _x(db)
-    row = x.execute(f"{_TOKEN} WHERE t.token_hash = :h", {"h": _sha256(secret)}).fetchone()
+    row = x.execute(f"{_TOKEN} WHERE t.token_hash = :h", {"h": sha256_hex(secret)}).fetchone()
     if row is None or row[6] is not None:
         return None
     token = _token(row)
@@ -701,78 +680,3 @@ def check_owner(user: UserRow, owner: str, what: str) -> None:
     """:class:`ForbiddenError` unless ``user`` owns it or is an admin."""
     if user.role != "admin" and user.name != owner:
         raise ForbiddenError(f"only {owner} (its owner) or an admin may change this {what}")
-
-
-# --- the receipts chain ------------------------------------------------------------------------
-
-
-class AccountsReplay:
-    """What the receipts chain says the ``account`` and ``api_token`` tables hold: the replayers
-    of the ``account``, ``token`` and ``revoke`` entries, and the comparison with the tables
-    (:func:`predictions.receipts.verify` runs both)."""
-
-    def __init__(self) -> None:
-        self.accounts: dict[int, dict[str, Any]] = {}
-        self.tokens: dict[int, dict[str, Any]] = {}
-
-    def replayers(self) -> dict[str, Callable[[dict[str, Any]], None]]:
-        return {"account": self._account, "token": self._token, "revoke": self._revoke}
-
-    def _account(self, p: dict[str, Any]) -> None:
-        key = int(p["id"])
-        if (p["change"] == "add") == (key in self.accounts):
-            raise ValueError(
-                f"user {key} is {'added twice' if key in self.accounts else 'changed before it is added'}"
-            )
-        self.accounts[key] = {
-            k: p[k] for k in ("name", "email", "role", "password", "created_at", "disabled_at")
-        }
-
-    def _token(self, p: dict[str, Any]) -> None:
-        key = int(p["id"])
-        if key in self.tokens:
-            raise ValueError(f"token {key} is recorded twice")
-        row = {k: p[k] for k in ("account", "name", "prefix", "hash", "created_at")}
-        self.tokens[key] = {**row, "revoked_at": None}
-
-    def _revoke(self, p: dict[str, Any]) -> None:
-        token = self.tokens.get(int(p["id"]))
-        if token is None or token["revoked_at"] is not None:
-            raise ValueError(f"token {p['id']} is revoked before it exists, or twice")
-        token["revoked_at"] = p["at"]
-
-    def problem(self, x: Executor) -> str | None:
-        """The first way the tables differ from the chain, or None."""
-        return first_difference(
-            "receipts chain", self._accounts(x), self.accounts, lambda k, r: f"user {k}"
-        ) or first_difference(
-            "receipts chain", self._tokens(x), self.tokens, lambda k, r: f"token {k}"
-        )
-
-    @staticmethod
-    def _accounts(x: Executor) -> Iterator[tuple[int, dict[str, Any]]]:
-        rows = x.execute(
-            "SELECT id, name, email, role, password_hash, created_at, disabled_at FROM account "
-            "ORDER BY id"
-        )
-        for row in rows:
-            yield row[0], _account_state(row[1:])
-
-    @staticmethod
-    def _tokens(x: Executor) -> Iterator[tuple[int, dict[str, Any]]]:
-        rows = x.execute(
-            "SELECT id, account_id, name, prefix, token_hash, created_at, revoked_at "
-            "FROM api_token ORDER BY id"
-        )
-        for tid, account, name, prefix, digest, created, revoked in rows:
-            yield (
-                tid,
-                {
-                    "account": account,
-                    "name": name,
-                    "prefix": prefix,
-                    "hash": digest,
-                    "created_at": iso(loaded(created)),
-                    "revoked_at": iso(loaded(revoked)),
-                },
-            )

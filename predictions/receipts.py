@@ -13,7 +13,7 @@ as the ledger), with one entry per append-only fact, written in the same transac
 - ``queue``: a message queued (dedupe key, kind, recipients, Message-ID, sha256 of the subject
   and bodies); ``sent`` / ``failed``: its outcome;
 - ``account``, ``token``, ``revoke``: the service's users and API tokens
-  (:class:`predictions.accounts.AccountsReplay`).
+  (:class:`predictions.account_chain.AccountsReplay`).
 
 Scheduling state (``next_check_at``, ``failures``, validators, claims, outbox attempts and retry
 times) changes all the time and is not chained. :func:`verify` walks the chain and compares the
@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from predictions.accounts import AccountsReplay
+from predictions.account_chain import AccountsReplay
 from predictions.chain import (
     GENESIS,
     RECEIPTS,
