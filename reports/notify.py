@@ -25,7 +25,7 @@ forecast. A report is queued once the configured local time has passed (``notify
 
 A report about one forecaster says "you"; one covering several names each.
 
-Reading the database (:func:`load_facts`, :func:`last_reports`) is kept apart from deciding
+Reading the database (:func:`reports.facts.load_facts`, :func:`last_reports`) is kept apart from deciding
 (:func:`daily_context`, pure), so the decision can be tested with plain values.
 
 Worked example: ``notify.time = 08:00``, ``timezone = Europe/Berlin``. At 06:59 UTC on 2026-03-28
@@ -36,44 +36,38 @@ switch to summer time it goes out at 06:00 UTC (08:00 CEST).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from functools import cached_property
 from statistics import fmean
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from predictions.chain import loaded_question
 from predictions.clock import now as clock_now
 from predictions.db import write_session
-from predictions.models import Estimate, Evidence, Forecast, Outbox, Proposal
-from predictions.questions import format_value, summary
+from predictions.models import Outbox
+from predictions.questions import decode, format_value, summary
 from predictions.records import is_market
 from predictions.timetext import local_due, local_time
 from predictions.wording import duration, format_probability
 from reports import outbox
+from reports.facts import EstimateFacts, EvidenceFacts, ForecastFacts, ProposalFacts, load_facts
 from reports.mail import Rendered, make_message
-from reports.question_scores import HEADLINES, headlines
-from reports.scored import executor, read_scored, read_scored_types
+from reports.question_scores import HEADLINES
 from reports.scoring import brier_score
 
 __all__ = [
     "DUE_WINDOW_DAYS",
-    "EstimateFacts",
-    "EvidenceFacts",
-    "ForecastFacts",
     "LastReport",
     "NotifyResult",
     "NotifySettings",
     "PlannedReport",
-    "ProposalFacts",
     "daily_context",
     "last_reports",
-    "load_facts",
     "mailboxes",
     "plan_reports",
     "queue_reports",
@@ -109,88 +103,6 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
-class EstimateFacts:
-    """One estimate: who, what probability (None on a numeric, date or choice question), when."""
-
-    forecaster: str
-    probability: float | None
-    made_at: datetime
-
-
-@dataclass(frozen=True)
-class EvidenceFacts:
-    """The receipt of one resolver check."""
-
-    checked_at: datetime
-    kind: str
-    url: str | None
-    http_status: int | None
-    verdict: str
-    value: str | None
-    excerpt: str | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class ProposalFacts:
-    """A resolution a resolver proposes, waiting for a person."""
-
-    id: int
-    kind: str
-    verdict: str
-    created_at: datetime
-    note: str | None
-    evidence: EvidenceFacts | None
-
-
-@dataclass(frozen=True)
-class ForecastFacts:
-    """What the report needs to know about one forecast."""
-
-    id: int
-    title: str
-    criteria: str
-    due: datetime
-    status: str
-    outcome: bool | None
-    author: str
-    resolved_at: datetime | None
-    resolved_by: str | None
-    resolution_note: str | None
-    resolution_evidence: str | None
-    due_zone: str | None = None
-    kind: str = "binary"
-    #: a numeric, date or choice question's spec (JSON) and resolution value (None for binary)
-    question: str | None = None
-    resolution_value: float | None = None
-    estimates: tuple[EstimateFacts, ...] = ()
-    evidence: EvidenceFacts | None = None
-    proposals: tuple[ProposalFacts, ...] = ()
-    #: the check a resolver resolved or annulled it on (None when a person did)
-    receipt: EvidenceFacts | None = None
-    #: each forecaster's scored estimate, by the one rule of :mod:`reports.scored`
-    scored: tuple[EstimateFacts, ...] = ()
-    #: per forecaster, a numeric, date or choice scored estimate's values and headline score
-    typed: Mapping[str, tuple[tuple[float, ...], float]] = field(default_factory=dict)
-
-    @cached_property
-    def forecasters(self) -> set[str]:
-        """The author and everyone who estimated it, except markets (a market check records the
-        market's probability as an estimate under the market's name)."""
-        return {
-            n for n in (self.author, *(e.forecaster for e in self.estimates)) if not is_market(n)
-        }
-
-    def latest(self, forecaster: str) -> EstimateFacts | None:
-        """The forecaster's latest estimate (of two made at once, the later-recorded one)."""
-        best = None
-        for e in self.estimates:  # in the order they were recorded
-            if e.forecaster == forecaster and (best is None or e.made_at >= best.made_at):
-                best = e
-        return best
-
-
-@dataclass(frozen=True)
 class LastReport:
     """An address's most recent report: its local day and when it was queued."""
 
@@ -219,106 +131,6 @@ class NotifyResult:
 
     queued: list[PlannedReport]
     delivery: outbox.DeliveryReport
-
-
-def _evidence(row: Evidence | None) -> EvidenceFacts | None:
-    if row is None:
-        return None
-    return EvidenceFacts(*(getattr(row, f.name) for f in fields(EvidenceFacts)))
-
-
-def load_facts(session: Session) -> list[ForecastFacts]:
-    """Every forecast with its estimates, check kinds, latest evidence and pending proposals.
-
-    Plain column queries, not ORM objects: a daily run reads every forecast.
-    """
-    estimates: dict[int, list[EstimateFacts]] = {}
-    for fid, forecaster, probability, made_at in session.execute(
-        select(
-            Estimate.forecast_id, Estimate.forecaster, Estimate.probability, Estimate.made_at
-        ).order_by(Estimate.id)
-    ):
-        estimates.setdefault(fid, []).append(EstimateFacts(forecaster, probability, made_at))
-    found = read_scored(executor(session))
-    scored: dict[int, list[EstimateFacts]] = {}
-    for fid, who, probability, made_at in zip(
-        found.forecast_id.tolist(),
-        found.who.tolist(),
-        found.probability.tolist(),
-        found.made_at.tolist(),
-        strict=True,
-    ):
-        scored.setdefault(fid, []).append(EstimateFacts(found.names[who], probability, made_at))
-    typed = headlines(read_scored_types(executor(session)))
-    latest_ids = select(func.max(Evidence.id)).group_by(Evidence.forecast_id)
-    evidence = {
-        e.forecast_id: e
-        for e in session.scalars(select(Evidence).where(Evidence.id.in_(latest_ids)))
-    }
-    # The receipt a resolver decided on: its kind's latest decisive check up to the resolution.
-    decided = and_(
-        Forecast.id == Evidence.forecast_id,
-        Forecast.resolved_by == literal("resolver:") + Evidence.kind,
-        Evidence.checked_at <= Forecast.resolved_at,
-        Evidence.error.is_(None),
-        Evidence.verdict != "none",
-    )
-    receipt_ids = select(func.max(Evidence.id)).join(Forecast, decided).group_by(Forecast.id)
-    receipts = {
-        e.forecast_id: e
-        for e in session.scalars(select(Evidence).where(Evidence.id.in_(receipt_ids)))
-    }
-    pending = session.scalars(
-        select(Proposal).where(Proposal.status == "pending").order_by(Proposal.id)
-    ).all()
-    proposal_evidence_ids = {p.evidence_id for p in pending if p.evidence_id is not None}
-    proposal_evidence = {
-        e.id: e
-        for e in session.scalars(select(Evidence).where(Evidence.id.in_(proposal_evidence_ids)))
-    }
-    proposals: dict[int, list[ProposalFacts]] = {}
-    for p in pending:
-        proposals.setdefault(p.forecast_id, []).append(
-            ProposalFacts(
-                id=p.id,
-                kind=p.kind,
-                verdict=p.verdict,
-                created_at=p.created_at,
-                note=p.note,
-                evidence=_evidence(proposal_evidence.get(p.evidence_id or -1)),
-            )
-        )
-    columns = (
-        Forecast.id,
-        Forecast.title,
-        Forecast.criteria,
-        Forecast.due,
-        Forecast.status,
-        Forecast.outcome,
-        Forecast.author,
-        Forecast.resolved_at,
-        Forecast.resolved_by,
-        Forecast.resolution_note,
-        Forecast.resolution_evidence,
-        Forecast.due_zone,
-        Forecast.kind,
-        Forecast.question,
-        Forecast.resolution_value,
-    )
-    return [
-        ForecastFacts(
-            *row,
-            typed=typed.get(row[0], {}),
-            estimates=tuple(estimates.get(row[0], ())),
-            evidence=_evidence(evidence.get(row[0])),
-            proposals=tuple(proposals.get(row[0], ())),
-            receipt=_evidence(receipts.get(row[0])),
-            scored=tuple(scored.get(row[0], ())),
-        )
-        for row in session.execute(
-            select(*columns).where(Forecast.status != "withdrawn").order_by(Forecast.id)
-        )
-    ]
 
 
 def _mailbox_key(mailbox: tuple[str, ...]) -> str:
@@ -414,6 +226,14 @@ def _proposal_view(f: ForecastFacts, p: ProposalFacts, tz: ZoneInfo) -> dict[str
     }
 
 
+def _estimate_text(f: ForecastFacts, e: EstimateFacts | None) -> str:
+    """An estimate as the CLI's ``list`` shows it: ``70%``, ``median 8``, ``DeepSeek 35%``."""
+    question = loaded_question(f.kind, f.question)
+    if e is None or e.values is None or question is None:
+        return format_probability(e.probability if e else None)
+    return summary(question, decode(e.values))
+
+
 def _said(f: ForecastFacts, names: Sequence[str], tz: ZoneInfo) -> list[dict[str, Any]]:
     """Each of ``names``' latest estimate of an open forecast (theirs only: never the market's)."""
     rows = []
@@ -422,7 +242,7 @@ def _said(f: ForecastFacts, names: Sequence[str], tz: ZoneInfo) -> list[dict[str
         rows.append(
             {
                 "who": name,
-                "probability": format_probability(mine.probability if mine else None),
+                "probability": _estimate_text(f, mine),
                 "made_at": local_time(mine.made_at, tz) if mine else "",
             }
         )

@@ -19,11 +19,9 @@ from predictions.clock import now as clock_now
 from predictions.db import read_session, write_session
 from predictions.models import Check, Evidence, Outbox, Proposal
 from predictions.validation import parse_due
+from reports.facts import EstimateFacts, EvidenceFacts, ForecastFacts
 from reports.mail import make_message
 from reports.notify import (
-    EstimateFacts,
-    EvidenceFacts,
-    ForecastFacts,
     NotifySettings,
     daily_context,
     plan_reports,

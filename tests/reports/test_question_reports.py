@@ -331,8 +331,9 @@ def test_question_report_html_charts_are_readable(
 def test_question_report_daily_email_snapshot_covers_every_type(engine: Engine) -> None:
     from zoneinfo import ZoneInfo
 
+    from reports.facts import load_facts
     from reports.mail import make_message
-    from reports.notify import LastReport, daily_context, load_facts
+    from reports.notify import LastReport, daily_context
 
     _ledger(engine)
     with read_session(engine) as session:
@@ -367,3 +368,37 @@ def test_question_report_daily_email_snapshot_covers_every_type(engine: Engine) 
     assert types["choice"]["score"] == "Brier" and types["choice"]["all_time"]["count"] == 2
     text = make_message("daily", ctx).text
     assert "numeric questions: CRPS" in text and "(CRPS " in text
+
+
+def test_question_report_daily_email_shows_an_open_typed_forecast_as_list_does(
+    engine: Engine,
+) -> None:
+    """A numeric or choice question falling due shows each forecaster's latest forecast as
+    ``tracker list`` does (``median 8``, ``DeepSeek 35%``), not a blank."""
+    from zoneinfo import ZoneInfo
+
+    from predictions.questions import parse_forecast, parse_options, parse_range
+    from reports.facts import load_facts
+    from reports.notify import daily_context
+
+    numeric = parse_range("numeric", "0..34", open_bounds=None, log=False)
+    choice = parse_options("DeepSeek,Alibaba Qwen,Other", ordered=False)
+    with write_session(engine) as s:
+        for title, question, text in (
+            ("provinces", numeric, "10%=4,50%=8,90%=15"),
+            ("lab", choice, "35,40,25"),
+        ):
+            store.add_forecast(
+                s, title=title, criteria="c", due=_at(1), author="alice", question=question,
+                values=parse_forecast(question, text), created_at=T0, allow_past_due=True,
+            )  # fmt: skip
+    with read_session(engine) as session:
+        facts = load_facts(session)
+    now = _at(0.5)
+    ctx = daily_context(
+        ["alice"], facts, now=now, today=now.date(), tz=ZoneInfo("UTC"), last=None,
+        overdue_interval_days=1,
+    )  # fmt: skip
+    assert ctx is not None
+    shown = {f["title"]: f["said"][0]["probability"] for f in ctx["due_today"]}
+    assert shown == {"provinces": "median 8", "lab": "Alibaba Qwen 40%"}
