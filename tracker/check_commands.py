@@ -305,7 +305,7 @@ def _decide(
     the forecast now resolves to (``YES``, a number, a date, an option), once resolved."""
     from predictions import store
     from predictions.checks import proposal_record
-    from tracker.display import format_outcome
+    from predictions.shown import format_outcome
 
     with app.write() as session:
         by = app.writer(by)

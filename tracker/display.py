@@ -1,6 +1,6 @@
-"""Terminal output: tables (rich on a terminal, plain text when piped), JSON, forecasts of every
-question type (times: :mod:`predictions.timetext`); and files written for the user
-(:func:`output_file`)."""
+"""Terminal output: tables (rich on a terminal, plain text when piped), JSON, the picture of a
+forecast of every question type (its words: :mod:`predictions.shown`; times:
+:mod:`predictions.timetext`); and files written for the user (:func:`output_file`)."""
 
 from __future__ import annotations
 
@@ -10,37 +10,22 @@ import os
 import sys
 import unicodedata
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import click
 
 from predictions.errors import InputError, OperationalError
-from predictions.questions import (
-    Question,
-    format_read,
-    format_value,
-    quantile,
-    sparkline,
-    summary,
-)
-from predictions.wording import duration, format_probability
-
-if TYPE_CHECKING:
-    from predictions.records import EstimateRow, ForecastRow, Standing
+from predictions.questions import Question, format_value, sparkline
+from predictions.shown import beyond_bounds, quantile_points
+from predictions.wording import format_probability
 
 __all__ = [
     "emit",
     "emit_json",
     "fancy",
-    "format_estimate",
-    "format_others",
-    "format_outcome",
     "forecast_picture",
     "output_file",
-    "question_line",
-    "relative",
     "table",
 ]
 
@@ -138,58 +123,6 @@ def _pad(text: str, width: int) -> str:
     return text + " " * (width - used)
 
 
-def format_estimate(question: Question | None, estimate: EstimateRow | None) -> str:
-    """An estimate in a few characters: its probability (``70%``) on a binary question, else its
-    :func:`~predictions.questions.summary` (``median 8``, ``DeepSeek 35%``); ``-`` for none."""
-    if estimate is None:
-        return "-"
-    if question is None or estimate.values is None:
-        return format_probability(estimate.probability)
-    return summary(question, estimate.values)
-
-
-def format_others(view: Standing, question: Question | None = None) -> str:
-    """The others' latest beside yours, compactly: one other person by name (``bob 40%``,
-    ``bob median 9``), several by their median and count (``med 55% (3)``; ``3 others`` on a
-    non-binary question), then the markets (``mkt 18%``)."""
-    parts = []
-    if len(view.others) == 1:
-        parts.append(f"{view.others[0].forecaster} {format_estimate(question, view.others[0])}")
-    elif view.others and question is not None:
-        parts.append(f"{len(view.others)} others")
-    elif view.others:
-        parts.append(f"med {format_probability(view.median)} ({len(view.others)})")
-    if view.markets:
-        parts.append("mkt " + "/".join(format_estimate(question, e) for e in view.markets))
-    return ", ".join(parts)
-
-
-def format_outcome(forecast: ForecastRow) -> str:
-    """What a resolved forecast resolved to: ``YES``/``NO``, a number, a date or an option."""
-    if forecast.question is None or forecast.resolution_value is None:
-        return "YES" if forecast.outcome else "NO"
-    return format_value(forecast.question, forecast.resolution_value)
-
-
-def question_line(question: Question) -> str:
-    """A question's spec in words: ``numeric 0..34 (open upper, log scale)``, ``date
-    2026-01-01..2035-12-31``, ``choice of DeepSeek, Other (ordered)``."""
-    if question.kind == "choice":
-        return (
-            "choice of " + ", ".join(question.options) + (" (ordered)" if question.ordered else "")
-        )
-    bounds = {(True, True): "both", (True, False): "lower", (False, True): "upper"}
-    notes = []
-    if question.open_lower or question.open_upper:
-        notes.append(f"open {bounds[question.open_lower, question.open_upper]}")
-    if question.log:
-        notes.append("log scale")
-    low, high = (format_value(question, x) for x in (question.lower, question.upper))
-    return f"{question.kind} {low}..{high}" + (f" ({', '.join(notes)})" if notes else "")
-
-
-#: The quantiles ``show`` lists of a numeric or date forecast.
-SHOWN_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 _BAR = 40  # columns of a probability of 1 in an option bar
 
 
@@ -206,25 +139,8 @@ def forecast_picture(
             + ("  <- resolved" if resolved == i else "")
             for i, (name, p) in enumerate(zip(question.options, values, strict=True))
         ]
-    shown = "  ".join(
-        f"{p * 100:g}%: {format_read(question, quantile(question, values, p))}"
-        for p in SHOWN_QUANTILES
-    )
+    shown = "  ".join(f"{p}: {x}" for p, x in quantile_points(question, values))
     low, high = (format_value(question, x) for x in (question.lower, question.upper))
-    beyond = []
-    if question.open_lower:
-        beyond.append(f"below {low}: {format_probability(values[0])}")
-    if question.open_upper:
-        beyond.append(f"above {high}: {format_probability(1 - values[-1])}")
+    beyond = beyond_bounds(question, values)
     line = f"{low} {sparkline(values)} {high}" + (f"  ({', '.join(beyond)})" if beyond else "")
     return [shown, line]
-
-
-def relative(due: datetime, now: datetime, status: str = "open") -> str:
-    """``due in 3 days`` or ``overdue by 2 weeks`` for open forecasts; blank otherwise."""
-    if status != "open":
-        return ""
-    delta = due - now
-    if delta.total_seconds() >= 0:
-        return f"due in {duration(delta)}"
-    return f"overdue by {duration(delta)}"

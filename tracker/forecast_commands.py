@@ -14,26 +14,24 @@ from typing import Any, TypeVar
 
 import click
 
-from predictions import questions, records, store
+from predictions import records, store
 from predictions.clock import now as clock_now
 from predictions.errors import InputError
 from predictions.inputs import read_forecast, read_outcome, read_question
 from predictions.questions import Question
-from predictions.timetext import local_due, local_time
-from predictions.validation import read_due, require_text
-from predictions.wording import format_probability, plural
-from tracker.cli import App, by_option, forecast_argument, json_option, limit_option, pass_app
-from tracker.display import (
-    emit,
-    emit_json,
-    forecast_picture,
+from predictions.shown import (
+    closing_words,
     format_estimate,
     format_others,
     format_outcome,
     question_line,
     relative,
-    table,
 )
+from predictions.timetext import local_due, local_time
+from predictions.validation import read_due, require_text
+from predictions.wording import format_probability, plural
+from tracker.cli import App, by_option, forecast_argument, json_option, limit_option, pass_app
+from tracker.display import emit, emit_json, forecast_picture, table
 
 __all__ = ["COMMANDS"]
 
@@ -437,24 +435,10 @@ def _latest_lines(view: records.Standing, question: Question | None) -> list[tup
     return lines
 
 
-_HISTORY_VERBS = {
-    "resolve": "resolved",
-    "annul": "annulled",
-    "withdraw": "withdrawn",
-    "reopen": "reopened",
-}
-
-
 def _history_line(h: dict[str, Any], question: Question | None, app: App) -> str:
-    """One closing or reopening, as ``show`` lists them: "resolved YES by alice at ...: note"
-    (a non-binary question's resolution by its value: "resolved 11", "resolved Moonshot")."""
-    verb = _HISTORY_VERBS[h["kind"]]
-    if h["kind"] == "resolve" and question is not None and h.get("value") is not None:
-        verb += " " + questions.format_value(question, h["value"])
-    elif h["kind"] == "resolve":
-        verb += " YES" if h["outcome"] else " NO"
+    """One closing or reopening, as ``show`` lists them: "resolved YES by alice at ...: note"."""
     when = local_time(h["at"], app.tz)
-    return f"{verb} by {h['by']} at {when}" + (f": {h['note']}" if h.get("note") else "")
+    return f"{closing_words(h, question)} at {when}" + (f": {h['note']}" if h.get("note") else "")
 
 
 @click.command()
