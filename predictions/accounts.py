@@ -528,26 +528,23 @@ def session_user(db: Database, cookie: str) -> tuple[UserRow, SessionRow] | None
     return user, session
 
 
-def stale(last: datetime | None) -> bool:
-    """Whether a ``last_seen_at``/``last_used_at`` is old enough to write anew (once a minute:
-    a read needs no write transaction most of the time)."""
+def stale(row: TokenRow | SessionRow) -> bool:
+    """Whether a token's ``last_used_at`` (a session's ``last_seen_at``) is old enough to write
+    anew: once a minute, so that most requests need no write transaction."""
+    last = row.last_used_at if isinstance(row, TokenRow) else row.last_seen_at
     return last is None or clock_now() - last >= _TOUCH_EVERY
 
 
-def note_use(
-    db: Database, *, token: TokenRow | None = None, session_row: SessionRow | None = None
-) -> None:
-    """Write now as a token's ``last_used_at`` or a session's ``last_seen_at``."""
-    x, at = _x(db), clock_now()
-    if token is not None:
-        x.execute(
-            "UPDATE api_token SET last_used_at = :at WHERE id = :id", {"at": at, "id": token.id}
-        )
-    if session_row is not None:
-        x.execute(
-            "UPDATE web_session SET last_seen_at = :at WHERE id = :id",
-            {"at": at, "id": session_row.id},
-        )
+def note_use(db: Database, row: TokenRow | SessionRow) -> None:
+    """Write now as a token's ``last_used_at`` (a session's ``last_seen_at``)."""
+    table, column = (
+        ("api_token", "last_used_at")
+        if isinstance(row, TokenRow)
+        else ("web_session", "last_seen_at")
+    )
+    _x(db).execute(
+        f"UPDATE {table} SET {column} = :at WHERE id = :id", {"at": clock_now(), "id": row.id}
+    )
 
 
 def end_session(db: Database, cookie: str) -> None:

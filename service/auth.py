@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from predictions import accounts
-from predictions.accounts import SESSION_LIFETIME, SessionRow, UserRow
+from predictions.accounts import SESSION_LIFETIME, SessionRow, TokenRow, UserRow
 from predictions.errors import AuthError, ForbiddenError
 
 __all__ = [
@@ -77,32 +79,28 @@ async def principal(request: Request) -> Principal | None:
 
 
 def _lookup(request: Request) -> Principal | None:
-    store = request.app.state.store
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer":
-        with store.read() as session:
-            found = accounts.token_user(session, credentials.strip())
-        if found is None:
-            request.state.auth_problem = "the API token is unknown, revoked or its user disabled"
-            return None
-        user, token = found
-        if accounts.stale(token.last_used_at):
-            with store.write() as session:
-                accounts.note_use(session, token=token)
-        return Principal(user, None)
     cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
+    find: Callable[[Session, str], tuple[UserRow, TokenRow | SessionRow] | None]
+    if scheme.lower() == "bearer":
+        find, secret = accounts.token_user, credentials.strip()
+        problem = "the API token is unknown, revoked or its user disabled"
+    elif cookie:
+        find, secret = accounts.session_user, cookie
+        problem = "your session has ended; sign in again"
+    else:
         return None
+    store = request.app.state.store
     with store.read() as session:
-        signed = accounts.session_user(session, cookie)
-    if signed is None:
-        request.state.auth_problem = "your session has ended; sign in again"
+        found = find(session, secret)
+    if found is None:
+        request.state.auth_problem = problem
         return None
-    user, web = signed
-    if accounts.stale(web.last_seen_at):
+    user, row = found
+    if accounts.stale(row):
         with store.write() as session:
-            accounts.note_use(session, session_row=web)
-    return Principal(user, web)
+            accounts.note_use(session, row)
+    return Principal(user, row if isinstance(row, SessionRow) else None)
 
 
 def current_user(request: Request) -> UserRow:

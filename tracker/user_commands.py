@@ -8,6 +8,9 @@ service's ``/settings/password`` page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from predictions import accounts
@@ -17,6 +20,7 @@ from tracker.display import emit, emit_json, table
 __all__ = ["COMMANDS"]
 
 _ROLE = click.Choice(accounts.ROLES)
+T = TypeVar("T")
 
 
 def _when(value: object) -> str:
@@ -26,6 +30,12 @@ def _when(value: object) -> str:
 def _sign_in_hint(app: App) -> str:
     base = app.config.get("server.base_url")
     return f"sign in at {base}/login" if base else "sign in on the service's /login page"
+
+
+def _change(app: App, change: Callable[..., T], *args: Any) -> T:
+    """Run one change of :mod:`predictions.accounts` in a writing transaction, by the user."""
+    with app.write() as session:
+        return change(session, *args, by=app.forecaster)
 
 
 @click.group()
@@ -86,8 +96,7 @@ def user_list(app: App, as_json: bool) -> None:
 @pass_app
 def user_role(app: App, name: str, role: str) -> None:
     """Give user NAME another ROLE."""
-    with app.write() as session:
-        changed = accounts.set_role(session, name, role, by=app.forecaster)
+    changed = _change(app, accounts.set_role, name, role)
     click.echo(f"{changed.name} is now {changed.role}")
 
 
@@ -96,8 +105,7 @@ def user_role(app: App, name: str, role: str) -> None:
 @pass_app
 def user_disable(app: App, name: str) -> None:
     """Disable user NAME: their sessions end and their tokens are revoked at once."""
-    with app.write() as session:
-        accounts.disable_user(session, name, by=app.forecaster)
+    _change(app, accounts.disable_user, name)
     click.echo(f"Disabled {name}: signed out everywhere, tokens revoked")
 
 
@@ -106,8 +114,7 @@ def user_disable(app: App, name: str) -> None:
 @pass_app
 def user_enable(app: App, name: str) -> None:
     """Let a disabled user NAME sign in again (their old tokens stay revoked)."""
-    with app.write() as session:
-        accounts.enable_user(session, name, by=app.forecaster)
+    _change(app, accounts.enable_user, name)
     click.echo(f"Enabled {name}")
 
 
@@ -116,8 +123,7 @@ def user_enable(app: App, name: str) -> None:
 @pass_app
 def user_password(app: App, name: str) -> None:
     """Give user NAME a new generated password (their sessions end; tokens stay)."""
-    with app.write() as session:
-        password = accounts.set_password(session, name, by=app.forecaster)
+    password = _change(app, accounts.set_password, name)
     click.echo(f"New password for {name} (shown once): {password}")
 
 
@@ -157,8 +163,7 @@ def token_list(app: App, name: str | None, as_json: bool) -> None:
 @pass_app
 def token_revoke(app: App, token_id: int) -> None:
     """Revoke API token ID: it fails from the next request on."""
-    with app.write() as session:
-        revoked = accounts.revoke_token(session, token_id, by=app.forecaster)
+    revoked = _change(app, accounts.revoke_token, token_id)
     click.echo(f"Revoked token {revoked.id} ({revoked.name}) of {revoked.user}")
 
 
