@@ -5,12 +5,16 @@ path imports it)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from predictions import questions
 from predictions.errors import InputError
 from predictions.questions import Question
-from predictions.validation import parse_outcome, parse_probability
+from predictions.validation import parse_outcome, parse_probability, read_due, require_text
 
-__all__ = ["read_forecast", "read_outcome", "read_question"]
+__all__ = ["read_changes", "read_forecast", "read_outcome", "read_question"]
 
 
 def read_question(
@@ -80,3 +84,36 @@ def read_outcome(question: Question | None, text: str) -> bool | float:
     if question is None:
         return parse_outcome(text)
     return questions.parse_outcome_value(question, text)
+
+
+def read_changes(
+    title: str | None,
+    criteria: str | None,
+    due: str | None,
+    tags: Iterable[str] = (),
+    untags: Iterable[str] = (),
+    *,
+    now: datetime,
+    tz: ZoneInfo | None = None,
+) -> list[tuple[str, object]]:
+    """An amendment's changes, checked, as ``(field, value)`` pairs for
+    :func:`predictions.store.amend` (tags as ``(added, taken off)``): a new due date must lie in
+    the future, and something must change."""
+    tags, untags = tuple(tags), tuple(untags)
+    changes: list[tuple[str, object]] = []
+    if title is not None:
+        changes.append(("title", require_text(title, "title", multiline=False)))
+    if criteria is not None:
+        changes.append(("criteria", require_text(criteria, "criteria")))
+    if due is not None:
+        due_at = read_due(due, now=now, tz=tz)
+        if due_at.at <= now:
+            raise InputError("due", due, "a date in the future")
+        changes.append(("due", due_at))
+    if tags or untags:
+        changes.append(("tags", (tags, untags)))  # tags also change once the forecast is closed
+    if not changes:
+        raise InputError(
+            "amend", "nothing", "at least one of --title, --criteria, --due, --tag, --untag"
+        )
+    return changes

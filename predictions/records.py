@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from predictions.chain import amendment_fields, estimate_fields, iso
+from predictions.chain import VALUES_KEY, amendment_fields, estimate_fields, iso
 from predictions.errors import InputError
 from predictions.questions import Question
 from predictions.validation import require_text
@@ -25,6 +25,8 @@ __all__ = [
     "Standing",
     "TagRow",
     "forecast_record",
+    "forecast_row",
+    "shown_record",
     "forecast_where",
     "is_market",
     "latest_estimate",
@@ -304,6 +306,7 @@ def forecast_record(
         "title": forecast.title,
         "criteria": forecast.criteria,
         "due": iso(forecast.due),
+        "due_zone": forecast.due_zone,
         "status": forecast.status,
         "outcome": forecast.outcome,
         "forecaster": view.viewer,
@@ -330,4 +333,77 @@ def forecast_record(
         record.update(question=forecast.question.spec(), resolution_value=forecast.resolution_value)
     if full:
         record["amendments"] = [amendment_fields(a) for a in forecast.amendments]
+    return record
+
+
+def _moment(text: str | None) -> datetime | None:
+    """A time as :func:`~predictions.chain.iso` wrote it, back to naive UTC."""
+    return None if text is None else datetime.fromisoformat(text.removesuffix("Z"))
+
+
+def forecast_row(record: dict[str, Any]) -> ForecastRow:
+    """The row a :func:`forecast_record` was made from (the inverse: the CLI rebuilds the rows the
+    service's API answers with, and prints them as it prints its own database's).
+
+    Estimates and amendments are numbered in the record's order (their ids are not in it); a
+    ``checks`` list as ``show --json`` gives it becomes the row's checks; ``ref`` is not carried.
+    """
+    fid = int(record["id"])
+    kind = record.get("kind", "binary")
+    spec = record.get("question")
+    question = None if spec is None else Question.from_spec(kind, spec)
+    key = VALUES_KEY.get(kind)
+    estimates = [
+        EstimateRow(
+            n, fid, e["by"], e.get("probability"), _moment(e["at"]), e.get("note"),  # type: ignore[arg-type]
+            None if key is None else tuple(e[key]),
+        )
+        for n, e in enumerate(record.get("estimates", ()), 1)
+    ]  # fmt: skip
+    amendments = [
+        AmendmentRow(n, fid, a["field"], a["old"], a["new"], _moment(a["at"]), a["by"], a["note"])  # type: ignore[arg-type]
+        for n, a in enumerate(record.get("amendments", ()), 1)
+    ]
+    checks = [
+        CheckRow(
+            c["id"], c["kind"], c["mode"], dict(c.get("params") or {}), bool(c["running"]),
+            _moment(c.get("last_checked_at")), _moment(c.get("next_check_at")),  # type: ignore[arg-type]
+        )
+        for c in record.get("checks", ())
+    ]  # fmt: skip
+    return ForecastRow(
+        id=fid, title=record["title"], criteria=record["criteria"], due=_moment(record["due"]),  # type: ignore[arg-type]
+        created_at=_moment(record["created_at"]), author=record["author"],  # type: ignore[arg-type]
+        source=record.get("source"), ref=None, status=record["status"],
+        outcome=record.get("outcome"), resolved_at=_moment(record.get("resolved_at")),
+        resolved_by=record.get("resolved_by"), resolution_note=record.get("resolution_note"),
+        resolution_evidence=record.get("resolution_evidence"), due_zone=record.get("due_zone"),
+        kind=kind, question=question, resolution_value=record.get("resolution_value"),
+        estimates=estimates, tags=[TagRow(name) for name in record.get("tags", ())],
+        amendments=amendments, checks=checks,
+    )  # fmt: skip
+
+
+def shown_record(db: Any, forecast: ForecastRow, viewer: str) -> dict[str, Any]:
+    """The forecast as ``show --json`` (and ``GET /api/v1/forecasts/{id}``) gives it:
+    :func:`forecast_record` (full, seen by ``viewer``) with its ``checks`` and ``history`` (its
+    closings and reopenings, from the ledger of the database ``db``)."""
+    from predictions.store import closings  # (the store imports this module)
+
+    record = forecast_record(forecast, viewer=viewer, full=True)
+    record["checks"] = [
+        {
+            "id": c.id,
+            "kind": c.kind,
+            "mode": c.mode,
+            "params": dict(c.params or {}),
+            "running": c.enabled,
+            "last_checked_at": iso(c.last_checked_at),
+            "next_check_at": iso(c.next_check_at) if c.enabled else None,
+        }
+        for c in forecast.checks
+    ]
+    record["history"] = [
+        {k: v for k, v in h.items() if k != "forecast"} for h in closings(db, forecast.id)
+    ]
     return record

@@ -16,8 +16,7 @@ import click
 
 from predictions import records, store
 from predictions.clock import now as clock_now
-from predictions.errors import InputError
-from predictions.inputs import read_forecast, read_outcome, read_question
+from predictions.inputs import read_changes, read_forecast, read_outcome, read_question
 from predictions.questions import Question
 from predictions.shown import (
     closing_words,
@@ -28,7 +27,7 @@ from predictions.shown import (
     relative,
 )
 from predictions.timetext import local_due, local_time
-from predictions.validation import read_due, require_text
+from predictions.validation import read_due
 from predictions.wording import format_probability, plural
 from tracker.cli import App, by_option, forecast_argument, json_option, limit_option, pass_app
 from tracker.display import emit, emit_json, forecast_picture, table
@@ -331,28 +330,11 @@ def show(app: App, forecast_id: str, by: str | None, as_json: bool) -> None:
     quantiles and a sparkline, or the option bars, on other question types), every estimate,
     amendments and the resolution.
     """
-    from predictions.chain import iso
-
     now = clock_now()
     with app.forecasts() as db:
         f = store.get_forecast(db, forecast_id)
         view = records.standing(f, by or app.forecaster)
-        record = records.forecast_record(f, viewer=view.viewer, full=True)
-        record["checks"] = [
-            {
-                "id": c.id,
-                "kind": c.kind,
-                "mode": c.mode,
-                "params": dict(c.params or {}),
-                "running": c.enabled,
-                "last_checked_at": iso(c.last_checked_at),
-                "next_check_at": iso(c.next_check_at) if c.enabled else None,
-            }
-            for c in f.checks
-        ]
-        record["history"] = [
-            {k: v for k, v in h.items() if k != "forecast"} for h in store.closings(db, f.id)
-        ]
+        record = records.shown_record(db, f, view.viewer)
         due_text = local_due(f.due, app.tz, f.due_zone)
         when = relative(f.due, now, f.status)
     if as_json:
@@ -525,22 +507,7 @@ def amend(
 
     The change is shown in `show` and kept in the ledger; nothing is edited silently.
     """
-    changes: list[tuple[str, object]] = []
-    if title is not None:
-        changes.append(("title", require_text(title, "title", multiline=False)))
-    if criteria is not None:
-        changes.append(("criteria", require_text(criteria, "criteria")))
-    if due is not None:
-        due_at = read_due(due, now=clock_now(), tz=app.tz)
-        if due_at.at <= clock_now():
-            raise InputError("due", due, "a date in the future")
-        changes.append(("due", due_at))
-    if tags or untags:
-        changes.append(("tags", (tags, untags)))  # tags also change once the forecast is closed
-    if not changes:
-        raise InputError(
-            "amend", "nothing", "at least one of --title, --criteria, --due, --tag, --untag"
-        )
+    changes = read_changes(title, criteria, due, tags, untags, now=clock_now(), tz=app.tz)
     who = app.writer(by)
     with app.forecasts(write=True) as db:
         for field, value in changes:
