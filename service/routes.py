@@ -102,9 +102,9 @@ def table() -> list[tuple[str, str, str | None, bool]]:
 
 def _guard(rule: Rule) -> Callable[[Request], Any]:
     async def guard(request: Request) -> None:
-        who = await auth.principal(request)
-        if rule.role is None:
+        if rule.role is None:  # public: an endpoint that cares asks auth.principal itself
             return
+        who = await auth.principal(request)
         if who is None:
             raise AuthError(getattr(request.state, "auth_problem", None) or "sign in first")
         await auth.check_csrf(request, who)

@@ -122,3 +122,18 @@ def test_routes_errors_are_problem_json_on_the_api_and_pages_elsewhere(
     page = client.get("/no/such/page")
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     assert "no such page: /no/such/page" in page.text
+
+
+def test_routes_https_base_url_makes_cookies_secure_and_sends_hsts(db_url: str) -> None:
+    """Behind a proxy that does not say X-Forwarded-Proto, server.base_url decides."""
+    from service.app import Settings, create_app
+
+    app = create_app(db_url, Settings(base_url="https://forecasts.example.org"))
+    try:
+        with TestClient(app) as client:
+            page = client.get("/login")
+            assert page.headers["strict-transport-security"].startswith("max-age=")
+            assert "Secure" in page.headers["set-cookie"]
+            assert "strict-transport-security" in client.get("/static/tracker.css").headers
+    finally:
+        app.state.store.engine.dispose()
