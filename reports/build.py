@@ -23,6 +23,16 @@ The scored rows are counted by (probability, outcome, forecaster, month, horizon
 each summary is computed over the distinct (probability, outcome) counts of its rows: there is no
 Python loop per forecast.
 
+The team view (:mod:`reports.team`: each person's Brier and relative Brier, the team's median and
+geometric mean of odds scored as forecasters, the markets beside them, ranking from
+``min_count`` questions) is the report's ``team`` under ``group_by="forecaster"`` (None
+otherwise: it costs a fifth of the report), computed from the same scored rows.
+
+:func:`build_report` can keep what it read in a :class:`ReportCache` (the web pages' cache, which
+must outlive a process): everything but the counts of questions by state (which move with the
+clock) and the time of generation, under a key naming the query and the database's state (the
+ledger's head, the last estimate and question ids and their counts: any write changes it).
+
 Findings rule: a calibration bin gets a sentence only when it holds at least
 :data:`FINDING_MIN_COUNT` forecasts and its mean forecast lies outside the Wilson 95% interval of
 its observed frequency, and the two differ by at least :data:`FINDING_MIN_GAP` (5 points: with a
@@ -42,7 +52,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -54,7 +64,7 @@ from predictions.clock import to_utc_naive
 from predictions.errors import InputError
 from predictions.records import forecast_where
 from predictions.validation import parse_tag
-from reports import distributions, question_scores, scoring
+from reports import distributions, question_scores, scoring, team
 from reports.scored import Scored, executor, read_scored, read_scored_types
 
 if TYPE_CHECKING:
@@ -66,6 +76,7 @@ __all__ = [
     "FINDING_MIN_TOTAL",
     "GROUP_BY",
     "HORIZONS",
+    "ReportCache",
     "ReportQuery",
     "build_report",
     "parse_since",
@@ -109,6 +120,7 @@ class ReportQuery:
     group_by: str = "quarter"
     bootstrap_resamples: int = scoring.BOOTSTRAP_RESAMPLES
     bootstrap_seed: int = scoring.BOOTSTRAP_SEED
+    min_count: int = team.MIN_COUNT
 
     def __post_init__(self) -> None:
         if self.group_by not in GROUP_BY:
@@ -192,10 +204,9 @@ def _horizons(s: Scored) -> NDArray[np.int64]:
     return np.searchsorted(_UPPERS, s.due - s.made_at, side="right").astype(np.int64)
 
 
-def _gather(db: Executor, query: ReportQuery) -> tuple[_Rows, list[tuple[str, _Rows]]]:
-    """Every scored estimate, counted by (probability, outcome, forecaster, month, horizon); and
-    the scored rows of each tag."""
-    s = read_scored(db, *_scored_where(query))
+def _gather(s: Scored, db: Executor) -> tuple[_Rows, list[tuple[str, _Rows]]]:
+    """The scored estimates ``s``, counted by (probability, outcome, forecaster, month, horizon);
+    and the scored rows of each tag."""
     months, month = _months(s)
     horizon = _horizons(s)
     p_values = np.unique(s.probability)
@@ -552,16 +563,86 @@ def _findings(overall: dict[str, Any], over_time: dict[str, Any], alone: bool) -
     return found
 
 
+class ReportCache(Protocol):
+    """Where :func:`build_report` may keep the parts of reports that only a write can change
+    (JSON-ready dicts by key); it must be shared by every process that serves them."""
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The value stored under ``key``, or None."""
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        """Store ``value`` under ``key``."""
+
+
+def _state(db: Executor, query: ReportQuery) -> str:
+    """The cache key of ``query`` on the database as it is now (see the module docstring)."""
+    state = [
+        tuple(r)
+        for r in db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchall()
+    ]
+    for table in ("estimate", "forecast"):
+        state += [tuple(r) for r in db.execute(f"SELECT MAX(id), COUNT(*) FROM {table}").fetchall()]
+    return repr((_VERSION, query, state))
+
+
+def _scored_report(db: Executor, query: ReportQuery, time_unit: str) -> dict[str, Any]:
+    """The parts of the report read from the scored estimates (and the numbers of scored
+    forecasts and forecasters, ``scored`` and ``forecasters``)."""
+    s = read_scored(db, *_scored_where(query))
+    rows, tag_rows = _gather(s, db)
+    types = _typed(db, query, time_unit)
+    part: dict[str, Any] = {
+        "scored": int(rows.n.sum()),
+        "forecasters": len(rows.names),
+        "types": types,
+        "team": None,
+    }
+    if part["scored"] == 0:
+        part.update(
+            overall={"count": 0},
+            over_time={"unit": time_unit, "window": _ROLLING[time_unit], "periods": []},
+            breakdowns={"tag": [], "forecaster": [], "horizon": []},
+            groups=[],
+            findings=[]
+            if any(t["count"] for t in types.values())
+            else ["No resolved forecasts to score yet."],
+        )
+        return part
+    overall = _summary(rows.p, rows.y, rows.n, rows.tab, full=True, query=query)
+    over_time = _over_time(rows, time_unit, query)
+    breakdowns = {
+        "tag": [
+            {"key": name, **_summary(r.p, r.y, r.n, r.tab, query=query)} for name, r in tag_rows
+        ],
+        "forecaster": _breakdown(rows, rows.who, rows.names, query),
+        "horizon": _breakdown(rows, rows.horizon, [label for label, _ in HORIZONS], query),
+    }
+    groups = over_time["periods"] if query.group_by in _ROLLING else breakdowns[query.group_by]
+    if query.group_by == "forecaster":
+        part["team"] = team.team(s, min_count=query.min_count).as_dict()
+    part.update(
+        overall=overall,
+        over_time=over_time,
+        breakdowns=breakdowns,
+        groups=groups,
+        findings=_findings(overall, over_time, len(rows.names) == 1),
+    )
+    return part
+
+
 def build_report(
     source: Session | sqlite3.Connection,
     query: ReportQuery | None = None,
     *,
     now: datetime | None = None,
+    cache: ReportCache | None = None,
 ) -> dict[str, Any]:
     """The calibration report as a JSON-ready dict (see the module docstring for the rules).
 
     ``source`` is a session, or a sqlite3 connection to a file at the current schema (the fast
-    path of ``tracker report``); every query then runs in one read transaction.
+    path of ``tracker report``); every query then runs in one read transaction. With a
+    ``cache``, the scored parts come from it when the database has not changed since they were
+    kept there (the same dict, to the last bit).
     """
     query = query or ReportQuery()
     now = now or clock_now()
@@ -572,15 +653,18 @@ def build_report(
         own.execute("BEGIN")
     time_unit = query.group_by if query.group_by in _ROLLING else "quarter"
     try:
-        rows, tag_rows = _gather(db, query)
-        counts = _counts(db, query, now)
-        types = _typed(db, query, time_unit)
+        key = _state(db, query) if cache is not None else None
+        part = cache.get(key) if cache is not None and key is not None else None
+        if part is None:
+            part = _scored_report(db, query, time_unit)
+            if cache is not None and key is not None:
+                cache.put(key, part)
+        counts: dict[str, int] = _counts(db, query, now)
     finally:
         if own is not None:
             own.execute("ROLLBACK")
-    counts["scored"] = int(rows.n.sum())
-    counts["forecasters"] = len(rows.names)
-    report: dict[str, Any] = {
+    counts.update(scored=part["scored"], forecasters=part["forecasters"])
+    return {
         "version": _VERSION,
         "generated_at": now.isoformat(timespec="seconds") + "Z",
         "filters": {
@@ -600,34 +684,5 @@ def build_report(
             "pit_bins": distributions.PIT_BINS,
         },
         "counts": counts,
-        "types": types,
+        **{k: v for k, v in part.items() if k not in counts},
     }
-    if counts["scored"] == 0:
-        report.update(
-            overall={"count": 0},
-            over_time={"unit": time_unit, "window": _ROLLING[time_unit], "periods": []},
-            breakdowns={"tag": [], "forecaster": [], "horizon": []},
-            groups=[],
-            findings=[]
-            if any(t["count"] for t in types.values())
-            else ["No resolved forecasts to score yet."],
-        )
-        return report
-    overall = _summary(rows.p, rows.y, rows.n, rows.tab, full=True, query=query)
-    over_time = _over_time(rows, time_unit, query)
-    breakdowns = {
-        "tag": [
-            {"key": name, **_summary(r.p, r.y, r.n, r.tab, query=query)} for name, r in tag_rows
-        ],
-        "forecaster": _breakdown(rows, rows.who, rows.names, query),
-        "horizon": _breakdown(rows, rows.horizon, [label for label, _ in HORIZONS], query),
-    }
-    groups = over_time["periods"] if query.group_by in _ROLLING else breakdowns[query.group_by]
-    report.update(
-        overall=overall,
-        over_time=over_time,
-        breakdowns=breakdowns,
-        groups=groups,
-        findings=_findings(overall, over_time, len(rows.names) == 1),
-    )
-    return report

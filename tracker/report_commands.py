@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reports.render import FORMATS
+from reports.team import MIN_COUNT
 from tracker.cli import App, format_option, output_option, pass_app
 from tracker.display import output_file
 
@@ -32,7 +33,15 @@ _GROUP_BY = ("month", "quarter", "year", "tag", "forecaster", "horizon")
     type=click.Choice(_GROUP_BY),
     default="quarter",
     show_default=True,
-    help="Scores per period of resolution, tag, forecaster or horizon (estimate to due date).",
+    help="Scores per period of resolution, tag, forecaster or horizon (estimate to due date);"
+    " forecaster adds the team view.",
+)
+@click.option(
+    "--min-count",
+    type=int,
+    default=MIN_COUNT,
+    show_default=True,
+    help="Scored questions a person needs before the team view ranks them.",
 )
 @click.option("--title", default="Calibration report", show_default=True, help="Report title.")
 @pass_app
@@ -46,11 +55,19 @@ def report(
     since: str | None,
     until: str | None,
     group_by: str,
+    min_count: int,
     title: str,
 ) -> None:
     """Score resolved forecasts: Brier, log and spherical scores, calibration, breakdowns; numeric
     and date questions by CRPS, log score, interval coverage and PIT, choice questions by
-    multi-class Brier, log score and RPS (each type apart)."""
+    multi-class Brier, log score and RPS (each type apart).
+
+    With --group-by forecaster, the team view of the binary questions too: each person's Brier
+    and relative Brier (their Brier minus the median Brier of the question's forecasters,
+    averaged; Fatebook's), the team median and the geometric mean of the people's odds scored as
+    forecasters, and the markets beside them; people are ranked from --min-count scored
+    questions, the others listed unranked with their counts. The JSON report's "team" holds it
+    (null under any other --group-by)."""
     from reports.build import ReportQuery, build_report, parse_since, parse_until
     from reports.render import render
 
@@ -60,6 +77,7 @@ def report(
         since=parse_since(since, app.tz) if since else None,
         until=parse_until(until, app.tz) if until else None,
         group_by=group_by,
+        min_count=min_count,
     )
     # On an existing SQLite file, the standard library's sqlite3 (no SQLAlchemy import).
     with app.lite() as conn:
