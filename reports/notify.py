@@ -100,6 +100,8 @@ class NotifySettings:
     lease: timedelta | None = None
     addresses: Mapping[str, str] = field(default_factory=dict)
     frequency: str = "daily"
+    #: the service's public URL (``server.base_url``): each forecast links to its page
+    base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -379,6 +381,7 @@ def daily_context(
     tz: ZoneInfo,
     last: LastReport | None,
     overdue_interval_days: int,
+    base_url: str | None = None,
 ) -> dict[str, Any] | None:
     """The context of the report covering ``forecasters`` for local day ``today`` (``last``: the
     address's previous report), or None when there is nothing to report. Pure: everything it
@@ -437,6 +440,7 @@ def daily_context(
         "resolved": resolved,
         "calibration": [_calibration(mine, n, now) for n in names if n in scored],
         "proposals": proposals,
+        "pages": base_url.rstrip("/") + "/forecasts/" if base_url else None,
     }
 
 
@@ -468,6 +472,7 @@ def plan_reports(session: Session, settings: NotifySettings, now: datetime) -> l
             tz=settings.tz,
             last=last,
             overdue_interval_days=settings.overdue_interval_days,
+            base_url=settings.base_url,
         )
         if context is None:
             continue

@@ -90,6 +90,7 @@ def notify_settings(app: App) -> NotifySettings:
         lease=timedelta(seconds=lease) if lease else None,
         addresses=config.addresses(),
         frequency=config.get("notify.frequency"),
+        base_url=config.get("server.base_url"),
     )
 
 

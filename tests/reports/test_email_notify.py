@@ -588,3 +588,19 @@ def test_withdrawn_forecasts_leave_the_emails(engine: Engine) -> None:
         store.withdraw(session, fid, by="alice", note="a test entry", at=datetime(2026, 5, 1))
     with freeze_time("2026-05-05 09:00:00"):
         assert _plan(engine, _settings()) == []
+
+
+def test_make_message_links_each_forecast_to_its_page_when_server_base_url_is_set() -> None:
+    """``server.base_url`` set: each forecast in the email links to its page on the service
+    (text and HTML); unset: no link."""
+    f = _facts("Qwen4 ships")
+    linked = daily_context(
+        ["alice"], [f], now=datetime(2026, 5, 5, 9), today=date(2026, 5, 5), tz=UTC, last=None,
+        overdue_interval_days=7, base_url="https://forecasts.example.org/",
+    )  # fmt: skip
+    assert linked is not None
+    message = make_message("daily", linked)
+    assert "  page:        https://forecasts.example.org/forecasts/7\n" in message.text
+    assert '<a href="https://forecasts.example.org/forecasts/7">Qwen4 ships</a>' in message.html
+    plain = make_message("daily", _context(f))
+    assert "/forecasts/7" not in plain.text and "/forecasts/7" not in plain.html
