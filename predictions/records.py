@@ -384,12 +384,12 @@ def forecast_row(record: dict[str, Any]) -> ForecastRow:
     )  # fmt: skip
 
 
-def shown_record(db: Any, forecast: ForecastRow, viewer: str) -> dict[str, Any]:
+def shown_record(
+    forecast: ForecastRow, viewer: str, closings: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The forecast as ``show --json`` (and ``GET /api/v1/forecasts/{id}``) gives it:
-    :func:`forecast_record` (full, seen by ``viewer``) with its ``checks`` and ``history`` (its
-    closings and reopenings, from the ledger of the database ``db``)."""
-    from predictions.store import closings  # (the store imports this module)
-
+    :func:`forecast_record` (full, seen by ``viewer``) with its ``checks`` and ``history``, its
+    ``closings`` (:func:`predictions.store.closings`)."""
     record = forecast_record(forecast, viewer=viewer, full=True)
     record["checks"] = [
         {
@@ -403,7 +403,5 @@ def shown_record(db: Any, forecast: ForecastRow, viewer: str) -> dict[str, Any]:
         }
         for c in forecast.checks
     ]
-    record["history"] = [
-        {k: v for k, v in h.items() if k != "forecast"} for h in closings(db, forecast.id)
-    ]
+    record["history"] = [{k: v for k, v in h.items() if k != "forecast"} for h in closings]
     return record

@@ -68,7 +68,10 @@ __all__ = [
 log = logging.getLogger("tracker.service")
 
 #: The modules that declare routes (:func:`service.routes.route`), imported by :func:`create_app`.
-ROUTE_MODULES = ["service.account_routes"]
+ROUTE_MODULES = [
+    "service.account_routes",
+    "service.forecast_api",
+]
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "

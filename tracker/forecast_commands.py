@@ -334,7 +334,7 @@ def show(app: App, forecast_id: str, by: str | None, as_json: bool) -> None:
     with app.forecasts() as db:
         f = store.get_forecast(db, forecast_id)
         view = records.standing(f, by or app.forecaster)
-        record = records.shown_record(db, f, view.viewer)
+        record = records.shown_record(f, view.viewer, store.closings(db, f.id))
         due_text = local_due(f.due, app.tz, f.due_zone)
         when = relative(f.due, now, f.status)
     if as_json:
