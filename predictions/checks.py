@@ -33,6 +33,7 @@ __all__ = [
     "proposal_record",
     "proposals_of",
     "supersede",
+    "switch_record",
 ]
 
 
@@ -119,6 +120,17 @@ def switch_check(
         ],
     )
     return check
+
+
+def switch_record(check: Check) -> dict[str, Any]:
+    """A check just stopped or resumed, as ``tracker check --stop/--resume --json`` and the API
+    give it."""
+    return {
+        "forecast": check.forecast_id,
+        "check": check.id,
+        "kind": check.kind,
+        "running": check.enabled,
+    }
 
 
 def supersede(

@@ -23,15 +23,16 @@ from sqlalchemy.orm import Session
 
 from predictions import chain, receipts, store
 from predictions.chain import loaded_question
-from predictions.checks import evidence_record, supersede
+from predictions.checks import evidence_record, proposal_record, supersede
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, StateError
 from predictions.models import Evidence, Forecast, Proposal
 from predictions.questions import format_value
+from predictions.shown import format_outcome
 from predictions.validation import require_text
 from resolvers.rules import outcome_of, said
 
-__all__ = ["confirm", "dispute", "review"]
+__all__ = ["confirm", "decision_record", "dispute", "review"]
 
 
 def review(session: Session) -> list[dict[str, Any]]:
@@ -146,6 +147,17 @@ def confirm(
     decision = receipts.decision_payload(proposal.id, proposal.status, now, by, note)
     receipts.append_many(session, [*moot, ("decide", decision, proposal.forecast_id, now)])
     return proposal
+
+
+def decision_record(session: Session, proposal: Proposal) -> dict[str, Any]:
+    """A proposal just confirmed or disputed, as ``tracker confirm --json`` and the API give it:
+    its record, with ``resolution``, what the forecast now resolves to (``YES``, a number, a
+    date, an option), once resolved."""
+    record = proposal_record(proposal)
+    forecast = store.get_forecast(session, proposal.forecast_id)
+    if forecast.status == "resolved":
+        record["resolution"] = format_outcome(forecast)
+    return record
 
 
 def _outcome(session: Session, proposal: Proposal, evidence: Evidence | None) -> bool | float:

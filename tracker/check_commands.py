@@ -137,7 +137,7 @@ def _switch(
 ) -> None:
     """``--stop`` / ``--resume``: one check changed, recorded in the receipts chain."""
     from predictions import store
-    from predictions.checks import switch_check
+    from predictions.checks import switch_check, switch_record
     from predictions.errors import InputError
     from predictions.validation import require_text
 
@@ -156,12 +156,7 @@ def _switch(
         switched = switch_check(
             session, forecast.id, check_id, stop=stop is not None, by=app.writer(), note=note
         )
-        record = {
-            "forecast": forecast.id,
-            "check": switched.id,
-            "kind": switched.kind,
-            "running": switched.enabled,
-        }
+        record = switch_record(switched)
     state = "running again (due now)" if record["running"] else "stopped"
     emit(
         record,
@@ -303,19 +298,12 @@ def _decide(
 ) -> dict[str, Any]:
     """Confirm or dispute (``decide``) a pending proposal; its record, with ``resolution``: what
     the forecast now resolves to (``YES``, a number, a date, an option), once resolved."""
-    from predictions import store
-    from predictions.checks import proposal_record
-    from predictions.shown import format_outcome
+    from resolvers.review import decision_record
 
     with app.write() as session:
         by = app.writer(by)
-        record = proposal_record(
-            decide(session, forecast_id, by=by, note=note, proposal_id=proposal_id)
-        )
-        forecast = store.get_forecast(session, record["forecast"])
-        if forecast.status == "resolved":
-            record["resolution"] = format_outcome(forecast)
-        return record
+        proposal = decide(session, forecast_id, by=by, note=note, proposal_id=proposal_id)
+        return decision_record(session, proposal)
 
 
 @click.command()
