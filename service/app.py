@@ -71,6 +71,7 @@ log = logging.getLogger("tracker.service")
 ROUTE_MODULES = [
     "service.account_routes",
     "service.forecast_api",
+    "service.check_api",
 ]
 
 CSP = (

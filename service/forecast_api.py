@@ -30,6 +30,7 @@ from service.routes import route
 
 __all__ = [
     "Amendment",
+    "Body",
     "Correction",
     "NewEstimate",
     "NewForecast",
@@ -43,13 +44,13 @@ __all__ = [
 Spec = str | dict[str, Any]
 
 
-class _Body(BaseModel):
+class Body(BaseModel):
     """A request body: a field it does not know is refused (no body names a forecaster)."""
 
     model_config = ConfigDict(extra="forbid")
 
 
-class _Given(_Body):
+class _Given(Body):
     """A forecast as the CLI's ``-p``, ``--quantiles`` or ``--distribution`` give it (one)."""
 
     probability: str | float | None = Field(
@@ -91,7 +92,7 @@ class NewEstimate(_Given):
     note: str | None = None
 
 
-class Amendment(_Body):
+class Amendment(Body):
     """``PATCH /api/v1/forecasts/{id}``: ``tracker amend``'s options (one at least)."""
 
     title: str | None = None
@@ -103,7 +104,7 @@ class Amendment(_Body):
     note: str | None = None
 
 
-class Resolution(_Body):
+class Resolution(Body):
     """``POST /api/v1/forecasts/{id}/resolution``: yes or no, a number, a date, an option."""
 
     outcome: str
@@ -111,7 +112,7 @@ class Resolution(_Body):
     evidence: str | None = None
 
 
-class Correction(_Body):
+class Correction(Body):
     """An annulment, withdrawal or reopening: why (required, as the CLI's ``--note``)."""
 
     note: str

@@ -384,3 +384,72 @@ def test_api_forecast_routes_are_in_the_openapi_document(client: TestClient) -> 
     fields = doc["components"]["schemas"]["NewForecast"]["properties"]
     assert {"probability", "quantiles", "distribution", "numeric", "date", "options"} <= set(fields)
     assert "by" not in fields and "author" not in fields
+
+
+# --- checks, evidence, proposals -------------------------------------------------------------
+
+
+def test_api_checks_run_propose_and_are_confirmed(api: Api, cli: CliInvoke) -> None:
+    with freeze_time(NOW):
+        fid = _add(api, "binary", due="2027-01-01")["id"]
+        other = _add(
+            api,
+            "date",
+            due="2027-01-01",
+            date="2026-01-01..2027-01-01",
+            quantiles="10%=2026-03,50%=2026-06,90%=2026-10",
+        )["id"]
+        added = api.ok("ana", "POST", f"/api/v1/forecasts/{fid}/checks", 201,
+                       json={"checks": ["deadline"]})  # fmt: skip
+        assert added["forecast"] == fid and added["checks"] == [
+            {"kind": "deadline", "params": {}, "mode": "propose"}
+        ]
+        (check,) = added["added"]
+        bad = api.post("ana", f"/api/v1/forecasts/{fid}/checks", json={"checks": ["nosuch"]})
+        assert bad.status_code == 422
+        assert bad.json()["detail"] == _cli_error(cli, "check", str(fid), "--add", "nosuch")
+        refused = api.post("bo", f"/api/v1/forecasts/{fid}/checks", json={"checks": ["deadline"]})
+        assert refused.status_code == 403
+        assert api.post("bo", f"/api/v1/checks/{check}/stop").status_code == 403
+        stopped = api.ok("ana", "POST", f"/api/v1/checks/{check}/stop", json={"note": "wait"})
+        assert stopped == {"forecast": fid, "check": check, "kind": "deadline", "running": False}
+        again = api.post("ana", f"/api/v1/checks/{check}/stop")
+        assert again.status_code == 409
+        assert again.json()["detail"] == f"check {check} of forecast {fid} is stopped already"
+        assert api.ok("ana", "POST", f"/api/v1/checks/{check}/resume")["running"] is True
+        assert api.post("ana", "/api/v1/checks/999/resume").status_code == 404
+        api.ok(
+            "ana", "POST", f"/api/v1/forecasts/{other}/checks", 201, json={"checks": ["deadline"]}
+        )
+    with freeze_time("2027-02-01"):
+        dry = api.ok("ana", "POST", f"/api/v1/forecasts/{fid}/check", json={"dry_run": True})
+        assert dry["checked"] == 1 and dry["outcomes"][0]["verdict"] == "no"
+        assert api.ok("vic", "GET", f"/api/v1/forecasts/{fid}/evidence")["total"] == 0
+        ran = api.ok("ana", "POST", f"/api/v1/forecasts/{fid}/check")
+        assert ran["outcomes"][0]["action"] == "proposed NO"
+        api.ok("ana", "POST", f"/api/v1/forecasts/{other}/check")
+    evidence = api.ok("vic", "GET", f"/api/v1/forecasts/{fid}/evidence")
+    assert evidence["total"] == 1 and evidence["items"] == _cli_json(cli, "evidence", str(fid))
+    pending = api.ok("vic", "GET", "/api/v1/proposals")
+    assert pending["items"] == _cli_json(cli, "review") and pending["total"] == 2
+    mine = api.ok("vic", "GET", "/api/v1/proposals", params={"forecast": other})
+    (item,) = mine["items"]
+    assert item["said"] == "2027-01-01"  # a date question: the range end (closed)
+    assert api.post("bo", f"/api/v1/proposals/{item['proposal']}/confirm").status_code == 403
+    disputed = api.ok(
+        "ana", "POST", f"/api/v1/proposals/{item['proposal']}/dispute", json={"note": "it happened"}
+    )
+    assert disputed["status"] == "disputed" and disputed["decided_by"] == "ana"
+    no_note = api.post("ana", f"/api/v1/forecasts/{fid}/dispute", json={"note": " "})
+    assert no_note.status_code == 422
+    assert no_note.json()["detail"] == _cli_error(cli, "dispute", str(fid), "--note", " ")
+    with freeze_time("2027-02-02"):
+        confirmed = api.ok("ana", "POST", f"/api/v1/forecasts/{fid}/confirm", json={})
+    assert confirmed["status"] == "confirmed" and confirmed["resolution"] == "NO"
+    shown = api.ok("vic", "GET", f"/api/v1/forecasts/{fid}")
+    assert shown["status"] == "resolved" and shown["resolved_by"] == "ana"
+    none_left = api.post("ana", f"/api/v1/forecasts/{fid}/confirm")
+    assert none_left.status_code == 409
+    assert none_left.json()["detail"] == f"forecast {fid} has no pending proposal"
+    assert api.ok("vic", "GET", "/api/v1/proposals")["total"] == 0
+    assert cli("verify").exit_code == 0
