@@ -669,7 +669,7 @@ def owner_of(db: Database, parameter: str, value: object) -> str:
         raise InputError(what, value, f"the id of an existing {what}") from None
     row = _x(db).execute(sql, {"id": key}).fetchone() if 0 < key < 2**31 else None
     if row is None:
-        raise NotFoundError(what, value)
+        raise NotFoundError(what, key)  # the number, as the store says it
     return str(row[0])
 
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from predictions.errors import ImportProblems, TrackerError
+from predictions.errors import ImportProblems, InputError, TrackerError
 from predictions.validation import parse_timezone
 from predictions.wording import plural
 from tracker import __version__
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
+
+    from tracker.client import Client
+    from tracker.operations import Operations
 
 __all__ = [
     "App",
@@ -67,15 +70,44 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "tracker.admin_commands": ("verify", "db", "config"),
     "tracker.user_commands": ("user", "token"),
     "tracker.serve_commands": ("serve",),
+    "tracker.login_commands": ("login", "logout"),
 }
 
 
 class App:
-    """What every command needs: the configuration and, lazily, the database."""
+    """What every command needs: the configuration and, lazily, the database or the server."""
 
-    def __init__(self, db: str | None) -> None:
+    def __init__(self, db: str | None, server: str | None = None) -> None:
         self._db = db
+        self._server = server
         self.config: Config = load_config()
+
+    @cached_property
+    def client(self) -> Client | None:
+        """The server this CLI is a client of (:func:`tracker.client.connect`), or None."""
+        from tracker.client import connect
+
+        return connect(self._server, self._db, self.config.get("server.url"))
+
+    @property
+    def ops(self) -> Operations:
+        """The forecast operations (:mod:`tracker.operations`): on the server when there is one,
+        else on the database."""
+        from tracker.operations import Local, Remote
+
+        return Local(self) if self.client is None else Remote(self.client, self.tz)
+
+    def _here(self) -> None:
+        """Refuse to open a database while this CLI is a server's client: the commands that
+        need one (sweep, notify, run, db, verify, demo, user, token, serve) run on the server."""
+        if self.client is None:
+            return
+        ctx = click.get_current_context(silent=True)
+        words = ctx.command_path.split()[1:] if ctx is not None else []
+        raise click.UsageError(
+            f"`{' '.join(['tracker', *words])}` runs where the database is (on the server), "
+            f"not through {self.client.url}: run it there, or give --db"
+        )
 
     @property
     def db_url(self) -> str:
@@ -86,6 +118,7 @@ class App:
         """The engine, with the schema checked (a SQLite file is created and migrated here)."""
         from predictions.db import ensure_schema, make_engine
 
+        self._here()
         engine = make_engine(self.db_url)
         ensure_schema(engine)
         return engine
@@ -94,6 +127,7 @@ class App:
         """The engine without the schema check (for ``tracker db``)."""
         from predictions.db import make_engine
 
+        self._here()
         return make_engine(self.db_url)
 
     @contextmanager
@@ -119,6 +153,7 @@ class App:
         SQLAlchemy: None unless the database is an existing SQLite file at the current schema."""
         from predictions import lite
 
+        self._here()
         path = lite.sqlite_file(self.db_url)
         conn = lite.connect(path) if path is not None else None
         try:
@@ -143,11 +178,20 @@ class App:
 
     @property
     def forecaster(self) -> str:
-        return self.config.forecaster
+        """Who "you" are: the signed-in user of the server, else the configured forecaster."""
+        return self.config.forecaster if self.client is None else self.client.name
 
     def writer(self, by: str | None = None) -> str:
         """The name a change is recorded under: ``by``, else :attr:`forecaster`. While no name is
-        configured (the login name is used), a note on stderr says which."""
+        configured (the login name is used), a note on stderr says which. A server records the
+        signed-in user: a ``by`` naming anyone else is refused."""
+        if self.client is not None:
+            if by and by != self.client.name:
+                raise InputError(
+                    "--by", by, f"your own name ({self.client.name}): the server records who "
+                    "is signed in"
+                )  # fmt: skip
+            return self.client.name
         if by:
             return by
         if self.config.configured_forecaster is None:
@@ -262,6 +306,7 @@ SECTIONS = {
     "tracker.admin_commands": "Administration",
     "tracker.user_commands": "The service",
     "tracker.serve_commands": "The service",
+    "tracker.login_commands": "The service",
 }
 
 
@@ -356,11 +401,16 @@ class TrackerGroup(click.Group):
     metavar="URL",
     help="Database URL or SQLite path (default: $TRACKER_DB, config, user data dir).",
 )
+@click.option(
+    "--server",
+    metavar="URL",
+    help="Work through the tracker service at URL (default: server.url, or `tracker login`'s).",
+)
 @click.version_option(__version__, prog_name="tracker")
 @click.pass_context
-def main(ctx: click.Context, db: str | None) -> None:
+def main(ctx: click.Context, db: str | None, server: str | None) -> None:
     """Register forecasts, check the evidence, get reminded, and learn how calibrated you are."""
-    ctx.obj = App(db)
+    ctx.obj = App(db, server)
 
 
 def _load(module_name: str) -> None:

@@ -2,8 +2,9 @@
 withdraw and reopen, on questions of every type (binary, numeric, date, multiple choice: see
 :mod:`predictions.questions`).
 
-Each calls the store with the database :meth:`App.forecasts <tracker.cli.App.forecasts>` gives (on
-an existing SQLite file, a bare sqlite3 connection: no SQLAlchemy import).
+Each calls the operation :attr:`App.ops <tracker.cli.App.ops>` gives (:mod:`tracker.operations`):
+the store over the database (on an existing SQLite file, a bare sqlite3 connection: no SQLAlchemy
+import), or the service's API when the CLI is its client; the output is the same.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
-from predictions import records, store
+from predictions import records
 from predictions.clock import now as clock_now
-from predictions.inputs import read_changes, read_forecast, read_outcome, read_question
 from predictions.questions import Question
 from predictions.shown import (
     closing_words,
@@ -27,7 +27,6 @@ from predictions.shown import (
     relative,
 )
 from predictions.timetext import local_due, local_time
-from predictions.validation import read_due
 from predictions.wording import format_probability, plural
 from tracker.cli import App, by_option, forecast_argument, json_option, limit_option, pass_app
 from tracker.display import emit, emit_json, forecast_picture, table
@@ -135,44 +134,19 @@ def add(
     A yes/no question by default (-p 70%); --numeric LO..HI or --date FIRST..LAST with
     --quantiles or --distribution; --options with one probability per option (-p 35,30,35).
     """
-    question = read_question(numeric, date, options, open_bounds, log, ordered)
-    given = read_forecast(question, probability, quantiles, distribution)
-    now = clock_now()
-    due_at = read_due(due, now=now, tz=app.tz)
-    specs = []
-    if checks:
-        from resolvers import parse_check, validate_check
-
-        kind = question.kind if question is not None else "binary"
-        specs = [validate_check(parse_check(spec), question_kind=kind) for spec in checks]
-    fields = dict(
-        title=title,
-        criteria=criteria,
-        due=due_at,
-        author=app.writer(by),
-        tags=tags,
-        source=source,
-        note=note,
-        created_at=now,
-    )
-    # Checks are stored through SQLAlchemy: with them, a Session rather than the fast path.
-    if question is None:
-        fields["probability"] = given
-    else:
-        fields.update(question=question, values=given)
-    with app.write() if specs else app.forecasts(write=True) as db:
-        forecast = store.add_forecast(db, **fields)  # type: ignore[arg-type]
-        if specs:
-            from predictions.checks import add_checks
-
-            add_checks(db, forecast.id, specs, now=forecast.created_at)  # type: ignore[arg-type]
+    form = dict(
+        title=title, criteria=criteria, due=due, probability=probability, quantiles=quantiles,
+        distribution=distribution, numeric=numeric, date=date, options=options, open=open_bounds,
+        log=log, ordered=ordered, tags=list(tags), source=source, note=note, checks=list(checks),
+    )  # fmt: skip
+    forecast, specs = app.ops.add_forecast(form, app.writer(by))
     record = records.forecast_record(forecast, viewer=forecast.author)
     if specs:
         record["checks"] = specs
     text = (
         f"Added forecast {record['id']}: {record['title']} "
-        f"({format_estimate(question, forecast.estimates[0])}, "
-        f"due {local_due(due_at.at, app.tz, due_at.zone)})"
+        f"({format_estimate(forecast.question, forecast.estimates[0])}, "
+        f"due {local_due(forecast.due, app.tz, forecast.due_zone)})"
     )
     emit(record, as_json, text + (f" with {plural(len(specs), 'check')}" if specs else ""))
 
@@ -200,16 +174,12 @@ def update(
 
     Anyone may forecast any question: estimates are kept per forecaster.
     """
-    with app.forecasts(write=True) as db:
-        forecast = store.get_forecast(db, forecast_id)
-        given = read_forecast(forecast.question, probability, quantiles, distribution)
-        estimate = store.add_estimate(db, forecast, app.writer(by), given, note=note)
-        previous = [
-            e
-            for e in forecast.estimates
-            if e.id != estimate.id and e.forecaster == estimate.forecaster
-        ]
-        record = records.forecast_record(forecast, viewer=estimate.forecaster)
+    given = dict(probability=probability, quantiles=quantiles, distribution=distribution)
+    forecast, estimate = app.ops.add_estimate(forecast_id, {**given, "note": note}, app.writer(by))
+    previous = [
+        e for e in forecast.estimates if e.id != estimate.id and e.forecaster == estimate.forecaster
+    ]
+    record = records.forecast_record(forecast, viewer=estimate.forecaster)
     late = _unscored(forecast, estimate.made_at, app)
     if as_json:
         emit_json(record)
@@ -274,12 +244,9 @@ def list_(
     query = records.ForecastQuery(status=status, tag=tag, by=by, limit=limit or None, search=search)
     now = clock_now()
     forecasts: Sequence[Any]
-    total: int | None = None  # counted only when the page is full
-    with app.forecasts() as db:
-        # The table shows each forecaster's latest; --json carries every estimate.
-        forecasts = store.list_forecasts(db, query, now=now, latest_only=not as_json)
-        if len(forecasts) == query.limit:
-            total = store.count_forecasts(db, query, now=now)
+    # The table shows each forecaster's latest; --json carries every estimate. The total is
+    # counted only when the page is full.
+    forecasts, total = app.ops.list_forecasts(query, now=now, latest_only=not as_json)
     viewer = by or app.forecaster
     listed = [records.forecast_record(f, viewer=viewer) for f in forecasts]
     count = len(listed)
@@ -331,12 +298,10 @@ def show(app: App, forecast_id: str, by: str | None, as_json: bool) -> None:
     amendments and the resolution.
     """
     now = clock_now()
-    with app.forecasts() as db:
-        f = store.get_forecast(db, forecast_id)
-        view = records.standing(f, by or app.forecaster)
-        record = records.shown_record(f, view.viewer, store.closings(db, f.id))
-        due_text = local_due(f.due, app.tz, f.due_zone)
-        when = relative(f.due, now, f.status)
+    f, record = app.ops.show(forecast_id, by or app.forecaster)
+    view = records.standing(f, record["forecaster"])
+    due_text = local_due(f.due, app.tz, f.due_zone)
+    when = relative(f.due, now, f.status)
     if as_json:
         emit_json(record)
         return
@@ -442,11 +407,9 @@ def resolve(
 ) -> None:
     """Resolve a forecast: yes or no; a number (numeric), a date (date), an option's name or
     number (multiple choice)."""
-    with app.forecasts(write=True) as db:
-        question = store.get_forecast(db, forecast_id).question
-        value = read_outcome(question, outcome)
-        f = store.resolve(db, forecast_id, value, by=app.writer(by), note=note, evidence=evidence)
-        record = records.forecast_record(f, viewer=f.resolved_by)
+    form = dict(outcome=outcome, note=note, evidence=evidence)
+    f = app.ops.resolve(forecast_id, form, app.writer(by))
+    record = records.forecast_record(f, viewer=f.resolved_by)
     shown = format_outcome(f)
     emit(record, as_json, f"Forecast {record['id']} resolved {shown}: {record['title']}")
 
@@ -462,21 +425,20 @@ def _correction_options(note_help: str, verb: str) -> Callable[[_F], _F]:
 @_correction_options("Why the question no longer has an answer.", "annuls")
 def annul(app: App, forecast_id: str, note: str, by: str | None, as_json: bool) -> None:
     """Annul a forecast that became moot (left out of scores)."""
-    _close(app, store.annul, forecast_id, note, by, as_json)
+    _close(app, "annul", forecast_id, note, by, as_json)
 
 
 def _close(
     app: App,
-    close: Callable[..., records.ForecastRow],
+    kind: str,
     forecast_id: str,
     note: str,
     by: str | None,
     as_json: bool,
 ) -> None:
-    """Annul or withdraw (``close``, the store's function) and print the forecast."""
-    with app.forecasts(write=True) as db:
-        f = close(db, forecast_id, by=app.writer(by), note=note)
-        record = records.forecast_record(f, viewer=f.resolved_by)
+    """Annul or withdraw (``kind``: annul, withdraw) and print the forecast."""
+    f = app.ops.close(kind, forecast_id, note, app.writer(by))
+    record = records.forecast_record(f, viewer=f.resolved_by)
     emit(record, as_json, f"Forecast {record['id']} {record['status']}: {record['title']}")
 
 
@@ -507,13 +469,11 @@ def amend(
 
     The change is shown in `show` and kept in the ledger; nothing is edited silently.
     """
-    changes = read_changes(title, criteria, due, tags, untags, now=clock_now(), tz=app.tz)
     who = app.writer(by)
-    with app.forecasts(write=True) as db:
-        for field, value in changes:
-            store.amend(db, forecast_id, field, value, by=who, note=note)  # type: ignore[arg-type]
-        record = records.forecast_record(store.get_forecast(db, forecast_id), viewer=who, full=True)
-    emit(record, as_json, f"Forecast {record['id']} amended: {', '.join(f for f, _ in changes)}")
+    form = dict(title=title, criteria=criteria, due=due, tags=list(tags), untags=list(untags))
+    forecast, changed = app.ops.amend(forecast_id, {**form, "note": note}, who)
+    record = records.forecast_record(forecast, viewer=who, full=True)
+    emit(record, as_json, f"Forecast {record['id']} amended: {', '.join(changed)}")
 
 
 @click.command()
@@ -524,7 +484,7 @@ def withdraw(app: App, forecast_id: str, note: str, by: str | None, as_json: boo
     It stays in the ledger but leaves lists, scores and emails; `list --status withdrawn` shows
     it and `reopen` brings it back. (A question that became moot is annulled instead.)
     """
-    _close(app, store.withdraw, forecast_id, note, by, as_json)
+    _close(app, "withdraw", forecast_id, note, by, as_json)
 
 
 @click.command()
@@ -536,10 +496,8 @@ def reopen(app: App, forecast_id: str, note: str, by: str | None, as_json: bool)
     the forecast is open again and out of the scores until it is resolved again.
     """
     who = app.writer(by)
-    with app.forecasts(write=True) as db:
-        was = store.get_forecast(db, forecast_id).status
-        f = store.reopen(db, forecast_id, by=who, note=note)
-        record = records.forecast_record(f, viewer=who)
+    was, f = app.ops.reopen(forecast_id, note, who)
+    record = records.forecast_record(f, viewer=who)
     if as_json:
         emit_json(record)
         return
