@@ -31,7 +31,7 @@ otherwise: it costs a fifth of the report), computed from the same scored rows.
 :func:`build_report` can keep what it read in a :class:`ReportCache` (the web pages' cache, which
 must outlive a process): everything but the counts of questions by state (which move with the
 clock) and the time of generation, under a key naming the query and the database's state (the
-ledger's head, the last estimate and question ids and their counts: any write changes it).
+ledger's head, the last estimate and question ids: any write changes it).
 
 Findings rule: a calibration bin gets a sentence only when it holds at least
 :data:`FINDING_MIN_COUNT` forecasts and its mean forecast lies outside the Wilson 95% interval of
@@ -580,8 +580,8 @@ def _state(db: Executor, query: ReportQuery) -> str:
         tuple(r)
         for r in db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchall()
     ]
-    for table in ("estimate", "forecast"):
-        state += [tuple(r) for r in db.execute(f"SELECT MAX(id), COUNT(*) FROM {table}").fetchall()]
+    for table in ("estimate", "forecast"):  # (rows written beside the ledger: a bench's)
+        state += [tuple(r) for r in db.execute(f"SELECT MAX(id) FROM {table}").fetchall()]
     return repr((_VERSION, query, state))
 
 
