@@ -16,19 +16,35 @@ if TYPE_CHECKING:
     from predictions.records import EstimateRow, ForecastRow, Standing
 
 __all__ = [
+    "BLIND_TAG",
     "SHOWN_QUANTILES",
     "beyond_bounds",
     "closing_words",
     "format_estimate",
     "format_others",
     "format_outcome",
+    "hidden_from",
     "question_line",
     "quantile_points",
     "relative",
 ]
 
+#: A forecast carrying this tag is *blind*: while it is open, a person who has not forecast it
+#: yet is not shown the others' estimates (people's or markets'), so as not to anchor on them.
+BLIND_TAG = "blind"
+
 #: The quantiles ``show`` and the forecast page list of a numeric or date forecast.
 SHOWN_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def hidden_from(forecast: ForecastRow, viewer: str) -> bool:
+    """Whether the others' estimates on ``forecast`` are hidden from ``viewer``: it is blind
+    (tagged :data:`BLIND_TAG`), open, and ``viewer`` has no estimate on it yet."""
+    return (
+        forecast.status == "open"
+        and any(t.name == BLIND_TAG for t in forecast.tags)
+        and not any(e.forecaster == viewer for e in forecast.estimates)
+    )
 
 
 def format_estimate(question: Question | None, estimate: EstimateRow | None) -> str:
