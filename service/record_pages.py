@@ -2,8 +2,9 @@
 rendered by the HTML report's own pieces, :func:`reports.render.html_part`), never recomputed.
 
 - ``/record``: mine (``tracker report --by ME``); ``/record/forecasters/{name}`` (``--by NAME``);
-  ``/record/tags/{tag}`` (``--tag TAG``); ``/record/team`` (everyone, ``--group-by forecaster``).
-  Each takes ``?group_by=&since=&until=`` as the command takes them (dates in UTC).
+  ``/record/tags/{tag}`` (``--tag TAG``); ``/record/team`` (everyone). Each takes
+  ``?group_by=&since=&until=&min_count=`` as the command takes its options (dates in UTC);
+  ``group_by=forecaster`` adds the team view.
 - ``/team``: the team view (``tracker report --group-by forecaster --min-count N``): each
   person's Brier and relative Brier with counts, ranked from ``?min_count=``, the team's
   aggregates and the markets beside them, and each question type's scores by forecaster.
@@ -21,13 +22,15 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
+from predictions import accounts
 from predictions.errors import NotFoundError
 from reports.build import GROUP_BY, ReportQuery, build_report, parse_since, parse_until
 from reports.render import STYLESHEET, html_part
@@ -36,7 +39,7 @@ from service.auth import CurrentUser
 from service.render import render
 from service.routes import route
 
-__all__ = ["FileCache", "cache_folder"]
+__all__ = ["FileCache", "Filtered", "Filters", "cache_folder"]
 
 #: Links from a page's names to their track records.
 _LINKS = {"forecaster": "/record/forecasters/"}
@@ -96,24 +99,35 @@ def _cache(request: Request) -> FileCache:
     return FileCache(cache_folder() / hashlib.sha256(url.encode()).hexdigest()[:16])
 
 
-def _query(
-    group_by: str,
-    since: str | None,
-    until: str | None,
-    *,
-    by: str | None = None,
-    tag: str | None = None,
-    min_count: int = MIN_COUNT,
-) -> ReportQuery:
-    """The report's query from the page's parameters, read as ``tracker report`` reads them."""
-    return ReportQuery(
-        by=by,
-        tag=tag,
-        since=parse_since(since) if since else None,
-        until=parse_until(until) if until else None,
-        group_by=group_by,
-        min_count=min_count,
-    )
+@dataclass(frozen=True)
+class Filters:
+    """A page's ``?group_by=&since=&until=&min_count=``, read as ``tracker report`` reads its
+    options (dates in UTC)."""
+
+    group_by: str = "quarter"
+    since: str | None = None
+    until: str | None = None
+    min_count: int = MIN_COUNT
+
+    def query(self, *, by: str | None = None, tag: str | None = None) -> ReportQuery:
+        """The report's query (bad input raises the command's error)."""
+        return ReportQuery(
+            by=by,
+            tag=tag,
+            since=parse_since(self.since) if self.since else None,
+            until=parse_until(self.until) if self.until else None,
+            group_by=self.group_by,
+            min_count=self.min_count,
+        )
+
+    @property
+    def typed(self) -> dict[str, str | None]:
+        """The dates as typed (the report shows them so)."""
+        return {"since": self.since, "until": self.until}
+
+
+#: An endpoint's parameter for the filters of its query string.
+Filtered = Annotated[Filters, Depends()]
 
 
 def _report(request: Request, query: ReportQuery) -> dict[str, Any]:
@@ -121,104 +135,66 @@ def _report(request: Request, query: ReportQuery) -> dict[str, Any]:
         return build_report(session, query, cache=_cache(request))
 
 
-def _page(
-    request: Request,
-    heading: str,
-    query: ReportQuery,
-    typed: dict[str, str | None],
-    *,
-    find: str | None = None,
-) -> Response:
-    """A track-record page: the report of ``query`` under ``heading``; ``find`` names the
-    forecaster that must exist (a name with no question and no account is not found)."""
+def _page(request: Request, heading: str, filters: Filters, query: ReportQuery) -> Response:
+    """A track-record page: the report of ``query`` under ``heading``. A forecaster (``by``)
+    with no question and no account is not found."""
     report = _report(request, query)
-    if find is not None and not report["counts"]["questions"]:
+    if query.by is not None and not report["counts"]["questions"]:
         with request.app.state.store.read() as session:
-            from predictions import accounts
-
             try:
-                accounts.get_user(session, find)
+                accounts.get_user(session, query.by)
             except NotFoundError:
-                raise NotFoundError("forecaster", find) from None
-    body = Markup(html_part(report, "body", typed=typed, links=_LINKS))  # noqa: S704 (escaped)
+                raise NotFoundError("forecaster", query.by) from None
+    body = html_part(report, "body", typed=filters.typed, links=_LINKS)
     return render(
         request,
         "record.html",
         heading=heading,
         report=report,
-        body=body,
+        body=Markup(body),  # noqa: S704 (the report's template escapes)
         group_by=GROUP_BY,
-        typed=typed,
+        typed=filters.typed,
     )
 
 
 @route("GET", "/record", role="viewer")
-def my_record(
-    request: Request,
-    user: CurrentUser,
-    group_by: str = "quarter",
-    since: str | None = None,
-    until: str | None = None,
-) -> Response:
+def my_record(request: Request, user: CurrentUser, filters: Filtered) -> Response:
     """My track record: ``tracker report --by ME``."""
-    query = _query(group_by, since, until, by=user.name)
-    return _page(request, "My track record", query, {"since": since, "until": until})
+    return _page(request, "My track record", filters, filters.query(by=user.name))
 
 
 @route("GET", "/record/forecasters/{name}", role="viewer")
-def forecaster_record(
-    request: Request,
-    name: str,
-    group_by: str = "quarter",
-    since: str | None = None,
-    until: str | None = None,
-) -> Response:
+def forecaster_record(request: Request, name: str, filters: Filtered) -> Response:
     """A forecaster's (or a market's) track record: ``tracker report --by NAME``."""
-    query = _query(group_by, since, until, by=name)
-    typed = {"since": since, "until": until}
-    return _page(request, f"Track record of {name}", query, typed, find=name)
+    return _page(request, f"Track record of {name}", filters, filters.query(by=name))
 
 
 @route("GET", "/record/tags/{tag}", role="viewer")
-def tag_record(
-    request: Request,
-    tag: str,
-    group_by: str = "quarter",
-    since: str | None = None,
-    until: str | None = None,
-) -> Response:
+def tag_record(request: Request, tag: str, filters: Filtered) -> Response:
     """The track record on a tag's questions: ``tracker report --tag TAG``."""
-    query = _query(group_by, since, until, tag=tag)
-    typed = {"since": since, "until": until}
-    return _page(request, f"Track record on {query.tag}", query, typed)
+    query = filters.query(tag=tag)
+    return _page(request, f"Track record on {query.tag}", filters, query)
 
 
 @route("GET", "/record/team", role="viewer")
-def team_record(
-    request: Request,
-    group_by: str = "forecaster",
-    since: str | None = None,
-    until: str | None = None,
-    min_count: int = MIN_COUNT,
-) -> Response:
-    """The team's track record: ``tracker report --group-by forecaster`` (every forecaster)."""
-    query = _query(group_by, since, until, min_count=min_count)
-    return _page(request, "The team's track record", query, {"since": since, "until": until})
+def team_record(request: Request, filters: Filtered) -> Response:
+    """The team's track record: ``tracker report`` (every forecaster)."""
+    return _page(request, "The team's track record", filters, filters.query())
 
 
 @route("GET", "/team", role="viewer")
-def team_page(
-    request: Request,
-    min_count: int = MIN_COUNT,
-    since: str | None = None,
-    until: str | None = None,
-) -> Response:
-    """The team view: ``tracker report --group-by forecaster --min-count N``'s team section."""
-    report = _report(request, _query("forecaster", since, until, min_count=min_count))
-    typed = {"since": since, "until": until}
-    table = Markup(html_part(report, "team", typed=typed, links=_LINKS))  # noqa: S704 (escaped)
+def team_page(request: Request, filters: Filtered) -> Response:
+    """The team view: the team section of ``tracker report --group-by forecaster``."""
+    filters = replace(filters, group_by="forecaster")
+    report = _report(request, filters.query())
+    table = html_part(report, "team", typed=filters.typed, links=_LINKS)
     return render(
-        request, "team.html", report=report, table=table, typed=typed, min_count=min_count
+        request,
+        "team.html",
+        report=report,
+        table=Markup(table),  # noqa: S704 (the report's template escapes)
+        typed=filters.typed,
+        min_count=filters.min_count,
     )
 
 

@@ -65,9 +65,9 @@ CASES = [
     ("/record/forecasters/bob?group_by=month", ["--by", "bob", "--group-by", "month"], {}),
     ("/record/forecasters/manifold", ["--by", "manifold"], {}),
     ("/record/tags/policy?group_by=forecaster&until=2025-12", ["--tag", "policy", "--group-by", "forecaster", "--until", "2025-12"], {"until": "2025-12"}),
-    ("/record/team", ["--group-by", "forecaster"], {}),
+    ("/record/team", [], {}),
     ("/record/team?group_by=tag&min_count=2", ["--group-by", "tag", "--min-count", "2"], {}),
-    ("/record/team?min_count=2", ["--group-by", "forecaster", "--min-count", "2"], {}),
+    ("/record/team?group_by=forecaster&min_count=2", ["--group-by", "forecaster", "--min-count", "2"], {}),
 ]  # fmt: skip
 
 
