@@ -27,7 +27,7 @@ from predictions import records, store
 from predictions.accounts import UserRow, allows
 from predictions.checks import evidence_record, proposal_record
 from predictions.models import Evidence, Proposal
-from predictions.questions import Question, format_value, quantile
+from predictions.questions import Question, format_read, format_value, quantile
 from predictions.records import EstimateRow, ForecastQuery, ForecastRow, Standing, is_market
 from predictions.shown import (
     BLIND_TAG,
@@ -154,7 +154,8 @@ def _chart(
             latest = f"{s.steps[-1][1] * 100:.0f}%" if s.steps else "-"
         else:
             latest = _latest_text(question, s)
-        legend.append({"name": s.name, "color": s.color, "latest": latest, "mine": s.mine})
+        mine = s.mine and (question is None or question.kind != "choice")
+        legend.append({"name": s.name, "color": s.color, "latest": latest, "mine": mine})
     return {
         "title": title,
         "legend": legend,
@@ -168,7 +169,7 @@ def _latest_text(question: Question | None, s: _Series) -> str:
     _, value, low, high = s.steps[-1]
     if question is None:
         return f"{value * 100:.0f}%"
-    mid, lo, hi = (format_value(question, question.unscaled(u)) for u in (value, low, high))  # type: ignore[arg-type]
+    mid, lo, hi = (format_read(question, question.unscaled(u)) for u in (value, low, high))  # type: ignore[arg-type]
     return f"median {mid} (10-90%: {lo} to {hi})"
 
 
@@ -194,7 +195,7 @@ def _time_labels(
     """Evenly spaced times as fractions of the axis with their labels, as many as fit."""
     span = end - start
     fmt = "%Y-%m-%d" if span >= timedelta(days=3) else "%m-%d %H:%M"
-    label = _width("2026-12-31", font) + 2 * font
+    label = _width(datetime(2026, 12, 31, 23, 59).strftime(fmt), font) + 2 * font
     count = max(2, min(6, int(room // label) + 1))
     return [
         (k / (count - 1), (start + span * (k / (count - 1))).strftime(fmt)) for k in range(count)
@@ -207,9 +208,10 @@ def _drawing(
     f = d.font
     question = forecast.question
     ylabels = _y_labels(question)
-    x0 = max(_width(text, f) for _, text in ylabels) + 0.6 * f
-    x1 = d.width - _width("2026-12-31", f) / 2 - 2
-    y0, y1 = 0.8 * f, d.height - 2.0 * f
+    half = _width("12-31 23:59", f) / 2 + 2  # half the widest time label
+    x0 = max(max(_width(text, f) for _, text in ylabels) + 0.6 * f, half)
+    x1 = d.width - half
+    y0, y1 = 0.8 * f, d.height - 2.2 * f
     seconds = (end - start).total_seconds()
 
     def x(t: datetime) -> float:
@@ -260,7 +262,7 @@ def _drawing(
             {"x": _r(x0 + share * (x1 - x0)), "text": text}
             for share, text in _time_labels(start, end, x1 - x0, f)
         ],
-        "xlabel_y": _r(y1 + 1.4 * f),
+        "xlabel_y": _r(y1 + 1.8 * f),
         "series": drawn,
         "due": due,
         "resolution": resolution,
