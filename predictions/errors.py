@@ -24,6 +24,8 @@ tracker raises on purpose has one home and one base. ``resolvers`` and ``reports
 
 from __future__ import annotations
 
+from predictions.wording import plural
+
 __all__ = [
     "AuthError",
     "ChainError",
@@ -85,10 +87,9 @@ class ImportProblems(InputError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
-        TrackerError.__init__(
-            self,
-            f"{source}: {len(problems)} problem(s), nothing imported:\n  " + "\n  ".join(problems),
-        )
+        #: the first line, what the CLI's ``Error:`` and the API's ``detail`` say
+        self.headline = f"{source}: {plural(len(problems), 'problem')}, nothing imported"
+        TrackerError.__init__(self, "\n  ".join([self.headline, *problems]))
         self.field = source
         self.value = None
         self.expected = ""

@@ -72,6 +72,7 @@ ROUTE_MODULES = [
     "service.account_routes",
     "service.forecast_api",
     "service.check_api",
+    "service.data_api",
     "service.pages",
 ]
 

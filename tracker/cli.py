@@ -21,7 +21,6 @@ import click
 
 from predictions.errors import ImportProblems, InputError, TrackerError
 from predictions.validation import parse_timezone
-from predictions.wording import plural
 from tracker import __version__
 from tracker.config import Config, load_config
 
@@ -368,10 +367,7 @@ class TrackerGroup(click.Group):
         except click.Abort:
             _fail("aborted", 1)
         except ImportProblems as exc:
-            click.echo(
-                f"Error: {exc.source}: {plural(len(exc.problems), 'problem')}, nothing imported",
-                err=True,
-            )
+            click.echo(f"Error: {exc.headline}", err=True)
             for problem in exc.problems:
                 click.echo(f"  {problem}", err=True)
             sys.exit(exc.exit_code)

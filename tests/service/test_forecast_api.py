@@ -453,3 +453,130 @@ def test_api_checks_run_propose_and_are_confirmed(api: Api, cli: CliInvoke) -> N
     assert none_left.json()["detail"] == f"forecast {fid} has no pending proposal"
     assert api.ok("vic", "GET", "/api/v1/proposals")["total"] == 0
     assert cli("verify").exit_code == 0
+
+
+# --- report, export, import ------------------------------------------------------------------
+
+
+def test_api_report_is_the_cli_report(api: Api, cli: CliInvoke) -> None:
+    with freeze_time(NOW):
+        for kind in TYPES:
+            _add(api, kind, due="2026-06-30")
+    with freeze_time("2026-07-02"):
+        for fid, (kind, (_, outcome, _)) in enumerate(UPDATES.items(), start=1):
+            if kind == "date":
+                outcome = "2026-06-30"
+            api.ok("ana", "POST", f"/api/v1/forecasts/{fid}/resolution", json={"outcome": outcome})
+        as_json = api.get("vic", "/api/v1/report", params={"by": "ana"})
+        assert as_json.headers["content-type"] == "application/json"
+        assert as_json.text == cli("report", "--format", "json", "--by", "ana").stdout
+        filters = {"format": "md", "tag": "china", "since": "2026", "group_by": "tag"}
+        md = api.get("vic", "/api/v1/report", params={**filters, "timezone": "Asia/Tokyo"})
+        assert md.headers["content-type"].startswith("text/markdown")
+        assert cli("config", "set", "timezone", "Asia/Tokyo").exit_code == 0
+        assert md.text == cli(
+            "report", "--format", "md", "--tag", "china", "--since", "2026", "--group-by", "tag"
+        ).stdout  # fmt: skip
+        html = api.get("vic", "/api/v1/report", params={"format": "html", "title": "Ours"})
+        assert html.text.startswith("<!DOCTYPE html>") and "Ours" in html.text
+    bad = api.get("vic", "/api/v1/report", params={"since": "someday"})
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == _cli_error(cli, "report", "--since", "someday")
+    assert api.get("vic", "/api/v1/report", params={"format": "pdf"}).status_code == 422
+
+
+@pytest.mark.parametrize("fmt", ["json", "toml", "csv"])
+def test_api_export_then_import_elsewhere_restores_exactly(
+    api: Api, cli: CliInvoke, fmt: str, tmp_path: Any
+) -> None:
+    with freeze_time(NOW):
+        for kind in TYPES:
+            _add(api, kind)
+        api.ok("bo", "POST", "/api/v1/forecasts/2/estimates", 201, json=UPDATES["numeric"][0])
+        api.ok("ana", "POST", "/api/v1/forecasts/4/resolution", json={"outcome": "DeepSeek"})
+    exported = api.get("vic", "/api/v1/export", params={"format": fmt})
+    assert exported.status_code == 200
+    assert exported.text == cli("export", "--format", fmt).stdout
+    assert f"tracker-export.{fmt}" in exported.headers["content-disposition"]
+    # importing it again here: refused whole, or skipped
+    files = {"file": (f"forecasts.{fmt}", exported.content)}
+    assert api.post("ana", "/api/v1/import", files=files).status_code == 403  # admin only
+    again = api.post("mei", "/api/v1/import", files=files)
+    assert again.status_code == 409 and "already in this database" in again.json()["detail"]
+    skipped = api.ok("mei", "POST", "/api/v1/import", files=files, data={"skip_existing": "true"})
+    assert (skipped["forecasts"], skipped["skipped"]) == (0, 4)
+    # into an empty database: the same ledger, exported again byte for byte
+    from service.app import Settings, create_app
+
+    other = create_app(f"sqlite:///{tmp_path / 'other.db'}", Settings())
+    try:
+        add_user(other, "mei", "admin", password="correct horse battery")
+        with other.state.store.write() as session:
+            secret = accounts.create_token(session, "mei", "test", by="mei")[1]
+        with TestClient(other) as client:
+            there = Api(client, {"mei": secret})
+            dry = there.ok("mei", "POST", "/api/v1/import", files=files, data={"dry_run": "true"})
+            assert dry["dry_run"] is True and dry["forecasts"] == 4
+            assert there.ok("mei", "GET", "/api/v1/forecasts")["total"] == 0
+            summary = there.ok("mei", "POST", "/api/v1/import", files=files)
+            assert summary["forecasts"] == 4 and summary["file_head_verified"] is True
+            assert there.get("mei", "/api/v1/export", params={"format": fmt}).text == exported.text
+    finally:
+        other.state.store.engine.dispose()
+
+
+def test_api_import_lists_every_problem_and_writes_nothing(
+    api: Api, cli: CliInvoke, db_url: str, tmp_path: Any
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "title,criteria,due,probability\nFine,c,2030,0.5\nBroken,c,yesterday,abc\n",
+        encoding="utf-8",
+    )
+    engine = create_engine(db_url)
+    try:
+        before = table_counts(engine)
+        with freeze_time(NOW):
+            expected = _cli_error(cli, "import", str(bad))
+            refused = api.post(
+                "mei", "/api/v1/import", files={"file": (str(bad), bad.read_bytes())}
+            )
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == expected  # the name as the CLI was given it
+        assert expected.endswith("2 problems, nothing imported")
+        problems = refused.json()["problems"]
+        assert len(problems) == 2 and problems[0].startswith("line 3: due: got 'yesterday'")
+        assert table_counts(engine) == before
+    finally:
+        engine.dispose()
+    hand = tmp_path / "mine.csv"
+    hand.write_text("title,criteria,due,probability\nFine,c,2030-06-30,0.5\n", encoding="utf-8")
+    with freeze_time(NOW):
+        summary = api.ok(
+            "mei", "POST", "/api/v1/import",
+            files={"file": (hand.name, hand.read_bytes())},
+            data={"by": "ana", "timezone": "Asia/Shanghai"},
+        )  # fmt: skip
+    assert summary["forecasts"] == 1 and summary["format"] == "csv"
+    (row,) = api.ok("vic", "GET", "/api/v1/forecasts")["items"]
+    assert row["author"] == "ana" and row["due"] == "2030-06-30T15:59:59.000000Z"
+
+
+def test_api_data_routes_are_in_the_openapi_document(client: TestClient) -> None:
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    for path, method in (
+        ("/api/v1/report", "get"),
+        ("/api/v1/export", "get"),
+        ("/api/v1/import", "post"),
+        ("/api/v1/forecasts/{forecast_id}/checks", "post"),
+        ("/api/v1/checks/{check_id}/stop", "post"),
+        ("/api/v1/checks/{check_id}/resume", "post"),
+        ("/api/v1/forecasts/{forecast_id}/check", "post"),
+        ("/api/v1/forecasts/{forecast_id}/evidence", "get"),
+        ("/api/v1/proposals", "get"),
+        ("/api/v1/proposals/{proposal_id}/confirm", "post"),
+        ("/api/v1/proposals/{proposal_id}/dispute", "post"),
+        ("/api/v1/forecasts/{forecast_id}/confirm", "post"),
+        ("/api/v1/forecasts/{forecast_id}/dispute", "post"),
+    ):
+        assert method in paths[path], path
