@@ -139,6 +139,7 @@ class CheckOutcome:
             "sha256": self.sha256,
             "unchanged": self.unchanged,
             "error": self.error,
+            "temporary": self.temporary,
             "evidence": self.evidence_id,
             "next_check_at": chain.iso(self.next_check_at),
         }

@@ -17,7 +17,7 @@ from tracker.cli import App, by_option, forecast_argument, json_option, pass_app
 from tracker.display import emit, emit_json, table
 
 if TYPE_CHECKING:
-    from resolvers.sweep import CheckOutcome, SweepReport, SweepSettings
+    from resolvers.sweep import SweepReport, SweepSettings
 
 __all__ = ["COMMANDS", "sweep_settings"]
 
@@ -51,27 +51,28 @@ def _short(text: str | None, width: int = 70) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _echo_outcome(o: CheckOutcome) -> None:
-    head = f"check {o.check_id} ({o.kind}) on forecast {o.forecast_id}: {o.verdict.upper()}"
-    if o.unchanged:
+def _echo_outcome(o: dict[str, Any]) -> None:
+    """One check's verdict and receipt, from its record (:meth:`CheckOutcome.record`)."""
+    head = f"check {o['check']} ({o['kind']}) on forecast {o['forecast']}: {o['verdict'].upper()}"
+    if o["unchanged"]:
         head += " (unchanged)"
-    if o.action:
-        head += f" -> {o.action}"
+    if o["action"]:
+        head += f" -> {o['action']}"
     click.echo(head)
     receipt = [
-        f"HTTP {o.http_status}" if o.http_status is not None else None,
-        f"sha256 {o.sha256[:16]}" if o.sha256 else None,
-        o.url,
+        f"HTTP {o['http_status']}" if o["http_status"] is not None else None,
+        f"sha256 {o['sha256'][:16]}" if o["sha256"] else None,
+        o["url"],
     ]
     if any(receipt):
         click.echo("  " + "  ".join(r for r in receipt if r))
-    if o.value:
-        click.echo(f"  value:   {_short(o.value, 100)}")
-    if o.excerpt:
-        click.echo(f"  excerpt: {_short(o.excerpt, 200)}")
-    if o.error:
-        kind = "temporary" if o.temporary else "permanent"
-        click.echo(f"  error ({kind}): {o.error}")
+    if o["value"]:
+        click.echo(f"  value:   {_short(o['value'], 100)}")
+    if o["excerpt"]:
+        click.echo(f"  excerpt: {_short(o['excerpt'], 200)}")
+    if o["error"]:
+        kind = "temporary" if o.get("temporary") else "permanent"
+        click.echo(f"  error ({kind}): {o['error']}")
 
 
 @click.command()
@@ -107,23 +108,22 @@ def check(
     registration), then run with the others. --stop and --resume change one check and run none:
     a stopped check is passed by (sweeps, this command) until it is resumed.
     """
-    from resolvers.sweep import check_forecast
-
     if stop is not None or resume is not None:
         _switch(app, forecast_id, stop, resume, note, bool(added) or dry_run, as_json)
         return 0
     new_ids = _attach(app, forecast_id, added, dry_run, as_json) if added else []
-    report = check_forecast(app.engine, forecast_id, dry_run=dry_run, settings=sweep_settings(app))
+    settings = sweep_settings(app) if app.client is None else None  # a server uses its own
+    report = app.ops.run_checks(forecast_id, dry_run=dry_run, settings=settings)
     if as_json:
-        emit_json({**report.record(), "added": new_ids} if added else report.record())
-    elif not report.outcomes:
+        emit_json({**report, "added": new_ids} if added else report)
+    elif not report["outcomes"]:
         click.echo(f"Forecast {forecast_id} has no checks to run (none attached, or all stopped).")
     else:
-        for outcome in report.outcomes:
+        for outcome in report["outcomes"]:
             _echo_outcome(outcome)
         if dry_run:
             click.echo("(dry run: nothing recorded)")
-    return 1 if report.errors else 0
+    return 1 if report["errors"] else 0
 
 
 def _switch(
@@ -136,8 +136,6 @@ def _switch(
     as_json: bool,
 ) -> None:
     """``--stop`` / ``--resume``: one check changed, recorded in the receipts chain."""
-    from predictions import store
-    from predictions.checks import switch_check, switch_record
     from predictions.errors import InputError
     from predictions.validation import require_text
 
@@ -151,12 +149,9 @@ def _switch(
     check_id = stop if stop is not None else resume
     assert check_id is not None
     note = require_text(note, "note", optional=True)
-    with app.write() as session:
-        forecast = store.get_forecast(session, forecast_id)
-        switched = switch_check(
-            session, forecast.id, check_id, stop=stop is not None, by=app.writer(), note=note
-        )
-        record = switch_record(switched)
+    record = app.ops.switch_check(
+        forecast_id, check_id, stop=stop is not None, note=note, by=app.writer()
+    )
     state = "running again (due now)" if record["running"] else "stopped"
     emit(
         record,
@@ -170,22 +165,17 @@ def _attach(
 ) -> list[int]:
     """Validate every spec, then store them all on the forecast (each with its ``check``
     receipt); nothing is stored if any is bad. Returns the new check ids."""
-    from predictions import store
-    from predictions.checks import add_checks
     from predictions.errors import InputError
-    from resolvers import parse_check, validate_check
 
     if dry_run:
         raise InputError(
             "--add", specs[0], "no --dry-run with it (a dry run records nothing, not even a check)"
         )
-    with app.write() as session:
-        forecast = store.get_forecast(session, forecast_id)
-        valid = [validate_check(parse_check(s), question_kind=forecast.kind) for s in specs]
-        ids = [c.id for c in add_checks(session, forecast.id, valid)]  # (flushed: ids known)
+    attached = app.ops.attach_checks(forecast_id, list(specs))
+    ids, valid = attached["added"], attached["checks"]
     if not as_json:
         for cid, spec in zip(ids, valid, strict=True):
-            click.echo(f"Forecast {forecast.id}: added check {cid} ({spec['kind']}).")
+            click.echo(f"Forecast {attached['forecast']}: added check {cid} ({spec['kind']}).")
     return ids
 
 
@@ -258,10 +248,7 @@ def sweep(app: App, limit: int | None, as_json: bool) -> int:
 @pass_app
 def review(app: App, as_json: bool) -> None:
     """List proposals waiting for you: forecast, verdict, evidence excerpt, URL."""
-    from resolvers.review import review as pending
-
-    with app.read() as session:
-        items = pending(session)
+    items = app.ops.review()
     if as_json:
         emit_json(items)
         return
@@ -288,24 +275,6 @@ def review(app: App, as_json: bool) -> None:
     click.echo("Settle with `tracker confirm ID` or `tracker dispute ID --note TEXT`.")
 
 
-def _decide(
-    app: App,
-    decide: Any,
-    forecast_id: str,
-    proposal_id: int | None,
-    by: str | None,
-    note: str | None,
-) -> dict[str, Any]:
-    """Confirm or dispute (``decide``) a pending proposal; its record, with ``resolution``: what
-    the forecast now resolves to (``YES``, a number, a date, an option), once resolved."""
-    from resolvers.review import decision_record
-
-    with app.write() as session:
-        by = app.writer(by)
-        proposal = decide(session, forecast_id, by=by, note=note, proposal_id=proposal_id)
-        return decision_record(session, proposal)
-
-
 @click.command()
 @forecast_argument
 @proposal_option
@@ -322,9 +291,7 @@ def confirm(
     as_json: bool,
 ) -> None:
     """Accept a forecast's pending proposal: resolve (or annul) it as proposed."""
-    from resolvers.review import confirm as accept
-
-    record = _decide(app, accept, forecast_id, proposal_id, by, note)
+    record = app.ops.decide("confirm", forecast_id, proposal_id, note, app.writer(by))
     if as_json:
         emit_json(record)
     elif record["status"] == "acknowledged":
@@ -357,9 +324,7 @@ def dispute(
     as_json: bool,
 ) -> None:
     """Reject a forecast's pending proposal, with a note; the forecast is unchanged."""
-    from resolvers.review import dispute as reject
-
-    record = _decide(app, reject, forecast_id, proposal_id, by, note)
+    record = app.ops.decide("dispute", forecast_id, proposal_id, note, app.writer(by))
     emit(record, as_json, f"Forecast {record['forecast']}: proposal {record['id']} disputed.")
 
 
@@ -369,13 +334,9 @@ def dispute(
 @pass_app
 def evidence(app: App, forecast_id: str, as_json: bool) -> None:
     """Every check ever made on a forecast: time, URL, status, sha256, verdict, excerpt."""
-    from predictions import store
-    from predictions.checks import evidence_of, evidence_record
     from predictions.timetext import local_time
 
-    with app.read() as session:
-        forecast = store.get_forecast(session, forecast_id)
-        records = [evidence_record(e) for e in evidence_of(session, forecast.id)]
+    records = app.ops.evidence(forecast_id)
     if as_json:
         emit_json(records)
         return

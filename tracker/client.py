@@ -219,20 +219,25 @@ class Client:
             self._http.close()
             self._http = None
 
-    def call(
+    def send(
         self,
         method: str,
         path: str,
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
-    ) -> Any:
-        """The JSON answer of ``method path``; a failure as the domain error it stands for."""
+        data: dict[str, Any] | None = None,
+        files: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """The server's answer to ``method path`` (a success); a failure as the domain error it
+        stands for, carrying the problem's body in ``problem``."""
         import httpx
 
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            response = self._client().request(method, path, json=json, params=query)
+            response = self._client().request(
+                method, path, json=json, params=query, data=data, files=files
+            )
         except httpx.ConnectError as exc:
             raise OperationalError(
                 f"cannot reach the server at {self.url}: {_reason(exc)} (is `tracker serve` "
@@ -245,30 +250,47 @@ class Client:
         except httpx.HTTPError as exc:
             raise OperationalError(f"talking to {self.url}: {_reason(exc)}") from None
         if response.is_success:
-            if response.status_code == 204 or not response.content:
-                return None
-            try:
-                return response.json()
-            except ValueError:
-                raise OperationalError(
-                    f"{self.url}{path} answered something other than JSON (is it a tracker server?)"
-                ) from None
-        raise _error(response.status_code, self._detail(response))
+            return response
+        body = _problem(response)
+        error = _error(response.status_code, self._detail(response, body))
+        error.problem = body  # type: ignore[attr-defined]
+        raise error
 
-    def _detail(self, response: httpx.Response) -> str:
+    def call(self, method: str, path: str, **options: Any) -> Any:
+        """The JSON answer of ``method path`` (None for an empty one); see :meth:`send`."""
+        response = self.send(method, path, **options)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise OperationalError(
+                f"{self.url}{path} answered something other than JSON (is it a tracker server?)"
+            ) from None
+
+    def text(self, method: str, path: str, **options: Any) -> str:
+        """The text answer of ``method path`` (a report, an export); see :meth:`send`."""
+        return self.send(method, path, **options).text
+
+    def _detail(self, response: httpx.Response, body: dict[str, Any]) -> str:
         """The failure's one line: the problem's ``detail``; for a 401, how to sign in."""
-        detail = None
-        if "json" in response.headers.get("content-type", ""):
-            try:
-                body = response.json()
-                detail = body.get("detail") if isinstance(body, dict) else None
-            except ValueError:
-                detail = None
+        detail = body.get("detail")
         if not isinstance(detail, str) or not detail:
             detail = f"{self.url} answered {response.status_code} {response.reason_phrase}"
         if response.status_code == 401 and response.request.url.path != "/api/v1/tokens":
             detail += f" (`tracker login {self.url}` signs you in)"
         return detail
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    """An error response's problem+json body, or nothing."""
+    if "json" not in response.headers.get("content-type", ""):
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _reason(exc: Exception) -> str:

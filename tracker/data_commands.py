@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
-from predictions.clock import now as clock_now
 from predictions.wording import plural
 from tracker.cli import App, format_option, output_option, pass_app
 from tracker.display import emit_json, output_file
@@ -20,24 +17,6 @@ __all__ = ["COMMANDS"]
 
 _IMPORT_FORMATS = ("toml", "json", "csv", "predictionbook", "forecastbench")
 _EXPORT_FORMATS = ("toml", "json", "csv")
-
-
-class _DryRun(Exception):
-    """Raised inside the write transaction to roll a dry run back."""
-
-
-def _check_validator() -> Callable[..., dict[str, Any]] | None:
-    """``resolvers.validate_check`` when the resolvers package is installed, imported when a
-    record first carries a check (most files carry none, and the import is not cheap)."""
-    if importlib.util.find_spec("resolvers") is None:
-        return None
-
-    def validate(raw: dict[str, Any], *, question_kind: str | None = None) -> dict[str, Any]:
-        from resolvers import validate_check
-
-        return validate_check(raw, question_kind=question_kind)
-
-    return validate
 
 
 @contextmanager
@@ -100,34 +79,13 @@ def import_(
     database), predictionbook (JSON as scraped from predictionbook.com) and forecastbench (a
     question set, with --resolutions for its resolution set).
     """
-    from predictions.bulk import import_records
-    from predictions.formats import ReadContext, open_records
-
-    ctx = ReadContext(now=clock_now(), author=app.writer(by), tz=app.tz)
-    show = sys.stderr.isatty() and not as_json
-    summary = None
-    try:
-        with (
-            open_records(file, fmt, ctx, resolutions=resolutions) as (meta, records),
-            _progress(show, f"importing {file.name}") as progress,
-            app.write(bulk=True) as session,
-        ):
-            summary = import_records(
-                session,
-                records,
-                source=str(file),
-                meta=meta,
-                validate_check=_check_validator(),
-                skip_existing=skip_existing,
-                progress=progress,
-                now=ctx.now,
-            )
-            if dry_run:
-                summary.dry_run = True
-                raise _DryRun
-    except _DryRun:
-        pass
-    assert summary is not None
+    show = sys.stderr.isatty() and not as_json and app.client is None
+    options = dict(format=fmt, resolutions=resolutions, dry_run=dry_run, by=by)
+    with _progress(show, f"importing {file.name}") as progress:
+        author = by if app.client is not None else app.writer(by)  # a server: an admin's --by
+        summary = app.ops.import_file(
+            file, {**options, "skip_existing": skip_existing, "progress": progress}, author
+        )
     if as_json:
         emit_json(summary.as_dict())
         return
@@ -160,14 +118,11 @@ def export(app: App, fmt: str, output: Path | None) -> None:
     the same bytes; the head in the file lets anyone check it later (`tracker import --dry-run`
     into an empty database).
     """
-    from predictions.formats import export as write_export
-
     if output is None:
-        with app.read() as session:
-            write_export(session, fmt, sys.stdout)
+        app.ops.export(fmt, sys.stdout)
         return
-    with app.read() as session, output_file(output) as out:
-        count = write_export(session, fmt, out)
+    with output_file(output) as out:
+        count = app.ops.export(fmt, out)
     click.echo(f"Exported {plural(count, 'forecast')} to {output}")
 
 

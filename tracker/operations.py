@@ -14,8 +14,10 @@ CLI refuses a ``--by`` naming anyone else before it asks: :meth:`tracker.cli.App
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from predictions import records, store
 from predictions.clock import now as clock_now
@@ -28,21 +30,31 @@ if TYPE_CHECKING:
     from sqlite3 import Connection
     from zoneinfo import ZoneInfo
 
+    from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
+    from predictions.bulk import ImportSummary
+    from resolvers.sweep import SweepSettings
     from tracker.client import Client
 
 
 class Database(Protocol):
     """What :class:`Local` needs of the app (:class:`tracker.cli.App`): the timezone dates are
-    read in and the database's transactions."""
+    read in, the database's transactions and its engine."""
 
     @property
     def tz(self) -> ZoneInfo: ...
 
+    @property
+    def engine(self) -> Engine: ...
+
     def forecasts(self, *, write: bool = False) -> AbstractContextManager[Session | Connection]: ...
 
     def write(self, *, bulk: bool = False) -> AbstractContextManager[Session]: ...
+
+    def read(self) -> AbstractContextManager[Session]: ...
+
+    def lite(self) -> AbstractContextManager[Connection | None]: ...
 
 
 __all__ = ["CHANGED", "Database", "Local", "Operations", "Remote"]
@@ -167,6 +179,148 @@ class Local:
             was = store.get_forecast(db, forecast_id).status
             return was, store.reopen(db, forecast_id, by=by, note=note)
 
+    # --- checks, evidence, proposals -------------------------------------------------------------
+
+    def attach_checks(self, forecast_id: str, specs: list[str]) -> dict[str, Any]:
+        """Validate every spec against the question, then attach them all (none if any is bad):
+        ``{forecast, added: [check id], checks: [spec]}``."""
+        from predictions.checks import add_checks
+        from resolvers import parse_check, validate_check
+
+        with self.app.write() as session:
+            forecast = store.get_forecast(session, forecast_id)
+            valid = [validate_check(parse_check(s), question_kind=forecast.kind) for s in specs]
+            ids = [c.id for c in add_checks(session, forecast.id, valid)]  # (flushed: ids known)
+        return {"forecast": forecast.id, "added": ids, "checks": valid}
+
+    def switch_check(
+        self, forecast_id: str, check_id: int, *, stop: bool, note: str | None, by: str
+    ) -> dict[str, Any]:
+        """Stop or resume one check of the forecast (a receipt records it)."""
+        from predictions.checks import switch_check, switch_record
+
+        with self.app.write() as session:
+            forecast = store.get_forecast(session, forecast_id)
+            switched = switch_check(session, forecast.id, check_id, stop=stop, by=by, note=note)
+            return switch_record(switched)
+
+    def run_checks(
+        self, forecast_id: str, *, dry_run: bool, settings: SweepSettings | None
+    ) -> dict[str, Any]:
+        """Run the forecast's running checks now (with the runner's ``settings``): the sweep
+        report's record."""
+        from resolvers.sweep import check_forecast
+
+        engine = self.app.engine
+        return check_forecast(engine, forecast_id, dry_run=dry_run, settings=settings).record()
+
+    def review(self) -> list[dict[str, Any]]:
+        """The pending proposals (``tracker review --json``)."""
+        from resolvers.review import review
+
+        with self.app.read() as session:
+            return review(session)
+
+    def decide(
+        self, verdict: str, forecast_id: str, proposal_id: int | None, note: str | None, by: str
+    ) -> dict[str, Any]:
+        """Confirm or dispute (``verdict``) a pending proposal: its record, with what the
+        forecast now resolves to."""
+        from resolvers.review import confirm, decision_record, dispute
+
+        decide: Callable[..., Any] = confirm if verdict == "confirm" else dispute
+        with self.app.write() as session:
+            proposal = decide(session, forecast_id, by=by, note=note, proposal_id=proposal_id)
+            return decision_record(session, proposal)
+
+    def evidence(self, forecast_id: str) -> list[dict[str, Any]]:
+        """Every check made on the forecast, oldest first (``tracker evidence --json``)."""
+        from predictions.checks import evidence_of, evidence_record
+
+        with self.app.read() as session:
+            forecast = store.get_forecast(session, forecast_id)
+            return [evidence_record(e) for e in evidence_of(session, forecast.id)]
+
+    # --- report, export, import ------------------------------------------------------------------
+
+    def report(self, fmt: str, title: str, filters: dict[str, Any]) -> str:
+        """The report rendered in ``fmt``; ``filters``: by, tag, since, until (as typed),
+        group_by, min_count."""
+        from reports.build import ReportQuery, build_report, parse_since, parse_until
+        from reports.render import render
+
+        since, until, tz = filters.get("since"), filters.get("until"), self.app.tz
+        query = ReportQuery(
+            by=filters.get("by"),
+            tag=filters.get("tag"),
+            since=parse_since(since, tz) if since else None,
+            until=parse_until(until, tz) if until else None,
+            group_by=filters["group_by"],
+            min_count=filters["min_count"],
+        )
+        # On an existing SQLite file, the standard library's sqlite3 (no SQLAlchemy import).
+        with self.app.lite() as conn:
+            data = build_report(conn, query) if conn is not None else None
+        if data is None:
+            with self.app.read() as session:
+                data = build_report(session, query)
+        typed = {"since": since, "until": until}
+        return render(data, fmt, title=title, tz=tz, typed=typed)
+
+    def export(self, fmt: str, out: TextIO) -> int:
+        """Write the export to ``out``; how many forecasts."""
+        from predictions.formats import export as write_export
+
+        with self.app.read() as session:
+            return write_export(session, fmt, out)
+
+    def import_file(self, file: Path, options: dict[str, Any], by: str | None) -> ImportSummary:
+        """Import ``file`` whole or not at all; ``options``: format, resolutions, dry_run,
+        skip_existing, progress."""
+        from predictions.bulk import import_records
+        from predictions.formats import ReadContext, open_records
+
+        ctx = ReadContext(now=clock_now(), author=by or "", tz=self.app.tz)
+        summary = None
+        try:
+            with (
+                open_records(file, options.get("format"), ctx,
+                             resolutions=options.get("resolutions")) as (meta, rows),
+                self.app.write(bulk=True) as session,
+            ):  # fmt: skip
+                summary = import_records(
+                    session, rows, source=str(file), meta=meta,
+                    validate_check=_check_validator(), skip_existing=options["skip_existing"],
+                    progress=options.get("progress"), now=ctx.now,
+                )  # fmt: skip
+                if options["dry_run"]:
+                    summary.dry_run = True
+                    raise _DryRun
+        except _DryRun:
+            pass
+        assert summary is not None
+        return summary
+
+
+class _DryRun(Exception):
+    """Raised inside the write transaction to roll a dry run back."""
+
+
+def _check_validator() -> Any:
+    """``resolvers.validate_check`` when the resolvers package is installed, imported when a
+    record first carries a check (most files carry none, and the import is not cheap)."""
+    import importlib.util
+
+    if importlib.util.find_spec("resolvers") is None:
+        return None
+
+    def validate(raw: dict[str, Any], *, question_kind: str | None = None) -> dict[str, Any]:
+        from resolvers import validate_check
+
+        return validate_check(raw, question_kind=question_kind)
+
+    return validate
+
 
 class Remote:
     """The same operations through the service's API, as the signed-in user."""
@@ -259,6 +413,80 @@ class Remote:
             for c in record.get("auto_checks", ())
         ]
         return str(record["was"]), forecast
+
+    def _all(self, path: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Every item of a paged list."""
+        items: list[Any] = []
+        while True:
+            got = self.client.call(
+                "GET", path, params={**(params or {}), "limit": _PAGE, "offset": len(items)}
+            )
+            items += got["items"]
+            if not got["items"] or len(items) >= int(got["total"]):
+                return items
+
+    def attach_checks(self, forecast_id: str, specs: list[str]) -> dict[str, Any]:
+        path = self._forecast(forecast_id) + "/checks"
+        return self.client.call("POST", path, json={"checks": list(specs)})
+
+    def switch_check(
+        self, forecast_id: str, check_id: int, *, stop: bool, note: str | None, by: str
+    ) -> dict[str, Any]:
+        self._forecast(forecast_id)
+        path = f"/api/v1/checks/{check_id}/{'stop' if stop else 'resume'}"
+        return self.client.call("POST", path, json=self._form({"note": note}))
+
+    def run_checks(
+        self, forecast_id: str, *, dry_run: bool, settings: SweepSettings | None
+    ) -> dict[str, Any]:
+        path = self._forecast(forecast_id) + "/check"  # the server runs them with its settings
+        return self.client.call("POST", path, json={"dry_run": dry_run})
+
+    def review(self) -> list[dict[str, Any]]:
+        return self._all("/api/v1/proposals")
+
+    def decide(
+        self, verdict: str, forecast_id: str, proposal_id: int | None, note: str | None, by: str
+    ) -> dict[str, Any]:
+        path = self._forecast(forecast_id) + ("/confirm" if verdict == "confirm" else "/dispute")
+        body = self._form({"proposal": proposal_id, "note": note})
+        return self.client.call("POST", path, json=body)
+
+    def evidence(self, forecast_id: str) -> list[dict[str, Any]]:
+        return self._all(self._forecast(forecast_id) + "/evidence")
+
+    def report(self, fmt: str, title: str, filters: dict[str, Any]) -> str:
+        params = {**filters, "format": fmt, "title": title, "timezone": self.tz.key}
+        return self.client.text("GET", "/api/v1/report", params=params)
+
+    def export(self, fmt: str, out: TextIO) -> int:
+        response = self.client.send("GET", "/api/v1/export", params={"format": fmt})
+        out.write(response.text)
+        return int(response.headers.get("x-tracker-count", -1))
+
+    def import_file(self, file: Path, options: dict[str, Any], by: str | None) -> ImportSummary:
+        from predictions.bulk import ImportSummary
+        from predictions.errors import ImportProblems, InputError
+
+        form = {
+            "format": options.get("format"),
+            "dry_run": "true" if options["dry_run"] else None,
+            "skip_existing": "true" if options["skip_existing"] else None,
+            "by": options.get("by"),
+            "timezone": self.tz.key,
+        }
+        files = {"file": (str(file), file.read_bytes())}
+        if options.get("resolutions") is not None:
+            given = Path(options["resolutions"])
+            files["resolutions"] = (str(given), given.read_bytes())
+        try:
+            summary = self.client.call("POST", "/api/v1/import", data=self._form(form), files=files)
+        except InputError as exc:
+            problems = (getattr(exc, "problem", None) or {}).get("problems")
+            if problems:
+                raise ImportProblems(str(file), list(problems)) from None
+            raise
+        return ImportSummary(**summary)
 
 
 #: Either implementation: what :attr:`App.ops <tracker.cli.App.ops>` gives.

@@ -68,25 +68,8 @@ def report(
     forecasters, and the markets beside them; people are ranked from --min-count scored
     questions, the others listed unranked with their counts. The JSON report's "team" holds it
     (null under any other --group-by)."""
-    from reports.build import ReportQuery, build_report, parse_since, parse_until
-    from reports.render import render
-
-    query = ReportQuery(
-        by=by,
-        tag=tag,
-        since=parse_since(since, app.tz) if since else None,
-        until=parse_until(until, app.tz) if until else None,
-        group_by=group_by,
-        min_count=min_count,
-    )
-    # On an existing SQLite file, the standard library's sqlite3 (no SQLAlchemy import).
-    with app.lite() as conn:
-        data = build_report(conn, query) if conn is not None else None
-    if data is None:
-        with app.read() as session:
-            data = build_report(session, query)
-    typed = {"since": since, "until": until}
-    text = render(data, "json" if as_json else fmt, title=title, tz=app.tz, typed=typed)
+    filters = dict(by=by, tag=tag, since=since, until=until, group_by=group_by)
+    text = app.ops.report("json" if as_json else fmt, title, {**filters, "min_count": min_count})
     if output is None:
         click.echo(text, nl=False)
         return
