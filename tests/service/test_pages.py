@@ -9,9 +9,11 @@ out escaped."""
 from __future__ import annotations
 
 import html
+import importlib.util
 import re
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +26,7 @@ from sqlalchemy.engine import Engine
 from predictions import store
 from predictions.db import write_session
 from predictions.models import Check, Evidence, Proposal
-from tests.service.support import add_user, csrf_of, sign_in
+from tests.service.support import add_user, csrf_of, live_server, sign_in
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -494,3 +496,110 @@ def test_pages_escape_what_people_typed(mei: Browser, bob: Browser, engine: Engi
         'href="https://example.org/&lt;script' in pages[0]
         or "https://example.org/&lt;script" in pages[0]
     )
+
+
+# --- in a real browser ---------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+_NO_BROWSER = (
+    "headless browser test skipped: /usr/bin/chromium is absent (apt-get install -y chromium)"
+    if not CHROMIUM.exists()
+    else "headless browser test skipped: the playwright package is absent (pip install playwright)"
+    if importlib.util.find_spec("playwright") is None
+    else None
+)
+HOSTILE = '<script>document.title="pwned"</script><img src=x onerror="alert(1)"> & "co"'
+#: What the layout check finds wrong on a page: text beyond the viewport, SVG labels that
+#: overlap or are smaller than 11 px, a page wider than the screen.
+_LAYOUT_JS = """() => {
+  const out = [], vw = document.documentElement.clientWidth;
+  for (const e of document.querySelectorAll('main *')) {
+    if (e.children.length || !e.textContent.trim()) continue;
+    const r = e.getBoundingClientRect();
+    if (r.width && r.right > vw + 1) out.push('clipped: ' + e.textContent.slice(0, 40));
+  }
+  const texts = [...document.querySelectorAll('svg text')].filter(t => t.getBoundingClientRect().width);
+  texts.forEach((t, i) => {
+    const a = t.getBoundingClientRect();
+    if (a.height < 11) out.push('small: ' + t.textContent + ' ' + a.height.toFixed(1));
+    for (const u of texts.slice(i + 1)) {
+      const b = u.getBoundingClientRect();
+      if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom)
+        out.push('overlap: ' + t.textContent + ' / ' + u.textContent);
+    }
+  });
+  if (document.documentElement.scrollWidth > vw + 1) out.push('wider than the screen');
+  return out;
+}"""
+
+
+@pytest.mark.skipif(_NO_BROWSER is not None, reason=_NO_BROWSER or "")
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_pages_in_chromium_at_phone_and_desktop_widths(app: FastAPI) -> None:
+    """Each type added and updated through the forms in Chromium; every page at 390 and 1280 px
+    has no overlapping, tiny or clipped text, no console error (a CSP violation is one) and runs
+    nothing a title carried."""
+    from playwright.sync_api import sync_playwright
+
+    password = "correct horse battery staple"
+    for name in ("mei", "bob"):
+        add_user(app, name, "member", password=password)
+    console: list[str] = []
+    with live_server(app) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+
+        def open_as(name: str, width: int) -> Any:
+            page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+            page.on(
+                "console",
+                lambda m: (
+                    console.append(f"{m.text} {m.location.get('url')}")
+                    if m.type == "error"
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda e: console.append(str(e)))
+            page.on("dialog", lambda d: console.append("dialog: " + d.message))
+            page.goto(base + "/login")
+            page.fill("input[name=name]", name)
+            page.fill("input[name=password]", password)
+            page.click("main button[type=submit]")
+            return page
+
+        mei = open_as("mei", 1280)
+        ids = []
+        for kind, fields in NEW.items():
+            mei.goto(base + "/forecasts/new")
+            mei.fill("input[name=title]", HOSTILE if kind == "binary" else f"A {kind} question")
+            mei.fill("input[name=forecast]", fields["forecast"])
+            mei.fill("input[name=due]", "2030-12-31")
+            mei.fill("textarea[name=criteria]", "Counted in the official list as of the due date.")
+            mei.check(f"input[name=kind][value={kind}]")
+            for field in ("range", "options"):
+                if field in fields:
+                    mei.fill(f"input[name={field}]", fields[field])
+            if "open" in fields:
+                mei.select_option("select[name=open]", fields["open"])
+            mei.fill("input[name=tags]", "china, semiconductors-and-export-controls")
+            mei.click("form.new-forecast > button")
+            ids.append(int(mei.url.rsplit("/", 1)[1]))
+        bob = open_as("bob", 390)
+        for fid, kind in zip(ids, NEW, strict=True):
+            bob.goto(f"{base}/forecasts/{fid}")
+            for field, value in UPDATE[kind].items():
+                bob.fill(f"input[name={field}]", value)
+            bob.click("#estimate button[type=submit]")
+            assert (
+                UPDATED[kind]
+                in bob.locator("#others").inner_text() + bob.locator("#estimate").inner_text()
+            )
+        for width in (390, 1280):
+            page = open_as("mei", width)
+            for path in ["/", "/forecasts", "/forecasts/new", *[f"/forecasts/{i}" for i in ids]]:
+                page.goto(base + path)
+                assert page.evaluate(_LAYOUT_JS) == [], (width, path)
+            page.goto(f"{base}/forecasts/{ids[0]}")
+            assert page.locator("h1").inner_text() == HOSTILE
+            assert page.title() != "pwned" and page.locator("main script").count() == 0
+        browser.close()
+    assert console == []
