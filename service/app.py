@@ -74,6 +74,7 @@ ROUTE_MODULES = [
     "service.check_api",
     "service.data_api",
     "service.pages",
+    "service.record_pages",
 ]
 
 CSP = (
