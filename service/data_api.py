@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from predictions.clock import now as clock_now
 from predictions.errors import ImportProblems, InputError
 from predictions.validation import parse_timezone, require_text
+from reports.team import MIN_COUNT
 from service.app import problem
 from service.auth import CurrentUser
 from service.routes import route
@@ -50,6 +51,7 @@ def report(
     since: str | None = None,
     until: str | None = None,
     group_by: str = "quarter",
+    min_count: int = MIN_COUNT,
     title: str = "Calibration report",
     timezone: str | None = None,
 ) -> Response:
@@ -67,6 +69,7 @@ def report(
         since=parse_since(since, tz) if since else None,
         until=parse_until(until, tz) if until else None,
         group_by=group_by,
+        min_count=min_count,
     )
     with request.app.state.store.read() as session:
         data = build_report(session, query)

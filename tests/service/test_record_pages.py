@@ -168,3 +168,13 @@ def test_record_pages_cache_follows_a_write(site: tuple[TestClient, Any], tmp_pa
     assert after != before
     table = _part(after)
     assert table.strip() == html_part(report, "team", links=LINKS).strip()
+
+
+def test_report_api_takes_the_minimum_count(site: tuple[TestClient, Any]) -> None:
+    """``tracker --server URL report --min-count N`` asks the API for the same team view."""
+    client, cli = site
+    report = _cli_report(cli, "--group-by", "forecaster", "--min-count", "2")
+    got = client.get("/api/v1/report", params={"group_by": "forecaster", "min_count": 2})
+    assert got.status_code == 200, got.text
+    assert got.json()["team"] == report["team"]
+    assert [s["name"] for s in got.json()["team"]["ranked"]] == ["alice", "bob"]
