@@ -103,7 +103,7 @@ def stop_check(
     request: Request, check_id: int, user: CurrentUser, body: Switch | None = None
 ) -> dict[str, Any]:
     """Stop a check: sweeps and runs pass it by (``tracker check ID --stop CHECK``)."""
-    return _switch(request, check_id, True, body.note if body else None, user.name)  # type: ignore[no-any-return]
+    return _switch(request, check_id, True, body.note if body else None, user.name)
 
 
 @route("POST", "/api/v1/checks/{check_id}/resume", role="member", owner=True, summary="Resume")
@@ -111,7 +111,7 @@ def resume_check(
     request: Request, check_id: int, user: CurrentUser, body: Switch | None = None
 ) -> dict[str, Any]:
     """Set a stopped check going again, due now (``tracker check ID --resume CHECK``)."""
-    return _switch(request, check_id, False, body.note if body else None, user.name)  # type: ignore[no-any-return]
+    return _switch(request, check_id, False, body.note if body else None, user.name)
 
 
 @route(
