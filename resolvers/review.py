@@ -35,18 +35,20 @@ from resolvers.rules import outcome_of, said
 __all__ = ["confirm", "decision_record", "dispute", "review"]
 
 
-def review(session: Session) -> list[dict[str, Any]]:
+def review(session: Session, forecast_id: int | None = None) -> list[dict[str, Any]]:
     """Pending proposals, oldest first, each with its forecast and evidence (JSON-ready); not those
-    of a forecast withdrawn as entered by mistake. ``said`` is what the proposal says as people
+    of a forecast withdrawn as entered by mistake (with ``forecast_id``, that forecast's only). ``said`` is what the proposal says as people
     read it: ``YES``, ``NO``, ``ANNUL``, or the outcome of a numeric, date or choice question; a
     resolved numeric, date or choice forecast's ``resolution`` is its outcome, read the same way."""
-    rows = session.execute(
+    query = (
         select(Proposal, Forecast, Evidence)
         .join(Forecast, Forecast.id == Proposal.forecast_id)
         .outerjoin(Evidence, Evidence.id == Proposal.evidence_id)
         .where(Proposal.status == "pending", Forecast.status != "withdrawn")
-        .order_by(Proposal.id)
-    ).all()
+    )
+    if forecast_id is not None:
+        query = query.where(Proposal.forecast_id == forecast_id)
+    rows = session.execute(query.order_by(Proposal.id)).all()
     return [
         {
             "proposal": p.id,

@@ -336,7 +336,7 @@ def forecast_context(
         .limit(_EVIDENCE_SHOWN + 1)
     ).all()
     receipts = [evidence_record(e) for e in evidence]
-    pending = [p for p in reviews.review(session) if p["forecast"]["id"] == f.id]
+    pending = reviews.review(session, f.id)
     decided = [
         proposal_record(p)
         for p in session.scalars(
