@@ -11,15 +11,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from predictions.clock import now as clock_now
 from predictions.errors import ImportProblems, InputError
@@ -40,6 +40,9 @@ MEDIA_TYPES = {
     "toml": "application/toml",
     "csv": "text/csv; charset=utf-8",
 }
+
+#: An export is kept in memory up to this size, then in a temporary file.
+_SPOOL = 16 * 1024 * 1024
 
 
 @route("GET", "/api/v1/report", summary="The calibration report")
@@ -83,12 +86,25 @@ def export(request: Request, format: str = "json") -> Response:
     as json (default), toml or csv."""
     from predictions.formats import export as write_export
 
-    out = io.StringIO()
-    with request.app.state.store.read() as session:
-        write_export(session, format, out)
+    # Written first (the read transaction ends before the response starts), into memory while
+    # small and a temporary file beyond, then streamed; closed by chunks() (or on an error).
+    out = tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="utf-8", newline="")  # noqa: SIM115
+    try:
+        with request.app.state.store.read() as session:
+            write_export(session, format, out)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+
+    def chunks() -> Iterator[str]:
+        with out:
+            while chunk := out.read(1 << 16):
+                yield chunk
+
     disposition = f'attachment; filename="tracker-export.{format}"'
-    return Response(
-        out.getvalue(), media_type=MEDIA_TYPES[format], headers={"content-disposition": disposition}
+    return StreamingResponse(
+        chunks(), media_type=MEDIA_TYPES[format], headers={"content-disposition": disposition}
     )
 
 
