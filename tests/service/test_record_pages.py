@@ -17,7 +17,8 @@ from freezegun import freeze_time
 from reports.render import html_part
 from service.record_pages import cache_folder
 from tests.reports.test_team_report import NOW, make_ledger
-from tests.service.support import add_user, sign_in
+from tests.service.support import add_user, live_server, sign_in
+from tests.service.test_pages import _LAYOUT_JS, _NO_BROWSER, CHROMIUM
 
 LINKS = {"forecaster": "/record/forecasters/"}
 
@@ -178,3 +179,42 @@ def test_report_api_takes_the_minimum_count(site: tuple[TestClient, Any]) -> Non
     assert got.status_code == 200, got.text
     assert got.json()["team"] == report["team"]
     assert [s["name"] for s in got.json()["team"]["ranked"]] == ["alice", "bob"]
+
+
+#: Text beyond the screen's right edge that is not inside a table's horizontal scroller (the
+#: report's wide tables scroll on a phone; nothing else may run off the screen).
+_OFF_SCREEN_JS = """() => [...document.querySelectorAll('main *')]
+  .filter(e => !e.children.length && e.textContent.trim() && !e.closest('.scroll'))
+  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .map(e => e.textContent.slice(0, 40))"""
+
+
+@pytest.mark.skipif(_NO_BROWSER is not None, reason=_NO_BROWSER or "")
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_record_pages_in_chromium_at_phone_and_desktop_widths(
+    site: tuple[TestClient, Any], app: FastAPI
+) -> None:
+    """Every record page at 390 and 1280 px: no overlapping or tiny chart text, nothing off the
+    screen but the wide tables' scrollers, no console error (a CSP violation is one)."""
+    from playwright.sync_api import sync_playwright
+
+    client, _ = site
+    cookies = [{"name": c.name, "value": c.value} for c in client.cookies.jar]
+    paths = [*(path for path, _, _ in CASES), "/team?min_count=2", "/team"]
+    console: list[str] = []
+    with live_server(app) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        for width in (390, 1280):
+            context = browser.new_context(viewport={"width": width, "height": 900})
+            context.add_cookies([{**c, "url": base} for c in cookies])
+            page = context.new_page()
+            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+            for path in paths:
+                page.goto(base + path)
+                assert page.url == base + path  # (signed in: no redirect to /login)
+                found = [p for p in page.evaluate(_LAYOUT_JS) if not p.startswith("clipped: ")]
+                assert found == [], (width, path)
+                assert page.evaluate(_OFF_SCREEN_JS) == [], (width, path)
+            context.close()
+        browser.close()
+    assert console == []
