@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 import resolvers.review as reviews
 from predictions import records, store
@@ -29,10 +30,9 @@ from predictions.clock import now as clock_now
 from predictions.errors import InputError, StateError
 from predictions.inputs import read_forecast, read_outcome, read_question
 from predictions.models import Proposal
+from predictions.questions import Question
 from predictions.records import ForecastQuery, ForecastRow
-from predictions.shown import (
-    BLIND_TAG,
-)
+from predictions.shown import BLIND_TAG
 from predictions.validation import parse_timezone, read_due
 from resolvers import parse_check, validate_check
 from service.auth import CurrentUser
@@ -89,7 +89,7 @@ def home(request: Request, user: CurrentUser) -> Response:
     )
 
 
-def _latest_of(session: Any, name: str) -> list[ForecastRow]:
+def _latest_of(session: Session, name: str) -> list[ForecastRow]:
     """The forecasts ``name`` forecast most recently (not withdrawn), latest first."""
     ids: list[int] = []
     recent = session.execute(
@@ -201,16 +201,14 @@ def forecast_page(request: Request, user: CurrentUser, forecast_id: int) -> Resp
     return _forecast_page(request, user, forecast_id)
 
 
-def _given(f: ForecastRow, forecast: str, options: list[str]) -> float | tuple[float, ...]:
-    """The update form's forecast read as the CLI's ``update`` reads it: ``-p`` (a probability;
-    the option probabilities, joined by commas) or ``--quantiles`` (numeric and date, where a
-    named distribution is read too)."""
-    q = f.question
-    if q is not None and q.kind == "choice":
-        return read_forecast(q, ",".join(o.strip() for o in options))
-    if q is not None:
-        return read_forecast(q, None, quantiles=forecast.strip() or None)
-    return read_forecast(None, forecast.strip() or None)
+def _typed(question: Question | None, text: str) -> float | tuple[float, ...]:
+    """A forecast typed in a form's one field, read as the CLI reads it: as ``--quantiles`` on a
+    numeric or date question (a named distribution is read there too), else as ``-p`` (a
+    probability; a choice question's option probabilities, comma-separated)."""
+    typed = text.strip() or None
+    if question is not None and question.continuous:
+        return read_forecast(question, None, quantiles=typed)
+    return read_forecast(question, typed)
 
 
 @route("POST", "/forecasts/{forecast_id}/estimate", role="member")
@@ -219,6 +217,7 @@ async def update_estimate(request: Request, user: CurrentUser, forecast_id: int)
     form = await request.form()
     forecast = str(form.get("forecast", ""))
     options = [str(form.get(f"option{i}", "")) for i in range(30) if f"option{i}" in form]
+    typed = ",".join(o.strip() for o in options) if options else forecast  # a choice: per option
     note = str(form.get("note", "")).strip() or None
     return await _run(
         request,
@@ -230,7 +229,7 @@ async def update_estimate(request: Request, user: CurrentUser, forecast_id: int)
             "note": note or "",
             **{f"option{i}": o for i, o in enumerate(options)},
         },
-        lambda s, f: store.add_estimate(s, f, user.name, _given(f, forecast, options), note=note),
+        lambda s, f: store.add_estimate(s, f, user.name, _typed(f.question, typed), note=note),
     )
 
 
@@ -423,11 +422,7 @@ def _register(request: Request, user: UserRow, v: dict[str, Any]) -> ForecastRow
         bool(v["log"]) and ranged,
         bool(v["ordered"]) and kind == "choice",
     )
-    typed = v["forecast"].strip() or None
-    if question is not None and question.continuous:
-        given = read_forecast(question, None, quantiles=typed)
-    else:
-        given = read_forecast(question, typed)
+    given = _typed(question, v["forecast"])
     now = clock_now()
     due = read_due(v["due"], now=now, tz=parse_timezone(v["timezone"].strip() or None))
     lines = [line.strip() for line in v["checks"].splitlines() if line.strip()]
