@@ -30,8 +30,9 @@ otherwise: it costs a fifth of the report), computed from the same scored rows.
 
 :func:`build_report` can keep what it read in a :class:`ReportCache` (the web pages' cache, which
 must outlive a process): everything but the counts of questions by state (which move with the
-clock) and the time of generation, under a key naming the query and the database's state (the
-ledger's head, the last estimate and question ids: any write changes it).
+clock) and the time of generation, under a key naming the query and the ledger's last entry
+that can change a score (a closing, a reopening, an amendment...: not a new question or estimate,
+the commonest writes). Rows written beside the ledger (a benchmark's) are not seen.
 
 Findings rule: a calibration bin gets a sentence only when it holds at least
 :data:`FINDING_MIN_COUNT` forecasts and its mean forecast lies outside the Wilson 95% interval of
@@ -576,13 +577,13 @@ class ReportCache(Protocol):
 
 def _state(db: Executor, query: ReportQuery) -> str:
     """The cache key of ``query`` on the database as it is now (see the module docstring)."""
-    state = [
-        tuple(r)
-        for r in db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchall()
-    ]
-    for table in ("estimate", "forecast"):  # (rows written beside the ledger: a bench's)
-        state += [tuple(r) for r in db.execute(f"SELECT MAX(id) FROM {table}").fetchall()]
-    return repr((_VERSION, query, state))
+    # A registration or an estimate changes no score: estimates close with their question, and
+    # an imported closed question ends with its closing entry.
+    head = db.execute(
+        "SELECT seq, hash FROM ledger WHERE kind NOT IN ('register', 'estimate')"
+        " ORDER BY seq DESC LIMIT 1"
+    ).fetchall()
+    return repr((_VERSION, query, [tuple(r) for r in head]))
 
 
 def _scored_report(db: Executor, query: ReportQuery, time_unit: str) -> dict[str, Any]:

@@ -11,9 +11,10 @@ rendered by the HTML report's own pieces, :func:`reports.render.html_part`), nev
 - ``/static/report.css``: the HTML report's stylesheet (:data:`reports.render.STYLESHEET`).
 
 Speed: a report over 100,000 forecasts takes about a second to read, so the scored parts are kept
-in :class:`FileCache` (files, shared by every process of the host; keyed by the database's state,
-so a write makes a new entry and nothing is ever stale): a page then costs the counts of questions
-by state and the rendering.
+in :class:`FileCache` (files, shared by every process of the host) under a key naming the ledger's
+last entry that can change a score (:func:`reports.build.build_report`: a new question or estimate
+keeps it, a resolution makes a new one; nothing is ever stale): a page then costs the counts of
+questions by state and the rendering.
 """
 
 from __future__ import annotations

@@ -200,6 +200,17 @@ def test_report_cache_returns_the_same_report_until_a_write(ledger: Any, engine:
         again = build_report(session, query, now=NOW, cache=cache)
     assert len(cache.kept) == 1
     assert first == fresh and again == fresh
+    # a new question and an estimate on it change no score: the kept parts serve, counts move
+    with freeze_time(NOW):
+        _ok(ledger, "add", "Open?", "-p", "50%", "--due", "2030", "--criteria", "c")
+        _ok(ledger, "update", str(len(BINARY) + len(TYPED) + 1), "-p", "60%", "--by", "bob")
+    with read_session(engine) as session:
+        grown = build_report(session, query, now=NOW, cache=cache)
+        assert grown == build_report(session, query, now=NOW)
+    assert len(cache.kept) == 1
+    assert grown["counts"]["questions"] == fresh["counts"]["questions"] + 1
+    assert grown["team"] == fresh["team"]
+    # a reopening can change every score: a new entry
     with freeze_time(NOW):
         _ok(ledger, "reopen", "1", "--note", "the source was wrong")
     with read_session(engine) as session:
