@@ -83,7 +83,7 @@ def report(
 @route("GET", "/api/v1/export", summary="Export every forecast")
 def export(request: Request, format: str = "json") -> Response:
     """``tracker export``: every forecast with its history, checks and the ledger chain head,
-    as json (default), toml or csv."""
+    as json (default), toml or csv; the header ``X-Tracker-Count`` says how many forecasts."""
     from predictions.formats import export as write_export
 
     # Written first (the read transaction ends before the response starts), into memory while
@@ -91,7 +91,7 @@ def export(request: Request, format: str = "json") -> Response:
     out = tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="utf-8", newline="")  # noqa: SIM115
     try:
         with request.app.state.store.read() as session:
-            write_export(session, format, out)
+            count = write_export(session, format, out)
     except BaseException:
         out.close()
         raise
@@ -102,10 +102,11 @@ def export(request: Request, format: str = "json") -> Response:
             while chunk := out.read(1 << 16):
                 yield chunk
 
-    disposition = f'attachment; filename="tracker-export.{format}"'
-    return StreamingResponse(
-        chunks(), media_type=MEDIA_TYPES[format], headers={"content-disposition": disposition}
-    )
+    headers = {
+        "content-disposition": f'attachment; filename="tracker-export.{format}"',
+        "x-tracker-count": str(count),  # how many forecasts (the CLI says so)
+    }
+    return StreamingResponse(chunks(), media_type=MEDIA_TYPES[format], headers=headers)
 
 
 class _DryRun(Exception):

@@ -498,6 +498,7 @@ def test_api_export_then_import_elsewhere_restores_exactly(
     assert exported.status_code == 200
     assert exported.text == cli("export", "--format", fmt).stdout
     assert f"tracker-export.{fmt}" in exported.headers["content-disposition"]
+    assert exported.headers["x-tracker-count"] == "4"
     # importing it again here: refused whole, or skipped
     files = {"file": (f"forecasts.{fmt}", exported.content)}
     assert api.post("ana", "/api/v1/import", files=files).status_code == 403  # admin only
