@@ -24,7 +24,7 @@ import os
 import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from predictions.errors import (
     AuthError,
@@ -238,17 +238,8 @@ class Client:
             response = self._client().request(
                 method, path, json=json, params=query, data=data, files=files
             )
-        except httpx.ConnectError as exc:
-            raise OperationalError(
-                f"cannot reach the server at {self.url}: {_reason(exc)} (is `tracker serve` "
-                "running there?)"
-            ) from None
-        except httpx.TimeoutException:
-            raise OperationalError(
-                f"the server at {self.url} did not answer in time (try again later)"
-            ) from None
         except httpx.HTTPError as exc:
-            raise OperationalError(f"talking to {self.url}: {_reason(exc)}") from None
+            raise self._unreachable(exc) from None
         if response.is_success:
             return response
         body = _problem(response)
@@ -268,9 +259,42 @@ class Client:
                 f"{self.url}{path} answered something other than JSON (is it a tracker server?)"
             ) from None
 
+    def download(self, path: str, out: TextIO, params: dict[str, Any]) -> dict[str, str]:
+        """Write the text answer of ``GET path`` to ``out`` as it arrives (an export); its
+        headers. A failure as in :meth:`send`."""
+        import httpx
+
+        query = {k: v for k, v in params.items() if v is not None}
+        try:
+            with self._client().stream("GET", path, params=query) as response:
+                if not response.is_success:
+                    response.read()
+                    body = _problem(response)
+                    raise _error(response.status_code, self._detail(response, body))
+                for chunk in response.iter_text():
+                    out.write(chunk)
+                return dict(response.headers)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+
     def text(self, method: str, path: str, **options: Any) -> str:
         """The text answer of ``method path`` (a report, an export); see :meth:`send`."""
         return self.send(method, path, **options).text
+
+    def _unreachable(self, exc: Exception) -> OperationalError:
+        """A request that got no answer (refused, timed out, cut off), naming the server."""
+        import httpx
+
+        if isinstance(exc, httpx.ConnectError):
+            return OperationalError(
+                f"cannot reach the server at {self.url}: {_reason(exc)} (is `tracker serve` "
+                "running there?)"
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return OperationalError(
+                f"the server at {self.url} did not answer in time (try again later)"
+            )
+        return OperationalError(f"talking to {self.url}: {_reason(exc)}")
 
     def _detail(self, response: httpx.Response, body: dict[str, Any]) -> str:
         """The failure's one line: the problem's ``detail``; for a 401, how to sign in."""

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from tracker.client import Client
 
 
+__all__ = ["CHANGED", "Database", "Local", "Operations", "Remote"]
+
+
 class Database(Protocol):
     """What :class:`Local` needs of the app (:class:`tracker.cli.App`): the timezone dates are
     read in, the database's transactions and its engine."""
@@ -56,8 +59,6 @@ class Database(Protocol):
 
     def lite(self) -> AbstractContextManager[Connection | None]: ...
 
-
-__all__ = ["CHANGED", "Database", "Local", "Operations", "Remote"]
 
 #: What an amendment form may change, in the order ``amend`` reports it (tags: ``tags`` and
 #: ``untags``), as :func:`~predictions.inputs.read_changes` reads them.
@@ -351,7 +352,8 @@ class Remote:
         self, form: dict[str, Any], by: str
     ) -> tuple[ForecastRow, list[dict[str, Any]]]:
         record = self.client.call("POST", "/api/v1/forecasts", json=self._form(form, "due"))
-        return forecast_row(record), list(record.get("checks") or [])
+        specs = record.pop("checks", None) or []  # the specs attached, not show's check rows
+        return forecast_row(record), list(specs)
 
     def add_estimate(
         self, forecast_id: str, form: dict[str, Any], by: str
@@ -460,9 +462,8 @@ class Remote:
         return self.client.text("GET", "/api/v1/report", params=params)
 
     def export(self, fmt: str, out: TextIO) -> int:
-        response = self.client.send("GET", "/api/v1/export", params={"format": fmt})
-        out.write(response.text)
-        return int(response.headers.get("x-tracker-count", -1))
+        headers = self.client.download("/api/v1/export", out, {"format": fmt})
+        return int(headers.get("x-tracker-count", -1))
 
     def import_file(self, file: Path, options: dict[str, Any], by: str | None) -> ImportSummary:
         from predictions.bulk import ImportSummary

@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from service.app import Settings, create_app
+from tests.resolvers.loopback import Loopback
 from tests.service.support import add_user, free_port, live_server
 from tracker.cli import main
 
@@ -75,11 +76,17 @@ def _runner(env: dict[str, str | None]) -> Run:
 
 
 @pytest.fixture
-def local(tmp_path: Path, _sqlite_template: Path) -> Run:
-    """``tracker`` on a SQLite file of its own (the output the remote runs must match)."""
+def local_db(tmp_path: Path, _sqlite_template: Path) -> str:
+    """A SQLite file of the local runs' own."""
     path = tmp_path / "local.db"
     shutil.copyfile(_sqlite_template, path)
-    return _runner({"TRACKER_DB": f"sqlite:///{path}", "TRACKER_FORECASTER": "mei"})
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def local(local_db: str) -> Run:
+    """``tracker`` on a SQLite file of its own (the output the remote runs must match)."""
+    return _runner({"TRACKER_DB": local_db, "TRACKER_FORECASTER": "mei"})
 
 
 def remote_as(server: Server, name: str) -> Run:
@@ -89,14 +96,23 @@ def remote_as(server: Server, name: str) -> Run:
 
 
 _ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+_HASH = re.compile(r"\b[0-9a-f]{64}\b")
 _SHOWN = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d [A-Z]+")
 
 
 def _same(result: Result) -> tuple[int, str, str]:
     """Exit code, stdout and stderr with the moments of this run (to the microsecond, or the
-    minute as shown) masked: two runs differ only in when they ran."""
-    mask = lambda s: _SHOWN.sub("<time>", _ISO.sub("<iso>", s))  # noqa: E731
+    minute as shown) and the ledger's hashes (which hash those moments) masked: two runs differ
+    only in when they ran."""
+    mask = lambda s: _HASH.sub("<hash>", _SHOWN.sub("<time>", _ISO.sub("<iso>", s)))  # noqa: E731
     return result.exit_code, mask(result.stdout), mask(result.stderr)
+
+
+def _unordered(result: Result) -> tuple[int, list[str], str]:
+    """:func:`_same`, its lines in any order: a forecast's checks run at once, and their outcomes
+    are printed as they finish."""
+    code, out, err = _same(result)
+    return code, sorted(out.splitlines()), err
 
 
 SEQUENCE: list[tuple[str, ...]] = [
@@ -303,3 +319,97 @@ def test_the_client_path_loads_no_sqlalchemy_fastapi_or_numpy(server: Server) ->
             timeout=60,
         )
         assert done.stderr.splitlines()[-1] == "0 []", (args, done.stderr)
+
+
+PAGE = "<html><body><p>关于人工智能失控风险的国家标准正式发布</p></body></html>"
+
+
+def test_checks_review_and_evidence_print_the_same_through_the_server(
+    server: Server, local: Run, local_db: str, db_url: str, tmp_path: Path
+) -> None:
+    """Checks attached, stopped, resumed and run (the server's runner, like a local one without
+    resolvers.allow_private, refuses the loopback page), then a sweep on each database (the
+    daemon's, beside the server), the proposals reviewed, confirmed and disputed, the evidence."""
+    remote = remote_as(server, "mei")
+    sweeper = tmp_path / "sweeper.toml"  # the daemon's config: loopback sources allowed
+    sweeper.write_text("[resolvers]\nallow_private = true\nconcurrency = 1\n")
+    with Loopback() as web:
+        web.route("/n", PAGE)
+        spec, other = f"page:url={web.url}/n,contains=失控", f"page:url={web.url}/n,contains=xyz"
+        steps: list[tuple[str, ...]] = [
+            ("add", "Q1", "-p", "35%", "--due", "2031-01-01", "--criteria", "c", "--check", spec,
+             "--json"),
+            ("add", "Q2", "-p", "60%", "--due", "2031-01-01", "--criteria", "c", "--check", spec),
+            ("check", "1", "--stop", "1", "--note", "pause"),
+            ("check", "1", "--stop", "1"),
+            ("check", "1", "--resume", "1", "--json"),
+            ("check", "2", "--add", other),
+            ("check", "2", "--add", "page:contains=x"),
+            ("check", "1", "--dry-run"),
+            ("check", "2"),
+            ("review",),
+            ("evidence", "1"),
+        ]  # fmt: skip
+        for args in steps:
+            assert _unordered(remote(*args)) == _unordered(local(*args)), args
+        for database in (local_db, db_url):
+            swept = _runner({"TRACKER_DB": database, "TRACKER_CONFIG": str(sweeper)})("sweep")
+            assert swept.exit_code == 0, swept.output
+        for args in [
+            ("review",),
+            ("review", "--json"),
+            ("confirm", "1"),
+            ("confirm", "1"),
+            ("dispute", "2", "--note", "the page is about something else"),
+            ("review",),
+            ("evidence", "1"),
+            ("evidence", "2"),
+            ("show", "1"),
+            ("check", "99"),
+        ]:
+            assert _unordered(remote(*args)) == _unordered(local(*args)), args
+    stopped = remote("check", "1", "--stop", "99")
+    assert stopped.exit_code == 2 and stopped.stderr.count("\n") == 1
+
+
+def test_report_and_export_through_the_server_are_the_servers_database_as_locally(
+    server: Server, db_url: str, tmp_path: Path
+) -> None:
+    remote = remote_as(server, "mei")
+    for title, p, outcome in (("A", "80%", "yes"), ("B", "30%", "no"), ("C", "60%", "yes")):
+        added = remote("add", title, "-p", p, "--due", "2030-01-01", "--criteria", "c", "--json")
+        fid = json.loads(added.stdout)["id"]
+        assert remote("resolve", str(fid), outcome).exit_code == 0
+    on_server = _runner({"TRACKER_DB": db_url, "TRACKER_FORECASTER": "mei"})
+    for args in [
+        ("report",),
+        ("report", "--json"),
+        ("report", "--format", "md", "--group-by", "forecaster"),
+        ("report", "--since", "2026-01-01", "--until", "2040-12-31", "--format", "html"),
+        ("report", "--by", "nobody"),
+        ("report", "--since", "someday"),
+        ("export",),
+        ("export", "--format", "csv"),
+        ("export", "--format", "toml", "-o", str(tmp_path / "out.toml")),
+    ]:
+        assert _same(remote(*args)) == _same(on_server(*args)), args
+
+
+def test_import_through_the_server_as_an_admin_as_locally(
+    server: Server, local: Run, tmp_path: Path
+) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[forecast]]\ntitle = "x"\n', encoding="utf-8")
+    remote = remote_as(server, "mei")
+    for args in [
+        ("import", str(examples / "china-ai-forecasts.toml"), "--dry-run"),
+        ("import", str(examples / "china-ai-forecasts.toml")),
+        ("import", str(examples / "china-ai-forecasts.toml")),
+        ("import", str(examples / "china-ai-forecasts.toml"), "--skip-existing", "--json"),
+        ("import", str(bad)),
+        ("list", "--status", "all"),
+    ]:
+        assert _same(remote(*args)) == _same(local(*args)), args
+    member = remote_as(server, "bob")("import", str(bad))
+    assert member.exit_code == 1 and member.stderr.count("\n") == 1
