@@ -329,22 +329,26 @@ def forecast_context(
     latest evidence, proposals, closings and amendments, and which forms they may use."""
     f = store.get_forecast(session, forecast_id)
     history = store.closings(session, f.id)
-    evidence = session.scalars(
-        select(Evidence)
-        .where(Evidence.forecast_id == f.id)
-        .order_by(Evidence.id.desc())
-        .limit(_EVIDENCE_SHOWN + 1)
-    ).all()
-    receipts = [evidence_record(e) for e in evidence]
-    pending = reviews.review(session, f.id)
-    decided = [
-        proposal_record(p)
-        for p in session.scalars(
-            select(Proposal)
-            .where(Proposal.forecast_id == f.id, Proposal.status != "pending")
-            .order_by(Proposal.id)
-        )
-    ]
+    receipts: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
+    decided: list[dict[str, Any]] = []
+    if f.checks:  # evidence and proposals come from checks only (none are ever deleted)
+        evidence = session.scalars(
+            select(Evidence)
+            .where(Evidence.forecast_id == f.id)
+            .order_by(Evidence.id.desc())
+            .limit(_EVIDENCE_SHOWN + 1)
+        ).all()
+        receipts = [evidence_record(e) for e in evidence]
+        pending = reviews.review(session, f.id)
+        decided = [
+            proposal_record(p)
+            for p in session.scalars(
+                select(Proposal)
+                .where(Proposal.forecast_id == f.id, Proposal.status != "pending")
+                .order_by(Proposal.id)
+            )
+        ]
     q = f.question
     view = records.standing(f, user.name)
     hidden = hidden_from(f, user.name)
