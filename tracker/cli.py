@@ -183,14 +183,15 @@ class App:
     def writer(self, by: str | None = None) -> str:
         """The name a change is recorded under: ``by``, else :attr:`forecaster`. While no name is
         configured (the login name is used), a note on stderr says which. A server records the
-        signed-in user: a ``by`` naming anyone else is refused."""
+        signed-in user: a ``by`` naming anyone else is refused; without one, the user's name if
+        known yet (the stored sign-in; else "": no request is made just to learn it)."""
         if self.client is not None:
             if by and by != self.client.name:
                 raise InputError(
                     "--by", by, f"your own name ({self.client.name}): the server records who "
                     "is signed in"
                 )  # fmt: skip
-            return self.client.name
+            return by or self.client.known_name or ""
         if by:
             return by
         if self.config.configured_forecaster is None:

@@ -190,10 +190,23 @@ class Client:
 
     @property
     def name(self) -> str:
-        """Who the token signs in (the stored sign-in says; else ``GET /api/v1/me``)."""
+        """Who the token signs in: the stored sign-in or an answer said (:meth:`learn`); else
+        ``GET /api/v1/me`` asks."""
         if self._name is None:
             self._name = str(self.call("GET", "/api/v1/me")["name"])
         return self._name
+
+    @property
+    def known_name(self) -> str | None:
+        """:attr:`name` if known without asking."""
+        return self._name
+
+    def learn(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Note who is signed in from a change's answer (a record seen by the user who made the
+        change: its ``forecaster``); returns the record."""
+        if self._name is None and isinstance(record.get("forecaster"), str):
+            self._name = record["forecaster"]
+        return record
 
     def _client(self) -> httpx.Client:
         if self._http is None:

@@ -298,7 +298,7 @@ def show(app: App, forecast_id: str, by: str | None, as_json: bool) -> None:
     amendments and the resolution.
     """
     now = clock_now()
-    f, record = app.ops.show(forecast_id, by or app.forecaster)
+    f, record = app.ops.show(forecast_id, by)
     view = records.standing(f, record["forecaster"])
     due_text = local_due(f.due, app.tz, f.due_zone)
     when = relative(f.due, now, f.status)
@@ -472,7 +472,8 @@ def amend(
     who = app.writer(by)
     form = dict(title=title, criteria=criteria, due=due, tags=list(tags), untags=list(untags))
     forecast, changed = app.ops.amend(forecast_id, {**form, "note": note}, who)
-    record = records.forecast_record(forecast, viewer=who, full=True)
+    # (a server's client without a stored sign-in learns who it is from the answer)
+    record = records.forecast_record(forecast, viewer=who or app.forecaster, full=True)
     emit(record, as_json, f"Forecast {record['id']} amended: {', '.join(changed)}")
 
 
@@ -497,7 +498,7 @@ def reopen(app: App, forecast_id: str, note: str, by: str | None, as_json: bool)
     """
     who = app.writer(by)
     was, f = app.ops.reopen(forecast_id, note, who)
-    record = records.forecast_record(f, viewer=who)
+    record = records.forecast_record(f, viewer=who or app.forecaster)
     if as_json:
         emit_json(record)
         return

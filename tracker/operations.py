@@ -43,10 +43,13 @@ __all__ = ["CHANGED", "Database", "Local", "Operations", "Remote"]
 
 class Database(Protocol):
     """What :class:`Local` needs of the app (:class:`tracker.cli.App`): the timezone dates are
-    read in, the database's transactions and its engine."""
+    read in, who "you" are, the database's transactions and its engine."""
 
     @property
     def tz(self) -> ZoneInfo: ...
+
+    @property
+    def forecaster(self) -> str: ...
 
     @property
     def engine(self) -> Engine: ...
@@ -139,12 +142,13 @@ class Local:
             full = query.limit is not None and len(rows) == query.limit
             return rows, store.count_forecasts(db, query, now=now) if full else None
 
-    def show(self, forecast_id: str, viewer: str) -> tuple[ForecastRow, dict[str, Any]]:
-        """The forecast and ``show --json``'s record of it (checks, history), seen by ``viewer``."""
+    def show(self, forecast_id: str, by: str | None) -> tuple[ForecastRow, dict[str, Any]]:
+        """The forecast and ``show --json``'s record of it (checks, history), seen by ``by``
+        (default: you)."""
         with self.app.forecasts() as db:
             forecast = store.get_forecast(db, forecast_id)
             closings = store.closings(db, forecast.id)
-            return forecast, records.shown_record(forecast, viewer, closings)
+            return forecast, records.shown_record(forecast, by or self.app.forecaster, closings)
 
     def amend(
         self, forecast_id: str, form: dict[str, Any], by: str
@@ -340,6 +344,10 @@ class Remote:
             raise InputError("id", forecast_id, "a forecast id (a whole number)") from None
         return f"/api/v1/forecasts/{number}"
 
+    def _change(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A forecast changed: its record, seen by the signed-in user (who it tells the client)."""
+        return self.client.learn(self.client.call(method, path, json=body))
+
     def _form(self, form: dict[str, Any], *dated: str) -> dict[str, Any]:
         """A request body: the fields given, with the timezone dates typed as days are read in."""
         body = {k: list(v) if isinstance(v, tuple) else v for k, v in form.items()}
@@ -351,7 +359,7 @@ class Remote:
     def add_forecast(
         self, form: dict[str, Any], by: str
     ) -> tuple[ForecastRow, list[dict[str, Any]]]:
-        record = self.client.call("POST", "/api/v1/forecasts", json=self._form(form, "due"))
+        record = self._change("POST", "/api/v1/forecasts", self._form(form, "due"))
         specs = record.pop("checks", None) or []  # the specs attached, not show's check rows
         return forecast_row(record), list(specs)
 
@@ -359,7 +367,7 @@ class Remote:
         self, forecast_id: str, form: dict[str, Any], by: str
     ) -> tuple[ForecastRow, EstimateRow]:
         path = self._forecast(forecast_id) + "/estimates"
-        record = self.client.call("POST", path, json=self._form(form))
+        record = self._change("POST", path, self._form(form))
         forecast = forecast_row(record)
         estimate = records.latest_estimate(forecast, record["estimate"]["by"])
         assert estimate is not None
@@ -378,37 +386,39 @@ class Remote:
             got = self.client.call(
                 "GET", "/api/v1/forecasts", params={**params, "limit": want, "offset": offset}
             )
+            if query.by is None and got["items"]:  # seen by the signed-in user
+                self.client.learn(got["items"][0])
             rows += [forecast_row(r) for r in got["items"]]
             total, offset = int(got["total"]), offset + len(got["items"])
             if not got["items"] or offset >= total:
                 break
         return rows, total
 
-    def show(self, forecast_id: str, viewer: str) -> tuple[ForecastRow, dict[str, Any]]:
-        record = self.client.call("GET", self._forecast(forecast_id), params={"by": viewer})
+    def show(self, forecast_id: str, by: str | None) -> tuple[ForecastRow, dict[str, Any]]:
+        record = self.client.call("GET", self._forecast(forecast_id), params={"by": by})
+        if by is None:  # seen by the signed-in user
+            self.client.learn(record)
         return forecast_row(record), record
 
     def amend(
         self, forecast_id: str, form: dict[str, Any], by: str
     ) -> tuple[ForecastRow, list[str]]:
-        record = self.client.call(
-            "PATCH", self._forecast(forecast_id), json=self._form(form, "due")
-        )
+        record = self._change("PATCH", self._forecast(forecast_id), self._form(form, "due"))
         return forecast_row(record), _changed(form)
 
     def resolve(self, forecast_id: str, form: dict[str, Any], by: str) -> ForecastRow:
         path = self._forecast(forecast_id) + "/resolution"
-        return forecast_row(self.client.call("POST", path, json=self._form(form)))
+        return forecast_row(self._change("POST", path, self._form(form)))
 
     def close(self, kind: str, forecast_id: str, note: str, by: str) -> ForecastRow:
         path = (
             self._forecast(forecast_id) + {"annul": "/annulment", "withdraw": "/withdrawal"}[kind]
         )
-        return forecast_row(self.client.call("POST", path, json={"note": note}))
+        return forecast_row(self._change("POST", path, {"note": note}))
 
     def reopen(self, forecast_id: str, note: str, by: str) -> tuple[str, ForecastRow]:
         path = self._forecast(forecast_id) + "/reopening"
-        record = self.client.call("POST", path, json={"note": note})
+        record = self._change("POST", path, {"note": note})
         forecast = forecast_row(record)
         forecast.checks = [
             records.CheckRow(c["id"], c["kind"], "auto", {}, True, None, None)  # type: ignore[arg-type]

@@ -413,3 +413,35 @@ def test_import_through_the_server_as_an_admin_as_locally(
         assert _same(remote(*args)) == _same(local(*args)), args
     member = remote_as(server, "bob")("import", str(bad))
     assert member.exit_code == 1 and member.stderr.count("\n") == 1
+
+
+def test_each_everyday_command_is_one_request_even_with_a_scripts_token(db_url: str) -> None:
+    """With ``$TRACKER_TOKEN`` (no stored sign-in naming the user) the CLI learns who it is from
+    the answers: add, update, show, list and resolve each make one request, no ``/me`` first."""
+    app = create_app(db_url, Settings())
+    password = add_user(app, "bob", "member")
+    paths: list[str] = []
+
+    async def counted(scope: dict[str, object], receive: object, send: object) -> None:
+        if scope["type"] == "http":
+            paths.append(f"{scope['method']} {scope['path']}")
+        await app(scope, receive, send)  # type: ignore[arg-type]
+
+    with live_server(counted) as url:  # type: ignore[arg-type]
+        made = httpx.post(url + "/api/v1/tokens", json={"name": "bob", "password": password})
+        run = _runner({"TRACKER_TOKEN": made.json()["token"], "TRACKER_DB": None})
+        for args, path in [
+            (
+                ("add", "Q", "-p", "60%", "--due", "2030", "--criteria", "c"),
+                "POST /api/v1/forecasts",
+            ),
+            (("update", "1", "-p", "55%"), "POST /api/v1/forecasts/1/estimates"),
+            (("show", "1"), "GET /api/v1/forecasts/1"),
+            (("list",), "GET /api/v1/forecasts"),
+            (("resolve", "1", "yes"), "POST /api/v1/forecasts/1/resolution"),
+        ]:
+            paths.clear()
+            result = run("--server", url, *args)
+            assert result.exit_code == 0, result.output
+            assert paths == [path], args
+    app.state.store.engine.dispose()
