@@ -90,12 +90,12 @@ def home(request: Request, user: CurrentUser) -> Response:
 
 
 def _latest_of(session: Session, name: str) -> list[ForecastRow]:
-    """The forecasts ``name`` forecast most recently (not withdrawn), latest first."""
+    """The forecasts ``name`` forecast most recently (their latest recorded estimates: the
+    forecaster index read backwards), not withdrawn, latest first."""
     ids: list[int] = []
     recent = session.execute(
         text(
-            "SELECT forecast_id FROM estimate WHERE forecaster = :name "
-            "ORDER BY made_at DESC, id DESC LIMIT :limit"
+            "SELECT forecast_id FROM estimate WHERE forecaster = :name ORDER BY id DESC LIMIT :limit"
         ),
         {"name": name, "limit": HOME_ROWS * 5},
     )
