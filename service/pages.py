@@ -21,6 +21,7 @@ from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 import resolvers.review as reviews
 from predictions import records, store
@@ -243,7 +244,6 @@ async def _run(
 ) -> Response:
     """Make a form's change in one transaction and go back to the forecast page; on bad input,
     that page again with the form's error and values (nothing written)."""
-    from starlette.concurrency import run_in_threadpool
 
     def apply() -> None:
         with request.app.state.store.write() as session:
@@ -326,11 +326,26 @@ reopen_page = route("POST", "/forecasts/{forecast_id}/reopen", role="member", ow
 )
 
 
-def _proposal_forecast(request: Request, proposal_id: int) -> int:
-    with request.app.state.store.read() as session:
-        proposal = session.get(Proposal, proposal_id)
-        assert proposal is not None  # the route's guard found its owner
-        return int(proposal.forecast_id)
+async def _decide(
+    request: Request, user: UserRow, proposal_id: int, note: str | None, decide: Any
+) -> Response:
+    """Confirm or dispute (``decide``, :mod:`resolvers.review`'s) a pending proposal by the
+    signed-in user, as the CLI's ``confirm`` / ``dispute --proposal`` do."""
+
+    def forecast_of() -> int:
+        with request.app.state.store.read() as session:
+            proposal = session.get(Proposal, proposal_id)
+            assert proposal is not None  # the route's guard found its owner
+            return int(proposal.forecast_id)
+
+    return await _run(
+        request,
+        user,
+        await run_in_threadpool(forecast_of),
+        f"proposal{proposal_id}",
+        {"note": note or ""},
+        lambda s, f: decide(s, f.id, by=user.name, note=note, proposal_id=proposal_id),
+    )
 
 
 @route("POST", "/proposals/{proposal_id}/confirm", role="member", owner=True)
@@ -338,19 +353,7 @@ async def confirm(
     request: Request, user: CurrentUser, proposal_id: int, note: Text = ""
 ) -> Response:
     """Confirm a pending proposal: the forecast is resolved (or annulled) as proposed."""
-    from starlette.concurrency import run_in_threadpool
-
-    fid = await run_in_threadpool(_proposal_forecast, request, proposal_id)
-    return await _run(
-        request,
-        user,
-        fid,
-        f"proposal{proposal_id}",
-        {"note": note},
-        lambda s, f: reviews.confirm(
-            s, f.id, by=user.name, note=note.strip() or None, proposal_id=proposal_id
-        ),
-    )
+    return await _decide(request, user, proposal_id, note.strip() or None, reviews.confirm)
 
 
 @route("POST", "/proposals/{proposal_id}/dispute", role="member", owner=True)
@@ -358,17 +361,7 @@ async def dispute(
     request: Request, user: CurrentUser, proposal_id: int, note: Text = ""
 ) -> Response:
     """Dispute a pending proposal, with a note saying why it is wrong."""
-    from starlette.concurrency import run_in_threadpool
-
-    fid = await run_in_threadpool(_proposal_forecast, request, proposal_id)
-    return await _run(
-        request,
-        user,
-        fid,
-        f"proposal{proposal_id}",
-        {"note": note},
-        lambda s, f: reviews.dispute(s, f.id, by=user.name, note=note, proposal_id=proposal_id),
-    )
+    return await _decide(request, user, proposal_id, note, reviews.dispute)
 
 
 # --- a new forecast ------------------------------------------------------------------------------
@@ -389,8 +382,6 @@ def new_page(request: Request, user: CurrentUser) -> Response:
 @route("POST", "/forecasts/new", role="member")
 async def add(request: Request, user: CurrentUser) -> Response:
     """Register the forecast (and its checks) as ``tracker add`` does, by the signed-in user."""
-    from starlette.concurrency import run_in_threadpool
-
     form = await request.form()
     values: dict[str, Any] = {name: str(form.get(name, "")) for name in _NEW_FIELDS}
     for flag in ("log", "ordered", "blind"):
