@@ -240,7 +240,9 @@ KEYS: dict[str, Key] = {
         "the service's public URL: emails link to its pages; https makes its cookies Secure",
         _http_url,
     ),
-    "server.url": Key(None, "the service the CLI talks to (tracker login sets it)", _http_url),
+    "server.url": Key(
+        None, "the service the CLI talks to (else the one `tracker login` signed in to)", _http_url
+    ),
     "resolvers.grace_days": Key(7, "days after due before a NO is proposed", _whole(0)),
     "resolvers.allow_private": Key(False, "allow checks of private/loopback addresses", _flag),
     "resolvers.allowed_networks": Key(
