@@ -445,3 +445,20 @@ def test_each_everyday_command_is_one_request_even_with_a_scripts_token(db_url: 
             assert result.exit_code == 0, result.output
             assert paths == [path], args
     app.state.store.engine.dispose()
+
+
+def test_server_url_in_the_config_selects_the_server_and_dates_are_read_in_my_timezone(
+    server: Server, local: Run, tmp_path: Path
+) -> None:
+    """``server.url`` makes the CLI a client without --server; the client sends its timezone,
+    so a date-only due ends that day in Shanghai on the server as it does locally."""
+    config = Path(os.environ["TRACKER_CONFIG"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'timezone = "Asia/Shanghai"\n[server]\nurl = "{server.url}"\n')
+    remote = _runner({"TRACKER_TOKEN": server.token("bob"), "TRACKER_DB": None})
+    args = ("add", "Q", "-p", "60%", "--due", "2030-12-31", "--criteria", "c", "--json")
+    there, here = json.loads(remote(*args).stdout), json.loads(local(*args).stdout)
+    assert (there["due"], there["due_zone"]) == (here["due"], here["due_zone"])
+    assert (there["due"], there["due_zone"]) == ("2030-12-31T15:59:59.000000Z", "Asia/Shanghai")
+    assert server.rows("SELECT author FROM forecast") == [("bob",)]
+    assert "2030-12-31" in remote("list").stdout
