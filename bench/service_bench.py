@@ -297,6 +297,7 @@ class Server:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         env = dict(os.environ, TRACKER_DB=self.db_url, TRACKER_CONFIG=str(self.folder / "c.toml"))
+        env["TRACKER_CACHE_DIR"] = str(self.folder / "cache")  # the record pages' reports
         if self.profile_to is None:
             cmd = [tracker(), "serve", "--port", str(port), "--workers", str(self.workers)]
         else:
@@ -329,23 +330,21 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)  # the group this bench started
             self.proc.wait()
 
-    def cpu(self) -> tuple[float, float]:
-        """CPU seconds so far of the server's processes, and of the PostgreSQL backends serving
-        its database (0 on SQLite: SQLite runs inside the server's processes)."""
+    def cpu(self) -> tuple[float, dict[int, float]]:
+        """CPU seconds so far of the server's processes, and of each PostgreSQL backend serving
+        its database (none on SQLite: SQLite runs inside the server's processes)."""
         assert self.proc is not None
-        backends: list[int] = []
+        backends: dict[int, float] = {}
         if self.db_url.startswith("postgresql"):
             import psycopg
 
             with psycopg.connect(self.db_url) as conn:
-                backends = [
-                    pid
-                    for (pid,) in conn.execute(
-                        "SELECT pid FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                ]
-        return tree_cpu(self.proc.pid), tree_cpu(*backends) if backends else 0.0
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ):
+                    backends[pid] = tree_cpu(pid)
+        return tree_cpu(self.proc.pid), backends
 
 
 def tracker() -> str:
@@ -397,6 +396,8 @@ class Run:
     server_cpu: float
     db_cpu: float
     client_cpu: float
+    opened: int = 0  # PostgreSQL backends that came during the run
+    closed: int = 0  # and that went (their CPU is not counted)
 
     @property
     def rate(self) -> float:
@@ -474,12 +475,15 @@ async def _raw_load(base: str, route: Route, ids: int, clients: int, seconds: fl
 
 def load(server: Server, route: Route, ids: int, args: argparse.Namespace, seconds: float) -> Run:
     """``--clients`` concurrent clients asking ``route`` for random forecasts for ``seconds``."""
-    (server_cpu, db_cpu), client_cpu = server.cpu(), time.process_time()
+    (server_cpu, backends), client_cpu = server.cpu(), time.process_time()
     run_load = _raw_load if args.client == "raw" else _httpx_load
     run = asyncio.run(run_load(server.base, route, ids, args.clients, seconds))
     run.client_cpu = time.process_time() - client_cpu
-    server_after, db_after = server.cpu()
-    run.server_cpu, run.db_cpu = server_after - server_cpu, db_after - db_cpu
+    server_after, backends_after = server.cpu()
+    run.server_cpu = server_after - server_cpu
+    run.db_cpu = sum(t - backends.get(pid, 0.0) for pid, t in backends_after.items())
+    run.opened = len(backends_after.keys() - backends.keys())
+    run.closed = len(backends.keys() - backends_after.keys())
     return run
 
 
@@ -551,7 +555,12 @@ def measure_routes(
             f"  (per run: p95 {', '.join(f'{r.percentile(95):.0f}' for r in rs)} ms;"
             f" {', '.join(f'{r.rate:.0f}' for r in rs)} req/s)\n"
             f"    CPU per request: server {server_ms:.2f} ms"
-            + (f", PostgreSQL {db_ms:.2f} ms" if db_ms else "")
+            + (
+                f", PostgreSQL {db_ms:.2f} ms (backends alive at the end; connections opened"
+                f" {sum(r.opened for r in rs)}, closed {sum(r.closed for r in rs)})"
+                if server.db_url.startswith("postgresql")
+                else ""
+            )
             + f", this client ({args.client}) {client_ms:.2f} ms;"
             f" {count:,} requests, {bad} not 200"
             + (f" ({dict(sum((r.statuses for r in rs), Counter()))})" if bad else "")
@@ -579,54 +588,59 @@ NEW_FORECAST = {
 }
 
 
+def resolve(client: httpx.Client, token: str) -> None:
+    """A write that changes the scores: a forecast added and resolved through the API (a
+    closing moves the key under which the record pages keep their report)."""
+    bearer = {"authorization": f"Bearer {token}"}  # a token wins over the client's cookie
+    added = client.post("/api/v1/forecasts", json=NEW_FORECAST, headers=bearer)
+    done = added.status_code == 201 and client.post(
+        f"/api/v1/forecasts/{added.json()['id']}/resolution", json={"outcome": "yes"},
+        headers=bearer,
+    ).status_code in (200, 201)  # fmt: skip
+    if not done:
+        print("  (adding and resolving a forecast failed: the page may come from its cache)")
+
+
 def measure_team(
     server: Server, cookie: str, token: str, runs: int, where: str, verdicts: Verdicts
 ) -> None:
-    """The team track record page, one request at a time, ``runs`` times: each time first after
-    a write (a forecast added through the API moves the ledger's head, so no answer computed
-    before it is reused), then again at once (what a cache keyed by the head may answer)."""
+    """Each team track record page (:data:`TEAM_PATHS`), one request at a time, ``runs`` times:
+    each time first after a write that changes the scores (:func:`resolve`: no report computed
+    before it may be reused), then again at once (what the pages' cache answers)."""
     with httpx.Client(
         base_url=server.base, cookies={"tracker_session": cookie}, timeout=120
     ) as client:
-        reasons = []
         for path in TEAM_PATHS:
             why = missing(client.get(path))
-            if why is None:
-                break
-            reasons.append(f"{path} {why}")
-        else:
-            print(f"  SKIP  team page: {'; '.join(reasons)}")
-            return
-        before = load_average()
-        cold: list[float] = []
-        warm: list[float] = []
-        for _ in range(runs):
-            added = client.post(
-                "/api/v1/forecasts",
-                json=NEW_FORECAST,
-                headers={"authorization": f"Bearer {token}"},  # a token wins over the cookie
+            if why is not None:
+                print(f"  SKIP  team page {path}: {why}")
+                continue
+            before = load_average()
+            cold: list[float] = []
+            warm: list[float] = []
+            for _ in range(runs):
+                resolve(client, token)
+                for times in (cold, warm):
+                    t = time.perf_counter()
+                    answer = client.get(path)
+                    times.append((time.perf_counter() - t) * 1000)
+                    if answer.status_code != 200:
+                        print(f"  team page {path} answered {answer.status_code}")
+                        verdicts.check(f"{where}: team page {path} answers 200", False)
+                        return
+            median = statistics.median(cold)
+            print(
+                f"  team page GET {path} ({len(answer.content):,} bytes), one at a time, {runs}"
+                f" runs (load average {before} -> {load_average()}): after a write median"
+                f" {median:.0f} ms (runs {', '.join(f'{t:.0f}' for t in cold)}); again at once"
+                f" median {statistics.median(warm):.0f} ms"
+                f" (runs {', '.join(f'{t:.0f}' for t in warm)})"
             )
-            if added.status_code != 201:
-                print(f"  (adding a forecast answered {added.status_code}: the page may be cached)")
-            for times in (cold, warm):
-                t = time.perf_counter()
-                answer = client.get(path)
-                times.append((time.perf_counter() - t) * 1000)
-                if answer.status_code != 200:
-                    print(f"  team page {path} answered {answer.status_code}")
-                    verdicts.check(f"{where}: team page {path} answers 200", False)
-                    return
-    median = statistics.median(cold)
-    print(
-        f"  team page GET {path} ({len(answer.content):,} bytes), one at a time, {runs} runs"
-        f" (load average {before} -> {load_average()}): after a write median {median:.0f} ms"
-        f" (runs {', '.join(f'{t:.0f}' for t in cold)}); again at once median"
-        f" {statistics.median(warm):.0f} ms (runs {', '.join(f'{t:.0f}' for t in warm)})"
-    )
-    verdicts.check(
-        f"{where}: team page after a write {median:.0f} ms < {TEAM_TARGET_MS:.0f} ms",
-        median < TEAM_TARGET_MS,
-    )
+            verdicts.check(
+                f"{where}: team page {path} after a write {median:.0f} ms"
+                f" < {TEAM_TARGET_MS:.0f} ms",
+                median < TEAM_TARGET_MS,
+            )
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -745,25 +759,24 @@ def serve_profiled(out: Path, port: int) -> None:
 
 
 def profile(args: argparse.Namespace, db_url: str, folder: Path) -> None:
-    """Sequential requests to one route of a profiled server; the top of the profile."""
+    """Sequential requests to one route of a profiled server; the top of the profile. The
+    record pages are asked after a closing each (:func:`resolve`: their report computed anew)."""
     out = folder / "serve.prof"
     with Server(db_url, 1, folder, profile_to=out) as server:
         cookie, token = sign_in(server.base)
-        paths = {
-            "api": ("/api/v1/forecasts/{id}", {"authorization": f"Bearer {token}"}),
-            "page": ("/forecasts/{id}", {"cookie": f"tracker_session={cookie}"}),
-            "team": (None, {"cookie": f"tracker_session={cookie}"}),
-        }
-        path, headers = paths[args.profile]
+        bearer = {"authorization": f"Bearer {token}"}
+        path, headers, count = {
+            "api": ("/api/v1/forecasts/{id}", bearer, 2000),
+            "page": ("/forecasts/{id}", {"cookie": f"tracker_session={cookie}"}, 1000),
+            "record": ("/record/team", {"cookie": f"tracker_session={cookie}"}, 10),
+            "team": ("/team", {"cookie": f"tracker_session={cookie}"}, 10),
+        }[args.profile]
         with httpx.Client(base_url=server.base, headers=headers, timeout=120) as client:
-            if path is None:
-                path = next(
-                    (p for p in TEAM_PATHS if client.get(p).status_code == 200), TEAM_PATHS[0]
-                )
-            count = 20 if args.profile == "team" else 2000
             pick = random.Random(1)
             start = time.perf_counter()
             for _ in range(count):
+                if args.profile in ("record", "team"):
+                    resolve(client, token)
                 answer = client.get(path.format(id=pick.randint(1, args.forecasts)))
             wall = time.perf_counter() - start
             print(
@@ -772,7 +785,7 @@ def profile(args: argparse.Namespace, db_url: str, folder: Path) -> None:
                 " cProfile's overhead weighs on the many small calls"
             )
     stats = pstats.Stats(str(out))
-    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("cumulative").print_stats(50)
     stats.sort_stats("tottime").print_stats(30)
 
 
@@ -812,8 +825,9 @@ def options() -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile",
-        choices=("api", "page", "team"),
-        help="profile one route (SQLite, one process) instead of the load",
+        choices=("api", "page", "record", "team"),
+        help="profile one route (SQLite, one process) instead of the load: the API, the"
+        " forecast page, /record/team or /team",
     )
     parser.add_argument("--serve-profiled", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -854,6 +868,14 @@ def main() -> int:
             if kind == "sqlite":
                 bench_server(sqlite_url, int(workers or 2), "SQLite", args, folder, verdicts)
             elif kind == "postgres":
+                import psycopg
+
+                try:
+                    psycopg.connect(args.pg_url, connect_timeout=5).close()
+                except psycopg.OperationalError as exc:
+                    print(f"\n  SKIP  PostgreSQL at {args.pg_url}: {str(exc).strip()[:200]}"
+                          " (start it with `bash ../shared/pg-up.sh`)")  # fmt: skip
+                    continue
                 with postgres_database(args.pg_url) as url:
                     t = time.perf_counter()
                     copy_to_postgres(path, url)
