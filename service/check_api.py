@@ -42,9 +42,11 @@ class NewChecks(Body):
 
 
 class Switch(Body):
-    """Why a check is stopped or resumed (kept in the receipt)."""
+    """Why a check is stopped or resumed (kept in the receipt); ``forecast``: the forecast it
+    must be a check of (``tracker check ID --stop CHECK``: else refused as the CLI refuses it)."""
 
     note: str | None = None
+    forecast: int | None = None
 
 
 class Run(Body):
@@ -87,15 +89,16 @@ def attach_checks(
     return {"forecast": forecast_id, "added": ids, "checks": valid}
 
 
-def _switch(request: Request, check_id: int, stop: bool, note: str | None, by: str) -> Any:
-    note = require_text(note, "note", optional=True)
+def _switch(request: Request, check_id: int, stop: bool, body: Switch | None, by: str) -> Any:
+    note = require_text(body.note if body else None, "note", optional=True)
     with request.app.state.store.write() as session:
         check = session.get(Check, check_id)
         if check is None:
             raise NotFoundError("check", check_id)
-        return switch_record(
-            switch_check(session, check.forecast_id, check_id, stop=stop, by=by, note=note)
-        )
+        forecast = check.forecast_id
+        if body is not None and body.forecast is not None:
+            forecast = store.get_forecast(session, body.forecast).id
+        return switch_record(switch_check(session, forecast, check_id, stop=stop, by=by, note=note))
 
 
 @route("POST", "/api/v1/checks/{check_id}/stop", role="member", owner=True, summary="Stop")
@@ -103,7 +106,7 @@ def stop_check(
     request: Request, check_id: int, user: CurrentUser, body: Switch | None = None
 ) -> dict[str, Any]:
     """Stop a check: sweeps and runs pass it by (``tracker check ID --stop CHECK``)."""
-    return _switch(request, check_id, True, body.note if body else None, user.name)
+    return _switch(request, check_id, True, body, user.name)
 
 
 @route("POST", "/api/v1/checks/{check_id}/resume", role="member", owner=True, summary="Resume")
@@ -111,7 +114,7 @@ def resume_check(
     request: Request, check_id: int, user: CurrentUser, body: Switch | None = None
 ) -> dict[str, Any]:
     """Set a stopped check going again, due now (``tracker check ID --resume CHECK``)."""
-    return _switch(request, check_id, False, body.note if body else None, user.name)
+    return _switch(request, check_id, False, body, user.name)
 
 
 @route(

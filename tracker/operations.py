@@ -334,15 +334,18 @@ class Remote:
         self.client = client
         self.tz = tz
 
-    def _forecast(self, forecast_id: str) -> str:
-        """The path of a forecast; an id that is not a whole number is refused as locally."""
+    def _id(self, forecast_id: str) -> int:
+        """A forecast's id as typed; one that is not a whole number is refused as locally."""
         try:
-            number = int(forecast_id)
+            return int(forecast_id)
         except (TypeError, ValueError):
             from predictions.errors import InputError
 
             raise InputError("id", forecast_id, "a forecast id (a whole number)") from None
-        return f"/api/v1/forecasts/{number}"
+
+    def _forecast(self, forecast_id: str) -> str:
+        """The path of a forecast."""
+        return f"/api/v1/forecasts/{self._id(forecast_id)}"
 
     def _change(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """A forecast changed: its record, seen by the signed-in user (who it tells the client)."""
@@ -444,9 +447,9 @@ class Remote:
     def switch_check(
         self, forecast_id: str, check_id: int, *, stop: bool, note: str | None, by: str
     ) -> dict[str, Any]:
-        self._forecast(forecast_id)
+        body = self._form({"note": note, "forecast": self._id(forecast_id)})
         path = f"/api/v1/checks/{check_id}/{'stop' if stop else 'resume'}"
-        return self.client.call("POST", path, json=self._form({"note": note}))
+        return self.client.call("POST", path, json=body)
 
     def run_checks(
         self, forecast_id: str, *, dry_run: bool, settings: SweepSettings | None

@@ -344,6 +344,8 @@ def test_checks_review_and_evidence_print_the_same_through_the_server(
             ("check", "1", "--stop", "1"),
             ("check", "1", "--resume", "1", "--json"),
             ("check", "2", "--add", other),
+            ("check", "1", "--stop", "3"),  # forecast 2's
+            ("check", "99", "--stop", "1"),
             ("check", "2", "--add", "page:contains=x"),
             ("check", "1", "--dry-run"),
             ("check", "2"),
