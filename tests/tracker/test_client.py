@@ -464,3 +464,22 @@ def test_server_url_in_the_config_selects_the_server_and_dates_are_read_in_my_ti
     assert (there["due"], there["due_zone"]) == ("2030-12-31T15:59:59.000000Z", "Asia/Shanghai")
     assert server.rows("SELECT author FROM forecast") == [("bob",)]
     assert "2030-12-31" in remote("list").stdout
+
+
+def test_login_from_a_script_and_logout_with_the_server_down_keeps_the_token(
+    server: Server,
+) -> None:
+    run = _runner({"TRACKER_DB": None})
+    signed = run(
+        "login", server.url, "--name", "bob", "--password-stdin",
+        input=server.passwords["bob"] + "\n",
+    )  # fmt: skip
+    assert signed.exit_code == 0, signed.output
+    path = Path(os.environ["TRACKER_CONFIG"]).parent / "credentials.json"
+    stored = json.loads(path.read_text())
+    stored["url"] = f"http://127.0.0.1:{free_port()}"  # the server moved away
+    path.write_text(json.dumps(stored))
+    down = run("logout")
+    assert down.exit_code == 1 and down.stderr.startswith("Error: cannot reach the server at ")
+    assert path.exists()  # nothing forgotten while the token may still work
+    assert run("config", "show").exit_code == 0  # the config is this machine's, server or not
