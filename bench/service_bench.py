@@ -224,9 +224,8 @@ def copy_to_postgres(sqlite_path: Path, url: str) -> None:
                     f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'),"
                     f" (SELECT COALESCE(MAX(id), 0) + 1 FROM {table.name}), false)"
                 )
+        cur.execute("ANALYZE")  # the planner's statistics, as autovacuum would gather them
         raw.commit()
-        raw.autocommit = True  # type: ignore[attr-defined]
-        cur.execute("ANALYZE")
     finally:
         raw.close()
         source.close()
