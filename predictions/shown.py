@@ -5,6 +5,7 @@ One home for the CLI's ``list`` and ``show`` (:mod:`tracker.display`) and the se
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ __all__ = [
     "BLIND_TAG",
     "SHOWN_QUANTILES",
     "beyond_bounds",
+    "blinded",
     "closing_words",
     "format_estimate",
     "format_others",
@@ -45,6 +47,15 @@ def hidden_from(forecast: ForecastRow, viewer: str) -> bool:
         and any(t.name == BLIND_TAG for t in forecast.tags)
         and not any(e.forecaster == viewer for e in forecast.estimates)
     )
+
+
+def blinded(forecast: ForecastRow, viewer: str) -> ForecastRow:
+    """``forecast`` as ``viewer`` may read it: while :func:`hidden_from` says so, without the
+    others' estimates (what the API returns; the pages hide them by the same rule)."""
+    if not hidden_from(forecast, viewer):
+        return forecast
+    mine = [e for e in forecast.estimates if e.forecaster == viewer]
+    return dataclasses.replace(forecast, estimates=mine)
 
 
 def format_estimate(question: Question | None, estimate: EstimateRow | None) -> str:

@@ -80,10 +80,11 @@ def report(
     return Response(text, media_type=MEDIA_TYPES[format])
 
 
-@route("GET", "/api/v1/export", summary="Export every forecast")
+@route("GET", "/api/v1/export", role="admin", summary="Export every forecast")
 def export(request: Request, format: str = "json") -> Response:
     """``tracker export``: every forecast with its history, checks and the ledger chain head,
-    as json (default), toml or csv; the header ``X-Tracker-Count`` says how many forecasts."""
+    as json (default), toml or csv; the header ``X-Tracker-Count`` says how many forecasts.
+    Admins only: a backup holds every estimate, a blind question's too."""
     from predictions.formats import export as write_export
 
     # Written first (the read transaction ends before the response starts), into memory while

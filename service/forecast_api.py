@@ -22,7 +22,7 @@ from predictions.chain import estimate_fields
 from predictions.clock import now as clock_now
 from predictions.inputs import read_changes, read_forecast, read_outcome, read_question
 from predictions.questions import Question
-from predictions.shown import format_outcome
+from predictions.shown import blinded, format_outcome
 from predictions.validation import parse_timezone, read_due
 from service.api import Limit, Offset, page
 from service.auth import CurrentUser
@@ -187,7 +187,8 @@ def list_forecasts(
         rows = store.list_forecasts(session, query, now=now)
         total = store.count_forecasts(session, query, now=now)
     viewer = by or user.name
-    return page([records.forecast_record(f, viewer=viewer) for f in rows], limit, offset, total)
+    items = [records.forecast_record(blinded(f, user.name), viewer=viewer) for f in rows]
+    return page(items, limit, offset, total)
 
 
 @route("GET", "/api/v1/forecasts/{forecast_id}", summary="Show a forecast")
@@ -195,11 +196,12 @@ def show_forecast(
     request: Request, forecast_id: int, user: CurrentUser, by: str | None = None
 ) -> dict[str, Any]:
     """One forecast with its amendments, checks and history (``tracker show --json``); ``by``
-    says whose probability is "yours" (default: you)."""
+    says whose probability is "yours" (default: you). A blind forecast you have not forecast yet
+    comes without the others' estimates (:func:`predictions.shown.blinded`), as on its page."""
     with request.app.state.store.read() as session:
         forecast = store.get_forecast(session, forecast_id)
         closings = store.closings(session, forecast.id)
-        return records.shown_record(forecast, by or user.name, closings)
+        return records.shown_record(blinded(forecast, user.name), by or user.name, closings)
 
 
 @route("PATCH", "/api/v1/forecasts/{forecast_id}", role="member", owner=True, summary="Amend")

@@ -494,7 +494,7 @@ def test_api_export_then_import_elsewhere_restores_exactly(
             _add(api, kind)
         api.ok("bo", "POST", "/api/v1/forecasts/2/estimates", 201, json=UPDATES["numeric"][0])
         api.ok("ana", "POST", "/api/v1/forecasts/4/resolution", json={"outcome": "DeepSeek"})
-    exported = api.get("vic", "/api/v1/export", params={"format": fmt})
+    exported = api.get("mei", "/api/v1/export", params={"format": fmt})
     assert exported.status_code == 200
     assert exported.text == cli("export", "--format", fmt).stdout
     assert f"tracker-export.{fmt}" in exported.headers["content-disposition"]
@@ -581,3 +581,22 @@ def test_api_data_routes_are_in_the_openapi_document(client: TestClient) -> None
         ("/api/v1/forecasts/{forecast_id}/dispute", "post"),
     ):
         assert method in paths[path], path
+
+
+def test_api_a_blind_forecast_hides_the_others_estimates_until_you_forecast(api: Api) -> None:
+    """Tagged ``blind``: while open, a member who has not forecast it reads it (show and list)
+    without the others' estimates, as on its page; once they forecast, they see them all. The
+    export, which holds every estimate, is for admins."""
+    with freeze_time(NOW):
+        fid = _add(api, "binary", tags=["blind"])["id"]
+        before = api.ok("bo", "GET", f"/api/v1/forecasts/{fid}")
+        listed = api.ok("bo", "GET", "/api/v1/forecasts")["items"]
+        own = api.ok("ana", "GET", f"/api/v1/forecasts/{fid}")
+        api.ok("bo", "POST", f"/api/v1/forecasts/{fid}/estimates", 201, json={"probability": "40%"})
+        after = api.ok("bo", "GET", f"/api/v1/forecasts/{fid}")
+        refused = api.get("bo", "/api/v1/export")
+    assert before["estimates"] == [] and listed[0]["estimates"] == []
+    assert [e["by"] for e in own["estimates"]] == ["ana"]
+    assert sorted(e["by"] for e in after["estimates"]) == ["ana", "bo"]
+    assert refused.status_code == HTTPStatus.FORBIDDEN
+    assert api.get("mei", "/api/v1/export").status_code == HTTPStatus.OK
