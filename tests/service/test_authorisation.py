@@ -64,9 +64,9 @@ CSRF_LINE = "CSRF token is missing or wrong"
 
 def policy(method: str, path: str) -> tuple[str | None, bool]:
     """The (role, owner) the issue gives a route: viewers read; members add forecasts, add
-    their own estimates anywhere and change what they own; admins users and imports; everyone
-    signs in and reads the stylesheets and the OpenAPI document. A route none of these rules
-    places fails the test: decide its rule here, then declare it."""
+    their own estimates anywhere and change what they own; admins users, imports and exports;
+    everyone signs in and reads the stylesheets and the OpenAPI document. A route none of these
+    rules places fails the test: decide its rule here, then declare it."""
     public = {
         ("GET", "/login"), ("POST", "/login"), ("POST", "/api/v1/tokens"),
         ("GET", "/api/v1/openapi.json"), ("GET", "/static/tracker.css"),
@@ -74,8 +74,8 @@ def policy(method: str, path: str) -> tuple[str | None, bool]:
     }  # fmt: skip
     if (method, path) in public:
         return None, False
-    if path.startswith("/api/v1/users") or path == "/api/v1/import":
-        return "admin", False
+    if path.startswith("/api/v1/users") or path in ("/api/v1/import", "/api/v1/export"):
+        return "admin", False  # the export holds every estimate, blind questions' too
     owned = any("{" + p + "}" in path for p in accounts.OWNED)
     if path.startswith(("/settings/", "/api/v1/tokens", "/logout", "/api/v1/me")):
         return "viewer", owned
