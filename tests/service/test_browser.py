@@ -503,6 +503,21 @@ def test_browser_short_words_stay_whole(desktop: Tab, phone: Tab) -> None:
     assert not desktop.broken + phone.broken, "\n".join(desktop.broken + phone.broken)
 
 
+def test_browser_the_csp_blocks_an_injected_script_and_is_heard(site: Site, desktop: Tab) -> None:
+    """Under the served policy an inline script never runs, and the violation watcher the page
+    checks rely on hears it (so "no CSP violation" above means none happened)."""
+    desktop.reset()
+    desktop.page.goto(site.base + "/forecasts")
+    desktop.page.evaluate(
+        "() => { const s = document.createElement('script');"
+        " s.textContent = \"window.__xss = 'injected'\"; document.body.append(s); }"
+    )
+    desktop.page.wait_for_function("window.__csp.length > 0")
+    facts = desktop.page.evaluate(_XSS_JS)
+    assert facts["xss"] is None
+    assert any(v.startswith("script-src-elem inline") for v in facts["csp"]), facts["csp"]
+
+
 def test_browser_the_checks_catch_what_they_look_for(browser: Any) -> None:
     """The probes are real: a page without the CSP whose markup runs a payload, overlaps two
     texts, clips one and scrolls sideways is caught on every count."""
