@@ -351,6 +351,8 @@ def test_browser_journey_add_update_confirm_resolve_and_the_record(
     assert "mei" in team and HOSTILE_NAME in team
     page.goto(base + "/record/team")
     assert page.locator("svg").count() > 0
+    page.goto(base + "/record/forecasters/mei")
+    assert "Forecaster: mei. Questions: " in page.locator(".report .meta").first.inner_text()
     assert desktop.dialogs == [] and desktop.console == []
 
 
