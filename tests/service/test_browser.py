@@ -324,8 +324,8 @@ def test_browser_journey_add_update_confirm_resolve_and_the_record(
     proposal = page.locator("#proposals .proposal")
     assert "Beijing" in proposal.inner_text()
     proposal.locator("form[action$='/confirm'] input[name=note]").fill(f"seen {HOSTILE}")
-    proposal.locator("form[action$='/confirm'] button").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        proposal.locator("form[action$='/confirm'] button").click()
     assert page.locator(".meta .status").inner_text() == "resolved: YES"
     assert "confirmed by mei" in page.locator("#proposals").inner_text()
     # resolve a numeric one and a choice one through the owner's form
@@ -333,14 +333,14 @@ def test_browser_journey_add_update_confirm_resolve_and_the_record(
     page.fill("form[action$='/resolve'] input[name=outcome]", "11")
     page.fill("form[action$='/resolve'] input[name=note]", HOSTILE)
     page.fill("form[action$='/resolve'] input[name=evidence]", JS_URL)
-    page.click("form[action$='/resolve'] button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("form[action$='/resolve'] button[type=submit]")
     assert page.locator(".meta .status").inner_text() == "resolved: 11"
     assert JS_URL in page.locator("#manage").inner_text()
     page.goto(f"{base}/forecasts/{site.added['choice']}")
     page.select_option("form[action$='/resolve'] select[name=outcome]", index=1)
-    page.click("form[action$='/resolve'] button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("form[action$='/resolve'] button[type=submit]")
     assert page.locator(".meta .status").inner_text().startswith("resolved: Beta <img")
     # the track record and the team
     page.click("header nav a[href='/record']")
