@@ -366,6 +366,12 @@ def _pages(site: Site) -> list[str]:
         "/record/forecasters/" + quote(HOSTILE_NAME, safe=""), "/record/forecasters/mei",
         "/record/tags/" + quote(JS_TAG, safe=""), "/settings/tokens", "/settings/password",
         "/login", "/no/such/page", "/forecasts/999999",
+        # what a link can make a page say back: the query, the path, the sign-in's next
+        "/forecasts?status=all&q=" + quote(HOSTILE), "/forecasts?tag=" + quote(XSS[1]),
+        "/forecasts?by=" + quote(HOSTILE_NAME), "/forecasts?status=" + quote(XSS[2]),
+        "/record?since=" + quote(XSS[0]) + "&group_by=" + quote(XSS[2]),
+        "/login?next=" + quote('/"><img src=x onerror="window.__xss=1">'),
+        "/no/such/" + quote(XSS[0]),
     ]  # fmt: skip
     return fixed + [f"/forecasts/{fid}" for fid in site.forecast_ids()]
 
