@@ -2,8 +2,8 @@
 
     app = create_app("sqlite:////srv/tracker.db", Settings(base_url="https://forecasts.example.org"))
 
-``tracker serve`` runs it under uvicorn; with several workers uvicorn imports
-:func:`app_from_env` (the settings travel in ``TRACKER_SERVICE_*`` environment variables).
+``tracker serve`` runs it under uvicorn (with several workers, each builds its app with
+``tracker.serve_commands.app_from_config``, from the same configuration).
 
 Errors have one home (:func:`_tracker_error`): a :class:`~predictions.errors.TrackerError` (and
 FastAPI's own validation errors, and Starlette's 404/405) becomes, under ``/api/``, an
@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -50,6 +51,9 @@ from predictions.errors import (
 from service.render import TEMPLATES, render
 from service.routes import install, route
 
+if TYPE_CHECKING:
+    from resolvers.sweep import SweepSettings
+
 __all__ = [
     "CSP",
     "ROUTE_MODULES",
@@ -58,7 +62,6 @@ __all__ = [
     "SecurityHeaders",
     "Settings",
     "Store",
-    "app_from_env",
     "create_app",
     "is_api",
     "problem",
@@ -104,11 +107,14 @@ STATUS: tuple[tuple[type[TrackerError], int], ...] = (
 
 @dataclass(frozen=True)
 class Settings:
-    """What the service needs beyond the routes: the database URL and its public base URL
-    (``server.base_url``: emails link there; https makes cookies Secure)."""
+    """What the service needs beyond the routes: the database URL, its public base URL
+    (``server.base_url``: emails link there; https makes cookies Secure) and the resolver
+    runner's settings for a check run through the API (``tracker check``'s, from the
+    ``resolvers.*`` keys; None: the runner's defaults)."""
 
     db_url: str = ""
     base_url: str | None = None
+    sweep: SweepSettings | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -175,11 +181,6 @@ def _version() -> str:
         return version("forecast-tracker")
     except PackageNotFoundError:
         return "0"
-
-
-def app_from_env() -> FastAPI:
-    """The app for uvicorn's worker processes (``service.app:app_from_env``, a factory)."""
-    return create_app()
 
 
 # --- routes every app has ------------------------------------------------------------------------

@@ -130,7 +130,8 @@ def run_checks(
     with request.app.state.store.read() as session:
         store.get_forecast(session, forecast_id)  # 404 before anything is fetched
     dry_run = body.dry_run if body else False
-    return check_forecast(request.app.state.store.engine, forecast_id, dry_run=dry_run).record()
+    engine, settings = request.app.state.store.engine, request.app.state.settings.sweep
+    return check_forecast(engine, forecast_id, dry_run=dry_run, settings=settings).record()
 
 
 @route("GET", "/api/v1/forecasts/{forecast_id}/evidence", summary="Evidence")

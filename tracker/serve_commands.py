@@ -6,12 +6,18 @@ FastAPI and uvicorn are imported here, inside the command, so that no other comm
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from tracker.cli import App, pass_app
 
-__all__ = ["COMMANDS"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from service.app import Settings
+
+__all__ = ["COMMANDS", "app_from_config"]
 
 
 @click.command()
@@ -36,9 +42,9 @@ def serve(app: App, host: str, port: int, workers: int) -> None:
     """
     import uvicorn
 
-    from service.app import Settings, create_app
+    from service.app import create_app
 
-    settings = Settings(db_url=app.db_url, base_url=app.config.get("server.base_url"))
+    settings = _settings(app)
     app.engine  # noqa: B018  (creates and migrates a SQLite file; an old schema fails here)
     where = app.engine.url.render_as_string(hide_password=True)
     click.echo(f"Serving http://{host}:{port} on {where} ({workers} worker(s)); Ctrl-C stops")
@@ -47,9 +53,27 @@ def serve(app: App, host: str, port: int, workers: int) -> None:
         uvicorn.run(create_app(config=settings), **options)  # type: ignore[arg-type]
         return
     os.environ["TRACKER_SERVICE_DB"] = settings.db_url
-    if settings.base_url:
-        os.environ["TRACKER_SERVICE_BASE_URL"] = settings.base_url
-    uvicorn.run("service.app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    factory = "tracker.serve_commands:app_from_config"
+    uvicorn.run(factory, factory=True, workers=workers, **options)  # type: ignore[arg-type]
+
+
+def _settings(app: App) -> Settings:
+    """The service's settings from the configuration, as every command reads it: the database,
+    ``server.base_url`` and the resolvers' settings (:func:`tracker.check_commands.sweep_settings`,
+    so a check run through the API runs as ``tracker check`` does)."""
+    from service.app import Settings
+    from tracker.check_commands import sweep_settings
+
+    base_url = app.config.get("server.base_url")
+    return Settings(db_url=app.db_url, base_url=base_url, sweep=sweep_settings(app))
+
+
+def app_from_config() -> FastAPI:
+    """The app of each uvicorn worker process (``--workers`` > 1): the database ``serve`` chose
+    (``TRACKER_SERVICE_DB``), the rest from the configuration, as ``serve`` reads it."""
+    from service.app import create_app
+
+    return create_app(config=_settings(App(os.environ["TRACKER_SERVICE_DB"])))
 
 
 COMMANDS = [serve]

@@ -105,7 +105,7 @@ def live_server(app: FastAPI, *, proxy_headers: bool = False) -> Iterator[str]:
 
 def wait_for(url: str) -> None:
     """Poll ``url`` until it answers (for servers started in another process)."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # a loaded machine starts workers slowly
     while True:
         try:
             httpx.get(url, timeout=1)

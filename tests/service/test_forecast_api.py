@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -600,3 +601,33 @@ def test_api_a_blind_forecast_hides_the_others_estimates_until_you_forecast(api:
     assert sorted(e["by"] for e in after["estimates"]) == ["ana", "bo"]
     assert refused.status_code == HTTPStatus.FORBIDDEN
     assert api.get("mei", "/api/v1/export").status_code == HTTPStatus.OK
+
+
+def test_api_check_runs_with_the_servers_resolver_settings(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check run through the API runs as ``tracker check`` does on the server: with the
+    ``resolvers.*`` settings of the server's configuration (here, loopback allowed), as every
+    ``tracker serve`` worker builds its app (:func:`tracker.serve_commands.app_from_config`)."""
+    from tests.resolvers.loopback import Loopback
+    from tracker.serve_commands import app_from_config
+
+    config = tmp_path / "config.toml"
+    config.write_text('[resolvers]\nallowed_networks = "127.0.0.0/8"\n', encoding="utf-8")
+    monkeypatch.setenv("TRACKER_CONFIG", str(config))
+    monkeypatch.setenv("TRACKER_SERVICE_DB", db_url)
+    served = app_from_config()
+    add_user(served, "ana", "member", password="correct horse battery")
+    with served.state.store.write() as session:
+        token = accounts.create_token(session, "ana", "test", by="ana")[1]
+    headers = {"Authorization": f"Bearer {token}"}
+    with Loopback() as web, TestClient(served) as client:
+        web.route("/news", b"<p>The standard is published.</p>")
+        body = {**_body("binary"), "checks": [f"page:url={web.url}/news,contains=standard"]}
+        added = client.post("/api/v1/forecasts", json=body, headers=headers)
+        assert added.status_code == 201, added.text
+        ran = client.post(f"/api/v1/forecasts/{added.json()['id']}/check", headers=headers)
+    served.state.store.engine.dispose()
+    assert ran.status_code == 200, ran.text
+    (outcome,) = ran.json()["outcomes"]
+    assert outcome["error"] is None and outcome["action"] == "proposed YES"
