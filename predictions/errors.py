@@ -27,6 +27,7 @@ from __future__ import annotations
 from predictions.wording import plural
 
 __all__ = [
+    "HTTP_STATUS",
     "AuthError",
     "ChainError",
     "DeliveryError",
@@ -169,6 +170,19 @@ class Unchanged(TrackerError):
     def __init__(self, url: str) -> None:
         super().__init__(f"{url} is unchanged (304)")
         self.url = url
+
+
+#: The HTTP status the service answers each error with, the most specific class first (any other
+#: error is 500), and what the CLI, as the service's client, reads back from each status.
+HTTP_STATUS: tuple[tuple[type[TrackerError], int], ...] = (
+    (NotFoundError, 404),
+    (StateError, 409),
+    (InputError, 422),
+    (ThrottledError, 429),
+    (ForbiddenError, 403),
+    (AuthError, 401),
+    (OperationalError, 503),
+)
 
 
 def _show(value: object) -> str:

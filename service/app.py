@@ -8,10 +8,11 @@
 Errors have one home (:func:`_tracker_error`): a :class:`~predictions.errors.TrackerError` (and
 FastAPI's own validation errors, and Starlette's 404/405) becomes, under ``/api/``, an
 ``application/problem+json`` body ``{"type", "title", "status", "detail"}`` whose ``detail`` is
-the CLI's one-line message, and an HTML error page elsewhere. Statuses (:data:`STATUS`): bad
-input 422 (as FastAPI's own validation errors), not found 404, a state that forbids the action
-409, not signed in 401 (a page redirects to ``/login``), not allowed 403, throttled 429, the
-database or the world failing 503.
+the CLI's one-line message, and an HTML error page elsewhere. Statuses
+(:data:`predictions.errors.HTTP_STATUS`, which the CLI's client reads back): bad input 422 (as
+FastAPI's own validation errors), not found 404, a state that forbids the action 409, not signed
+in 401 (a page redirects to ``/login``), not allowed 403, throttled 429, the database or the world
+failing 503.
 
 Every response carries the security headers (:data:`SECURITY_HEADERS`; HSTS when HTTPS).
 """
@@ -39,12 +40,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from predictions.db import ensure_schema, make_engine, read_session, write_session
 from predictions.errors import (
-    AuthError,
-    ForbiddenError,
+    HTTP_STATUS,
     InputError,
-    NotFoundError,
-    OperationalError,
-    StateError,
     ThrottledError,
     TrackerError,
 )
@@ -58,7 +55,6 @@ __all__ = [
     "CSP",
     "ROUTE_MODULES",
     "SECURITY_HEADERS",
-    "STATUS",
     "SecurityHeaders",
     "Settings",
     "Store",
@@ -92,17 +88,6 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
 }
 _HSTS = "max-age=31536000; includeSubDomains"
-
-#: The HTTP status of each error class (the first that matches, most specific first).
-STATUS: tuple[tuple[type[TrackerError], int], ...] = (
-    (NotFoundError, 404),
-    (StateError, 409),
-    (InputError, 422),
-    (ThrottledError, 429),
-    (ForbiddenError, 403),
-    (AuthError, 401),
-    (OperationalError, 503),
-)
 
 
 @dataclass(frozen=True)
@@ -233,7 +218,7 @@ def _error(
 
 
 async def _tracker_error(request: Request, exc: Exception) -> Response:
-    status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
+    status = next((code for cls, code in HTTP_STATUS if isinstance(exc, cls)), 500)
     headers = {"retry-after": str(exc.retry_after)} if isinstance(exc, ThrottledError) else None
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc)

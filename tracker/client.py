@@ -27,12 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from predictions.errors import (
-    AuthError,
-    ForbiddenError,
+    HTTP_STATUS,
     InputError,
-    NotFoundError,
     OperationalError,
-    StateError,
     ThrottledError,
     TrackerError,
 )
@@ -56,17 +53,9 @@ __all__ = [
 #: The environment variable a script passes its API token in.
 TOKEN_ENV = "TRACKER_TOKEN"
 
-#: The domain error each HTTP status of the API stands for (the inverse of the service's
-#: ``service.app.STATUS``); any other failing status is an :class:`OperationalError`.
-ERRORS: dict[int, type[TrackerError]] = {
-    400: InputError,
-    404: NotFoundError,
-    409: StateError,
-    422: InputError,
-    401: AuthError,
-    403: ForbiddenError,
-    429: ThrottledError,
-}
+#: The domain error each HTTP status of the API stands for (:data:`~predictions.errors.HTTP_STATUS`
+#: read back, and a 400 as bad input); any other failing status is an :class:`OperationalError`.
+ERRORS: dict[int, type[TrackerError]] = {400: InputError, **{s: c for c, s in HTTP_STATUS}}
 
 #: Seconds to wait for the server: to connect, and for an answer.
 CONNECT_TIMEOUT = 5.0
