@@ -103,8 +103,9 @@ def _lookup(request: Request) -> Principal | None:
     return Principal(user, row if isinstance(row, SessionRow) else None)
 
 
-def current_user(request: Request) -> UserRow:
-    """The signed-in user of a route that needs one (its guard has checked already)."""
+async def current_user(request: Request) -> UserRow:
+    """The signed-in user of a route that needs one (its guard has checked already). Async,
+    though it waits for nothing: FastAPI runs a plain function in a thread, a hop per request."""
     who = getattr(request.state, "principal", None)
     if who is None:
         raise AuthError("sign in first")
