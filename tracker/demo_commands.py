@@ -168,6 +168,7 @@ def demo(folder: Path, examples: Path | None) -> None:
     )
     click.echo("  tracker report --group-by quarter")
     click.echo("  tracker run          # the daemon: sweeps and email on their schedules")
+    click.echo("  tracker user add you --role admin && tracker serve   # the web app on :8080")
     if failures:
         from predictions.errors import OperationalError
 

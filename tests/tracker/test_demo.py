@@ -34,7 +34,7 @@ def test_demo_runs_the_whole_loop_offline_and_again(tmp_path: Path) -> None:
     assert (folder / "report.html").stat().st_size > 10_000
     emails = list((folder / "outbox").rglob("*.eml"))
     assert emails, "the due-date report was not written as .eml"
-    assert "Next, try" in out and "tracker run" in out
+    assert "Next, try" in out and "tracker run" in out and "tracker serve" in out
     verify = subprocess.run(
         [sys.executable, "-m", "tracker", "--db", f"sqlite:///{folder / 'demo.db'}", "verify"],
         capture_output=True, text=True, env={**os.environ, "TRACKER_CONFIG": str(folder / "config.toml")},
