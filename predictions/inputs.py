@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from predictions import questions
@@ -14,7 +15,7 @@ from predictions.errors import InputError
 from predictions.questions import Question
 from predictions.validation import parse_outcome, parse_probability, read_due, require_text
 
-__all__ = ["read_changes", "read_forecast", "read_outcome", "read_question"]
+__all__ = ["read_changes", "read_forecast", "read_outcome", "read_question", "stored_forecast"]
 
 
 def read_question(
@@ -76,6 +77,15 @@ def read_forecast(
     if distribution is not None:
         return questions.parse_distribution(question, distribution)
     return questions.parse_forecast(question, (quantiles or probability) or "")
+
+
+def stored_forecast(question: Question | None, given: float | tuple[float, ...]) -> dict[str, Any]:
+    """The keywords :func:`predictions.store.add_forecast` takes for a forecast
+    :func:`read_forecast` read: ``probability`` for a binary question (``question`` None), else
+    ``question`` and ``values``."""
+    if question is None:
+        return {"probability": given}
+    return {"question": question, "values": given}
 
 
 def read_outcome(question: Question | None, text: str) -> bool | float:

@@ -3,7 +3,7 @@
 - :mod:`resolvers.base`: :class:`Verdict`, :class:`ResolverError`, :class:`Resolver`,
   :class:`ForecastInfo`, the market kinds' :class:`~resolvers.base.MarketResolver` and helpers;
 - :mod:`resolvers.registry`: kinds found through the ``tracker.resolvers`` entry points,
-  :func:`validate_check` and :func:`parse_check`;
+  :func:`validate_check`, :func:`parse_check` and :func:`read_checks` (both, for a question);
 - :mod:`resolvers.http`: the one HTTP client factory on httpx (:class:`HttpClient`,
   :class:`Fetcher`) with the SSRF guard, the deadline and the size cap;
 - one module per built-in kind (``page``, ``json_api``, ``feed``, ``deadline``, ``manifold``,
@@ -22,6 +22,7 @@ from resolvers.registry import (
     kinds,
     load_errors,
     parse_check,
+    read_checks,
     validate_check,
 )
 
@@ -40,5 +41,6 @@ __all__ = [
     "kinds",
     "load_errors",
     "parse_check",
+    "read_checks",
     "validate_check",
 ]

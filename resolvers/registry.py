@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "kinds",
     "load_errors",
     "parse_check",
+    "read_checks",
     "reload",
     "validate_check",
 ]
@@ -219,3 +221,17 @@ def parse_check(text: str) -> dict[str, Any]:
         else:
             raw_spec[key] = value
     return raw_spec
+
+
+def read_checks(
+    specs: Iterable[str | Mapping[str, Any]], question_kind: str
+) -> list[dict[str, Any]]:
+    """Checks as a person gives them (the command line's text form, :func:`parse_check`, or an
+    object already read), each validated for a question of ``question_kind`` (binary, numeric,
+    date, choice): what ``add --check``, ``check --add``, the API and the pages store."""
+    return [
+        validate_check(
+            parse_check(s) if isinstance(s, str) else dict(s), question_kind=question_kind
+        )
+        for s in specs
+    ]

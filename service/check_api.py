@@ -27,9 +27,10 @@ from predictions.checks import (
 from predictions.errors import NotFoundError
 from predictions.models import Check, Proposal
 from predictions.validation import require_text
+from resolvers import read_checks
 from service.api import Limit, Offset, page
 from service.auth import CurrentUser
-from service.forecast_api import Body, Spec, check_specs
+from service.forecast_api import Body, Spec
 from service.routes import route
 
 __all__ = ["Decision", "Dispute", "NewChecks", "Run", "Switch"]
@@ -84,7 +85,7 @@ def attach_checks(
     ``{forecast, added: [check id], checks: [validated spec]}``."""
     with request.app.state.store.write() as session:
         forecast = store.get_forecast(session, forecast_id)
-        valid = check_specs(body.checks, forecast.kind)
+        valid = read_checks(body.checks, forecast.kind)
         ids = [c.id for c in add_checks(session, forecast.id, valid)]
     return {"forecast": forecast_id, "added": ids, "checks": valid}
 

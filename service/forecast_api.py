@@ -20,10 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from predictions import records, store
 from predictions.chain import estimate_fields
 from predictions.clock import now as clock_now
-from predictions.inputs import read_changes, read_forecast, read_outcome, read_question
+from predictions.inputs import (
+    read_changes,
+    read_forecast,
+    read_outcome,
+    read_question,
+    stored_forecast,
+)
 from predictions.questions import Question
 from predictions.shown import blinded, format_outcome
 from predictions.validation import parse_timezone, read_due
+from resolvers import read_checks
 from service.api import Limit, Offset, page
 from service.auth import CurrentUser
 from service.routes import route
@@ -36,7 +43,6 @@ __all__ = [
     "NewForecast",
     "Resolution",
     "Spec",
-    "check_specs",
 ]
 
 #: A resolver check as ``--check`` takes it (``"page:url=URL,contains=TERM"`` or JSON text), or
@@ -118,19 +124,6 @@ class Correction(Body):
     note: str
 
 
-def check_specs(given: list[Spec], question_kind: str) -> list[dict[str, Any]]:
-    """Resolver checks validated against the question's type (``resolvers.validate_check``), as
-    ``tracker add --check`` and ``tracker check --add`` read them."""
-    from resolvers import parse_check, validate_check
-
-    return [
-        validate_check(
-            parse_check(s) if isinstance(s, str) else dict(s), question_kind=question_kind
-        )
-        for s in given
-    ]
-
-
 @route("POST", "/api/v1/forecasts", role="member", status_code=201, summary="Add a forecast")
 def add_forecast(request: Request, body: NewForecast, user: CurrentUser) -> dict[str, Any]:
     """Register a forecast by the signed-in user (``tracker add``), with its checks if given."""
@@ -142,10 +135,7 @@ def add_forecast(request: Request, body: NewForecast, user: CurrentUser) -> dict
     given = body.read(question)
     now = clock_now()
     due = read_due(body.due, now=now, tz=parse_timezone(body.timezone))
-    specs = check_specs(body.checks, question.kind if question else "binary")
-    typed: dict[str, Any] = (
-        {"probability": given} if question is None else {"question": question, "values": given}
-    )
+    specs = read_checks(body.checks, question.kind if question else "binary")
     with request.app.state.store.write() as session:
         forecast = store.add_forecast(
             session,
@@ -157,7 +147,7 @@ def add_forecast(request: Request, body: NewForecast, user: CurrentUser) -> dict
             source=body.source,
             note=body.note,
             created_at=now,
-            **typed,
+            **stored_forecast(question, given),
         )
         add_checks(session, forecast.id, specs, now=forecast.created_at)
     record = records.forecast_record(forecast, viewer=user.name)

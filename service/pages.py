@@ -29,13 +29,13 @@ from predictions.accounts import UserRow
 from predictions.checks import add_checks
 from predictions.clock import now as clock_now
 from predictions.errors import InputError, StateError
-from predictions.inputs import read_forecast, read_outcome, read_question
+from predictions.inputs import read_forecast, read_outcome, read_question, stored_forecast
 from predictions.models import Proposal
 from predictions.questions import Question
 from predictions.records import ForecastQuery, ForecastRow
 from predictions.shown import BLIND_TAG
 from predictions.validation import parse_timezone, read_due
-from resolvers import parse_check, validate_check
+from resolvers import read_checks
 from service.auth import CurrentUser
 from service.page_views import Row, forecast_context, row_of, rows_of
 from service.render import render
@@ -417,7 +417,7 @@ def _register(request: Request, user: UserRow, v: dict[str, Any]) -> ForecastRow
     now = clock_now()
     due = read_due(v["due"], now=now, tz=parse_timezone(v["timezone"].strip() or None))
     lines = [line.strip() for line in v["checks"].splitlines() if line.strip()]
-    specs = [validate_check(parse_check(line), question_kind=kind) for line in lines]
+    specs = read_checks(lines, kind)
     tags = [t.strip() for t in v["tags"].split(",") if t.strip()]
     if v["blind"] and BLIND_TAG not in tags:
         tags.append(BLIND_TAG)
@@ -430,11 +430,8 @@ def _register(request: Request, user: UserRow, v: dict[str, Any]) -> ForecastRow
         source=v["source"].strip() or None,
         note=v["note"].strip() or None,
         created_at=now,
+        **stored_forecast(question, given),
     )
-    if question is None:
-        fields["probability"] = given
-    else:
-        fields.update(question=question, values=given)
     with request.app.state.store.write() as session:
         forecast = store.add_forecast(session, **fields)
         if specs:

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from predictions import records, store
 from predictions.clock import now as clock_now
-from predictions.inputs import read_changes, read_forecast, read_outcome, read_question
+from predictions.inputs import (
+    read_changes,
+    read_forecast,
+    read_outcome,
+    read_question,
+    stored_forecast,
+)
 from predictions.records import EstimateRow, ForecastQuery, ForecastRow, forecast_row
 from predictions.validation import read_due
 
@@ -98,19 +104,15 @@ class Local:
         due = read_due(form["due"], now=now, tz=self.app.tz)
         specs: list[dict[str, Any]] = []
         if form.get("checks"):
-            from resolvers import parse_check, validate_check
+            from resolvers import read_checks
 
-            kind = question.kind if question is not None else "binary"
-            specs = [validate_check(parse_check(s), question_kind=kind) for s in form["checks"]]
-        typed: dict[str, Any] = (
-            {"probability": given} if question is None else {"question": question, "values": given}
-        )
+            specs = read_checks(form["checks"], question.kind if question is not None else "binary")
         fields: dict[str, Any] = {k: form.get(k) for k in ("title", "criteria", "source", "note")}
         # Checks are stored through SQLAlchemy: with them, a Session rather than the fast path.
         with self.app.write() if specs else self.app.forecasts(write=True) as db:
             forecast = store.add_forecast(
                 db, **fields, due=due, author=by, tags=form.get("tags") or (), created_at=now,
-                **typed,
+                **stored_forecast(question, given),
             )  # fmt: skip
             if specs:
                 from predictions.checks import add_checks
@@ -190,11 +192,11 @@ class Local:
         """Validate every spec against the question, then attach them all (none if any is bad):
         ``{forecast, added: [check id], checks: [spec]}``."""
         from predictions.checks import add_checks
-        from resolvers import parse_check, validate_check
+        from resolvers import read_checks
 
         with self.app.write() as session:
             forecast = store.get_forecast(session, forecast_id)
-            valid = [validate_check(parse_check(s), question_kind=forecast.kind) for s in specs]
+            valid = read_checks(specs, forecast.kind)
             ids = [c.id for c in add_checks(session, forecast.id, valid)]  # (flushed: ids known)
         return {"forecast": forecast.id, "added": ids, "checks": valid}
 
