@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -103,6 +104,24 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def run_commands(
+    commands: dict[str, Callable[[int], list[str]]], runs: int, env: dict[str, str]
+) -> None:
+    """Time each command ``runs`` times, interleaved (one round of all of them after another),
+    and print each median beside the target (the ``python ...`` floors without one)."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for i in range(runs):
+        for name, cmd in commands.items():
+            times[name].append(timed(cmd(i), env))
+    width = max(map(len, commands))
+    for name, taken in times.items():
+        print(
+            f"{name:{width}s} median {statistics.median(taken):6.0f} ms over {runs} runs "
+            f"(min {min(taken):.0f}, max {max(taken):.0f})"
+            + ("" if name.startswith("python") else f"; target < {TARGET_MS} ms")
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--forecasts", type=int, default=100_000)
@@ -146,17 +165,7 @@ def main() -> None:
                                            "bench"],
             "python -c pass (floor)": lambda i: [sys.executable, "-c", "pass"],
         }  # fmt: skip
-        runs: dict[str, list[float]] = {name: [] for name in commands}
-        for i in range(args.runs):
-            for name, cmd in commands.items():
-                runs[name].append(timed(cmd(i), env))
-        for name, times in runs.items():
-            median = statistics.median(times)
-            print(
-                f"{name:24s} median {median:6.0f} ms over {args.runs} runs "
-                f"(min {min(times):.0f}, max {max(times):.0f})"
-                + ("" if "floor" in name else f"; target < {TARGET_MS} ms")
-            )
+        run_commands(commands, args.runs, env)
         check = subprocess.run([tracker, "verify"], env=env, capture_output=True, text=True)
         print("verify after the runs:", check.stdout.strip() or check.stderr.strip())
     finally:

@@ -19,17 +19,14 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from cli_latency_bench import build, timed
+from cli_latency_bench import build, run_commands
 from precompile import compile_project
-
-TARGET_MS = 300
 
 
 def free_port() -> int:
@@ -109,17 +106,7 @@ def main() -> None:
             "python -c pass (floor)": lambda i: [sys.executable, "-c", "pass"],
         }  # fmt: skip
         subprocess.run(commands["tracker add (API)"](0), env=env, check=True, capture_output=True)
-        runs: dict[str, list[float]] = {name: [] for name in commands}
-        for i in range(args.runs):
-            for name, cmd in commands.items():
-                runs[name].append(timed(cmd(i), env))
-        for name, times in runs.items():
-            median = statistics.median(times)
-            print(
-                f"{name:28s} median {median:6.0f} ms over {args.runs} runs "
-                f"(min {min(times):.0f}, max {max(times):.0f})"
-                + ("" if "python" in name else f"; target < {TARGET_MS} ms")
-            )
+        run_commands(commands, args.runs, env)
         server.terminate()
         server.wait(10)
         server = None
