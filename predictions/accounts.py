@@ -282,7 +282,7 @@ def get_user(db: Database, name: str) -> UserRow:
     """The user called ``name``; :class:`NotFoundError` if there is none."""
     user = _find(_x(db), name)
     if user is None:
-        raise NotFoundError("user", name)
+        raise NotFoundError("user", name, key="name")
     return user
 
 

@@ -66,10 +66,10 @@ class InputError(TrackerError):
 
 
 class NotFoundError(InputError):
-    """An id (forecast, check, message) that does not exist."""
+    """An id (forecast, check, message), or another key (a user's name), that does not exist."""
 
-    def __init__(self, what: str, value: object) -> None:
-        super().__init__(what, value, f"the id of an existing {what}")
+    def __init__(self, what: str, value: object, key: str = "id") -> None:
+        super().__init__(what, value, f"the {key} of an existing {what}")
 
 
 class StateError(InputError):

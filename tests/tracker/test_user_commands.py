@@ -55,3 +55,13 @@ def test_user_commands_refuse_bad_input_in_one_line(cli: CliInvoke) -> None:
     revoke = cli("token", "revoke", "7")
     assert revoke.exit_code == 2 and revoke.output.startswith("Error: token: got 7")
     assert [u["name"] for u in json.loads(cli("user", "list", "--json").output)] == ["mei"]
+
+
+def test_user_commands_name_a_missing_user_by_name(cli: CliInvoke) -> None:
+    """A user is found by name: a missing one is refused with one line saying so, exit 2."""
+    for args in (("role", "nobody", "admin"), ("disable", "nobody"), ("password", "nobody")):
+        result = cli("user", *args)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            "Error: user: got 'nobody', expected the name of an existing user\n"
+        )
