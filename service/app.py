@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -101,14 +100,6 @@ class Settings:
     base_url: str | None = None
     sweep: SweepSettings | None = None
 
-    @classmethod
-    def from_env(cls) -> Settings:
-        """From ``TRACKER_SERVICE_DB`` (else ``TRACKER_DB``) and ``TRACKER_SERVICE_BASE_URL``."""
-        return cls(
-            db_url=os.environ.get("TRACKER_SERVICE_DB") or os.environ.get("TRACKER_DB") or "",
-            base_url=os.environ.get("TRACKER_SERVICE_BASE_URL") or None,
-        )
-
 
 class Store:
     """The database as the routes hold it: ``with request.app.state.store.write() as s:``."""
@@ -130,9 +121,10 @@ class Store:
 
 
 def create_app(db_url: str | None = None, config: Settings | None = None) -> FastAPI:
-    """The app over ``db_url`` (else ``config.db_url``, else the environment's); a SQLite file is
-    created and migrated here, as the CLI does; PostgreSQL must be at the current schema."""
-    settings = config or Settings.from_env()
+    """The app over ``db_url`` (else ``config.db_url``); a SQLite file is created and migrated
+    here, as the CLI does; PostgreSQL must be at the current schema. ``tracker serve`` builds
+    ``config`` from the configuration (:mod:`tracker.serve_commands`)."""
+    settings = config or Settings()
     if db_url:
         settings = replace(settings, db_url=db_url)
     if not settings.db_url:
